@@ -1,0 +1,35 @@
+//! One immutable record per LLM run.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "llm_runs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub run_id: String,
+    pub trace_id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_cents: i64,
+    pub execution_status: String,
+    pub started_at: DateTimeUtc,
+    pub completed_at: Option<DateTimeUtc>,
+    pub source: String,
+    pub is_synthetic: bool,
+    pub human_actor_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub system_id: Option<String>,
+    pub origin: String,
+    pub recorded_at: DateTimeUtc,
+    /// Hex SHA-256 of the canonical record, computed when it was written.
+    pub record_hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

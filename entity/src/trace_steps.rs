@@ -1,0 +1,27 @@
+//! One step of a run's trace, keyed by trace id and step index.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "trace_steps")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub trace_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub step_index: i32,
+    pub occurred_at: DateTimeUtc,
+    pub skill_name: String,
+    pub status: String,
+    pub outcome_category: String,
+    pub cost_cents: i64,
+    pub duration_ms: i64,
+    pub recorded_at: DateTimeUtc,
+    pub record_hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,115 @@
+//! Builds the HTTP application from its state: GraphQL over HTTP, GraphiQL, health checks,
+//! and the layers every request passes (body limit, timeout, panic guard). `serve` and the
+//! tests call the same function.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::db::Db;
+use crate::graphiql::{self, GraphiqlPage};
+use crate::graphql::{AppSchema, Limits, build_schema};
+use crate::http;
+
+/// HTTP-level settings.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub limits: Limits,
+    /// Key GraphiQL opens with (demo mode only).
+    pub graphiql_bearer: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            max_batch: 10,
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            graphiql_bearer: None,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub schema: AppSchema,
+    pub settings: Arc<HttpSettings>,
+}
+
+impl AppState {
+    pub fn new(db: Db, settings: HttpSettings) -> Self {
+        AppState {
+            schema: build_schema(&settings.limits),
+            db,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let page = GraphiqlPage {
+        endpoint: "/graphql".into(),
+        default_bearer: state.settings.graphiql_bearer.clone(),
+    };
+    let settings = state.settings.clone();
+    Router::new()
+        .route(
+            "/graphql",
+            get(http::graphql_get)
+                .post(http::graphql_post)
+                .fallback(http::graphql_other),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/", get(|| async { Redirect::temporary("/graphiql") }))
+        .merge(graphiql::router(page))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A panic never reaches the client as anything but a generic internal error.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    let body = r#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#;
+    let mut resp = (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e.describe(), "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Canonical forms that hashes are computed over: RFC 8785 JSON (JCS), UTC timestamps with
+//! exactly microsecond precision, and the canonical JSON of each kind of evidence record.
+//!
+//! A hash must never depend on the backend that stored the record, on map ordering or on
+//! float formatting, so everything hashed goes through this module.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use entity::{governance_events, llm_runs, system_records, telemetry_samples, trace_steps};
+
+/// Truncates to microseconds: the precision both backends store.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// RFC 3339 in UTC with exactly six fractional digits, e.g. `2026-01-02T03:04:05.000006Z`.
+pub fn timestamp(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn opt_timestamp(t: &Option<DateTime<Utc>>) -> Value {
+    t.as_ref().map_or(Value::Null, |t| Value::String(timestamp(t)))
+}
+
+/// Lower-case hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Serializes a JSON value in RFC 8785 canonical form.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&canonical_number(n)),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names.
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(&map[key.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json escapes exactly what RFC 8785 requires (quote, backslash, control characters
+    // with the short forms \b \f \n \r \t and lower-case \u00XX otherwise) and nothing else.
+    match serde_json::to_string(s) {
+        Ok(text) => out.push_str(&text),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+/// ECMAScript `Number.prototype.toString` for the value, as RFC 8785 §3.2.2.3 requires.
+fn canonical_number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f == 0.0 {
+        return "0".to_string();
+    }
+    let abs = f.abs();
+    if (1e-6..1e21).contains(&abs) {
+        // Rust's Display is the shortest round-tripping decimal without exponent, as ES uses here.
+        format!("{f}")
+    } else {
+        // ES writes the exponent with an explicit sign: 1e+21, 1e-7.
+        let text = format!("{f:e}");
+        match text.split_once('e') {
+            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+            _ => text,
+        }
+    }
+}
+
+/// Parses client JSON text and returns its canonical form.
+pub fn canonicalize_text(text: &str) -> Result<String, serde_json::Error> {
+    let value: Value = serde_json::from_str(text)?;
+    Ok(canonical_json(&value))
+}
+
+/// Canonical JSON of a run record (every stored field but its own hash).
+pub fn run_json(r: &llm_runs::Model) -> Value {
+    json!({
+        "kind": "llm_run",
+        "tenant_id": r.tenant_id,
+        "run_id": r.run_id,
+        "trace_id": r.trace_id,
+        "provider": r.provider,
+        "model": r.model,
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cost_cents": r.cost_cents,
+        "execution_status": r.execution_status,
+        "started_at": timestamp(&r.started_at),
+        "completed_at": opt_timestamp(&r.completed_at),
+        "source": r.source,
+        "is_synthetic": r.is_synthetic,
+        "human_actor_id": r.human_actor_id,
+        "agent_id": r.agent_id,
+        "system_id": r.system_id,
+        "origin": r.origin,
+        "recorded_at": timestamp(&r.recorded_at),
+    })
+}
+
+/// Canonical JSON of a trace step.
+pub fn step_json(s: &trace_steps::Model) -> Value {
+    json!({
+        "kind": "trace_step",
+        "tenant_id": s.tenant_id,
+        "trace_id": s.trace_id,
+        "step_index": s.step_index,
+        "occurred_at": timestamp(&s.occurred_at),
+        "skill_name": s.skill_name,
+        "status": s.status,
+        "outcome_category": s.outcome_category,
+        "cost_cents": s.cost_cents,
+        "duration_ms": s.duration_ms,
+        "recorded_at": timestamp(&s.recorded_at),
+    })
+}
+
+/// Canonical JSON of a governance event.
+pub fn governance_json(g: &governance_events::Model) -> Value {
+    json!({
+        "kind": "governance_event",
+        "tenant_id": g.tenant_id,
+        "id": g.id,
+        "run_id": g.run_id,
+        "occurred_at": timestamp(&g.occurred_at),
+        "event_type": g.event_type,
+        "policy_id": g.policy_id,
+        "rule_id": g.rule_id,
+        "decision": g.decision,
+        "entity_type": g.entity_type,
+        "entity_id": g.entity_id,
+        "reason": g.reason,
+        "recorded_at": timestamp(&g.recorded_at),
+    })
+}
+
+/// Canonical JSON of a system record. `details` is embedded as JSON, not as text.
+pub fn system_json(s: &system_records::Model) -> Value {
+    let details = s
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        .unwrap_or(Value::Null);
+    json!({
+        "kind": "system_record",
+        "id": s.id,
+        "tenant_id": s.tenant_id,
+        "component": s.component,
+        "event_type": s.event_type,
+        "severity": s.severity,
+        "summary": s.summary,
+        "details": details,
+        "caused_by": s.caused_by,
+        "correlation_id": s.correlation_id,
+        "origin": s.origin,
+        "occurred_at": timestamp(&s.occurred_at),
+        "recorded_at": timestamp(&s.recorded_at),
+    })
+}
+
+/// Canonical JSON of a telemetry sample.
+pub fn telemetry_json(t: &telemetry_samples::Model) -> Value {
+    json!({
+        "kind": "telemetry_sample",
+        "tenant_id": t.tenant_id,
+        "id": t.id,
+        "run_id": t.run_id,
+        "sampled_at": timestamp(&t.sampled_at),
+        "metric": t.metric,
+        "value": t.value,
+        "unit": t.unit,
+        "recorded_at": timestamp(&t.recorded_at),
+    })
+}
+
+/// The canonical evidence bundle of a run: its record, its steps in index order and its
+/// governance events in time order. Its SHA-256 is the run's export checksum.
+pub fn run_bundle_json(
+    run: &llm_runs::Model,
+    steps: &[trace_steps::Model],
+    governance: &[governance_events::Model],
+) -> Value {
+    let mut steps: Vec<&trace_steps::Model> = steps.iter().collect();
+    steps.sort_by_key(|s| s.step_index);
+    let mut governance: Vec<&governance_events::Model> = governance.iter().collect();
+    governance.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+    json!({
+        "kind": "llm_run_bundle",
+        "format_version": 1,
+        "run": run_json(run),
+        "steps": steps.into_iter().map(step_json).collect::<Vec<_>>(),
+        "governance_events": governance.into_iter().map(governance_json).collect::<Vec<_>>(),
+    })
+}
+
+/// SHA-256 of the canonical form of a JSON value.
+pub fn hash_json(value: &Value) -> String {
+    sha256_hex(canonical_json(value).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_keys_by_utf16_and_formats_numbers_like_ecmascript() {
+        // From RFC 8785 §3.2.3 and Appendix B.
+        let v: Value =
+            serde_json::from_str(r#"{"b":[1e30,4.5,0.000001,1e-7,-0,100],"a":"\u20ac","\r":1}"#)
+                .unwrap_or(Value::Null);
+        assert_eq!(
+            canonical_json(&v),
+            "{\"\\r\":1,\"a\":\"€\",\"b\":[1e+30,4.5,0.000001,1e-7,0,100]}"
+        );
+    }
+
+    #[test]
+    fn timestamps_have_exactly_six_fraction_digits() {
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(timestamp(&t), "2026-01-02T03:04:05.000000Z");
+    }
+}

@@ -1,0 +1,143 @@
+//! Command line and configuration: every option is a flag and a `RUNLEDGER_*` environment
+//! variable, documented here where it is declared. Database URLs are never logged with their
+//! password (see `db::redact_url`).
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::Role;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runledger",
+    version,
+    about = "Append-only, tamper-evident evidence logs for LLM agent platforms, over GraphQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve GraphQL (POST/GET /graphql), GraphiQL (/graphiql) and health checks.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Fill the database with deterministic, realistic evidence; prints the tenant ids.
+    Seed(SeedArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: a SQLite file path or `sqlite://…`, or `postgres://user:pass@host/db`.
+    #[arg(long, env = "RUNLEDGER_DATABASE_URL", default_value = "runledger.db")]
+    pub database_url: String,
+    /// Maximum pooled database connections.
+    #[arg(long, env = "RUNLEDGER_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "RUNLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed a demo tenant when the database is empty and print a demo key.
+    #[arg(long, env = "RUNLEDGER_DEMO")]
+    pub demo: bool,
+    /// Maximum nesting depth of a query.
+    #[arg(long, env = "RUNLEDGER_MAX_DEPTH", default_value_t = 15)]
+    pub max_depth: usize,
+    /// Maximum complexity (fields weighted) of a query.
+    #[arg(long, env = "RUNLEDGER_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+    /// Maximum operations in one batched request.
+    #[arg(long, env = "RUNLEDGER_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "RUNLEDGER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Per-request time limit in seconds.
+    #[arg(long, env = "RUNLEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Turn schema introspection off (GraphiQL then cannot load the schema).
+    #[arg(long, env = "RUNLEDGER_DISABLE_INTROSPECTION")]
+    pub disable_introspection: bool,
+    /// Log format on stderr.
+    #[arg(long, env = "RUNLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Number of tenants to create.
+    #[arg(long, default_value_t = 3)]
+    pub tenants: u32,
+    /// Runs per tenant.
+    #[arg(long, default_value_t = 200)]
+    pub runs: u32,
+    /// Trace steps per run.
+    #[arg(long, default_value_t = 8)]
+    pub steps_per_run: u32,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Role names as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Auditor,
+    Ingest,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Auditor => Role::Auditor,
+            RoleArg::Ingest => Role::Ingest,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key (and the tenant, when new); prints the key alone on stdout.
+    Create {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Tenant id (created when it does not exist).
+        #[arg(long)]
+        tenant: String,
+        /// Role of the key.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Free-text label to recognise the key by.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}

@@ -1,0 +1,120 @@
+//! Database access: connecting to SQLite or PostgreSQL, running migrations, and the write
+//! transaction every write path uses.
+//!
+//! SQLite has a single writer; a deferred transaction that reads and then writes can fail with
+//! "database is locked" when another writer got there first. Every write transaction therefore
+//! takes an in-process gate first (on SQLite only), so writes queue instead of failing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::{AppError, AppResult, Context};
+
+/// A connection pool plus the write gate.
+#[derive(Clone)]
+pub struct Db {
+    pub conn: DatabaseConnection,
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// An open write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+pub struct WriteTx {
+    pub txn: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> AppResult<()> {
+        self.txn.commit().await.context("commit a write transaction")
+    }
+}
+
+/// Turns a bare path or `sqlite:` URL into a SQLite URL that creates the file when missing.
+pub fn normalize_url(url: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return url.to_string();
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.contains('?') {
+        format!("sqlite://{path}")
+    } else {
+        format!("sqlite://{path}?mode=rwc")
+    }
+}
+
+/// Hides the password of a database URL for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Connects (creating a SQLite file when missing). Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32) -> AppResult<Db> {
+        let url = normalize_url(url);
+        let mut opts = ConnectOptions::new(url.clone());
+        opts.max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        // WAL lets readers run while the one writer commits; FULL sync makes an acknowledged
+        // write survive power loss, which an evidence store promises.
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+        });
+        let conn = Database::connect(opts)
+            .await
+            .map_err(|e| AppError::internal(format!("connect to {}", redact_url(&url)), e))?;
+        let write_gate = match conn.get_database_backend() {
+            DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
+            _ => None,
+        };
+        Ok(Db { conn, write_gate })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> AppResult<()> {
+        Migrator::up(&self.conn, None)
+            .await
+            .context("apply database migrations")
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Starts a write transaction (queued behind other writers on SQLite).
+    pub async fn begin_write(&self) -> AppResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self.conn.begin().await.context("begin a write transaction")?;
+        Ok(WriteTx { txn, _gate: gate })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> AppResult<()> {
+        self.conn.ping().await.context("ping the database")
+    }
+}

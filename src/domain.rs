@@ -1,0 +1,223 @@
+//! Validated domain values: the closed vocabularies of the evidence (statuses, decisions,
+//! severities, ledger categories, roles…) and bounded request values (page sizes, windows).
+//!
+//! Strings from the database or from clients are parsed into these at the edge, so the facade
+//! only ever sees valid values. Each vocabulary is also a GraphQL enum of the same spelling.
+
+use crate::error::AppError;
+
+/// Declares a closed vocabulary stored as its SCREAMING_CASE name.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the stored spelling.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// Parses the stored spelling, naming the field in the error.
+            pub fn parse_field(text: &str, field: &str) -> Result<Self, AppError> {
+                Self::parse(text).ok_or_else(|| {
+                    let allowed: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    AppError::bad_input(format!(
+                        "{field}: `{text}` is not one of {}", allowed.join(", ")
+                    ))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// Final status of an LLM run.
+    RunStatus {
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+        /// Stopped by a policy.
+        Blocked = "BLOCKED",
+        TimedOut = "TIMED_OUT",
+        Aborted = "ABORTED",
+    }
+}
+
+vocabulary! {
+    /// Status of one trace step.
+    StepStatus {
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+        Blocked = "BLOCKED",
+        Skipped = "SKIPPED",
+        Retried = "RETRIED",
+    }
+}
+
+vocabulary! {
+    /// Decision of a policy on a run.
+    PolicyDecision { Allow = "ALLOW", Warn = "WARN", Block = "BLOCK", Redact = "REDACT" }
+}
+
+vocabulary! {
+    /// Severity of a system record.
+    Severity { Debug = "DEBUG", Info = "INFO", Warning = "WARNING", Error = "ERROR", Critical = "CRITICAL" }
+}
+
+vocabulary! {
+    /// What kind of fact an audit ledger entry records.
+    LedgerCategory {
+        /// Tenant and key lifecycle, failed authentication.
+        Identity = "IDENTITY",
+        /// Allow and deny decisions of runledger's access control.
+        Authorization = "AUTHORIZATION",
+        /// Who read or exported which evidence.
+        Access = "ACCESS",
+        /// Changes of policies, rules and limits reported by producers.
+        Governance = "GOVERNANCE",
+        /// Compliance export lifecycle.
+        Export = "EXPORT",
+        /// Integrity verifications.
+        Integrity = "INTEGRITY",
+        /// Commitments to batches of written evidence records.
+        Anchor = "ANCHOR",
+    }
+}
+
+vocabulary! {
+    /// Who acted.
+    ActorType { Human = "HUMAN", Agent = "AGENT", System = "SYSTEM" }
+}
+
+vocabulary! {
+    /// Outcome of an authorization decision.
+    AccessDecision { Allow = "ALLOW", Deny = "DENY" }
+}
+
+vocabulary! {
+    /// Where a record came from.
+    Origin { System = "SYSTEM", Human = "HUMAN", Agent = "AGENT", Migration = "MIGRATION", Replay = "REPLAY" }
+}
+
+vocabulary! {
+    /// The evidence domain a response draws from.
+    SourceDomain { Activity = "ACTIVITY", Policy = "POLICY", Incidents = "INCIDENTS", Logs = "LOGS", System = "SYSTEM" }
+}
+
+vocabulary! {
+    /// Role of an API key.
+    Role {
+        /// Reads runs and system logs.
+        Viewer = "VIEWER",
+        /// Viewer plus the audit views and exports.
+        Auditor = "AUDITOR",
+        /// Writes evidence.
+        Ingest = "INGEST",
+        /// Manages keys; reads everything.
+        Admin = "ADMIN",
+    }
+}
+
+vocabulary! {
+    /// State of a compliance export.
+    ExportStatus { Pending = "PENDING", Completed = "COMPLETED", Failed = "FAILED" }
+}
+
+vocabulary! {
+    /// Format of an evidence export.
+    ExportFormat {
+        /// The canonical JSON bundle (RFC 8785), whose SHA-256 is the export checksum.
+        Json = "JSON",
+    }
+}
+
+impl Role {
+    /// May read runs and system logs.
+    pub fn can_read_evidence(self) -> bool {
+        matches!(self, Role::Viewer | Role::Auditor | Role::Admin)
+    }
+
+    /// May read the audit views and exports.
+    pub fn can_read_audit(self) -> bool {
+        matches!(self, Role::Auditor | Role::Admin)
+    }
+}
+
+impl Severity {
+    /// ERROR and CRITICAL records are incidents.
+    pub fn is_incident(self) -> bool {
+        matches!(self, Severity::Error | Severity::Critical)
+    }
+}
+
+/// A page size within `1..=MAX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageSize(u64);
+
+impl PageSize {
+    pub const DEFAULT: u64 = 20;
+    pub const MAX: u64 = 100;
+
+    pub fn parse(first: Option<i32>, last: Option<i32>) -> Result<(Self, bool), AppError> {
+        let (value, name, backward) = match (first, last) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::bad_input(
+                    "pass either `first` or `last`, not both",
+                ));
+            }
+            (Some(n), None) => (n, "first", false),
+            (None, Some(n)) => (n, "last", true),
+            (None, None) => return Ok((PageSize(Self::DEFAULT), false)),
+        };
+        if value < 1 || value as u64 > Self::MAX {
+            return Err(AppError::bad_input(format!(
+                "`{name}` must be between 1 and {}, got {value}",
+                Self::MAX
+            )));
+        }
+        Ok((PageSize(value as u64), backward))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Half-width of a replay window in seconds, within `1..=MAX`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSeconds(i64);
+
+impl WindowSeconds {
+    pub const DEFAULT: i64 = 30;
+    pub const MAX: i64 = 3600;
+
+    pub fn parse(value: Option<i32>) -> Result<Self, AppError> {
+        let v = value.map(i64::from).unwrap_or(Self::DEFAULT);
+        if !(1..=Self::MAX).contains(&v) {
+            return Err(AppError::bad_input(format!(
+                "`windowSeconds` must be between 1 and {}, got {v}",
+                Self::MAX
+            )));
+        }
+        Ok(WindowSeconds(v))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}

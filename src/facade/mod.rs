@@ -1,0 +1,131 @@
+//! The facade: the 19 read operations of the three evidence topics (DESIGN §1), with their
+//! evidence metadata. Resolvers call it and do nothing else; it is one of the two places (with
+//! the write paths) that touch entities.
+//!
+//! A [`Facade`] lives for one request: it knows the caller, checks every operation against the
+//! permission matrix, and owns the request's DataLoaders, bound to the caller's tenant.
+
+pub mod audit;
+pub mod loaders;
+pub mod lookup;
+pub mod metadata;
+pub mod page;
+pub mod runs;
+pub mod system;
+
+use sea_orm::EntityTrait;
+use tokio::sync::OnceCell;
+
+use crate::auth::{self, Caller, Permission};
+use crate::db::Db;
+use crate::error::{AppError, AppResult, Context};
+use entity::tenants;
+use loaders::Loaders;
+
+pub use metadata::EvidenceMetadata;
+pub use page::{Page, PageArgs};
+
+/// The read operations for one request.
+pub struct Facade {
+    db: Db,
+    caller: Option<Caller>,
+    loaders: Option<Loaders>,
+    tenant: OnceCell<tenants::Model>,
+}
+
+/// What an authorized operation works with.
+pub(crate) struct Scope<'a> {
+    pub tenant_id: &'a str,
+    pub loaders: &'a Loaders,
+    pub db: &'a Db,
+}
+
+impl Facade {
+    pub fn for_request(db: Db, caller: Option<Caller>) -> Self {
+        let loaders = caller
+            .as_ref()
+            .map(|c| Loaders::new(db.clone(), c.tenant_id.clone()));
+        Facade {
+            db,
+            caller,
+            loaders,
+            tenant: OnceCell::new(),
+        }
+    }
+
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
+    /// Authorizes `permission` and returns the caller's tenant scope.
+    pub(crate) fn scope(&self, permission: Permission) -> AppResult<Scope<'_>> {
+        let caller = auth::authorize(self.caller.as_ref(), permission)?;
+        let loaders = self
+            .loaders
+            .as_ref()
+            .ok_or_else(|| AppError::internal("prepare loaders", "caller without loaders"))?;
+        Ok(Scope {
+            tenant_id: &caller.tenant_id,
+            loaders,
+            db: &self.db,
+        })
+    }
+
+    /// The caller's tenant record, loaded once per request.
+    pub async fn tenant(&self) -> AppResult<&tenants::Model> {
+        let caller = auth::authorize(self.caller.as_ref(), Permission::ReadEvidence)
+            .or_else(|_| auth::authorize(self.caller.as_ref(), Permission::ReadAudit))
+            .or_else(|e| match (&e, self.caller.as_ref()) {
+                // Every authenticated key may see which tenant it belongs to.
+                (AppError::Forbidden(_), Some(c)) => Ok(c),
+                _ => Err(e),
+            })?;
+        self.tenant
+            .get_or_try_init(|| async {
+                tenants::Entity::find_by_id(caller.tenant_id.clone())
+                    .one(&self.db.conn)
+                    .await
+                    .with_context(|| format!("load tenant {}", caller.tenant_id))?
+                    .ok_or_else(|| {
+                        AppError::internal(
+                            "load the caller's tenant",
+                            format!("key {} names a missing tenant", caller.key_id),
+                        )
+                    })
+            })
+            .await
+    }
+
+    /// The compliance frameworks the caller's tenant reports against.
+    pub async fn compliance_frameworks(&self) -> AppResult<Vec<String>> {
+        let tenant = self.tenant().await?;
+        serde_json::from_str(&tenant.compliance_frameworks)
+            .context("parse the tenant's compliance frameworks")
+    }
+}
+
+/// Validates an optional free-text filter value: non-empty, at most 256 characters.
+pub(crate) fn check_text(field: &str, value: &Option<String>) -> AppResult<()> {
+    match value {
+        Some(v) if v.is_empty() || v.chars().count() > 256 => Err(AppError::bad_input(format!(
+            "{field} must be 1 to 256 characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Validates an optional `[after, before]` time range.
+pub(crate) fn check_range(
+    field: &str,
+    after: &Option<chrono::DateTime<chrono::Utc>>,
+    before: &Option<chrono::DateTime<chrono::Utc>>,
+) -> AppResult<()> {
+    match (after, before) {
+        (Some(a), Some(b)) if a > b => Err(AppError::bad_input(format!(
+            "{field}: the lower bound {} is after the upper bound {}",
+            crate::canonical::timestamp(a),
+            crate::canonical::timestamp(b)
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,458 @@
+//! System logs: the filtered list of infrastructure records, and per run the snapshot,
+//! telemetry, correlated events, replay window and attribution.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use super::loaders::visible_system;
+use super::metadata::{EvidenceMetadata, distinct_sorted};
+use super::page::{self, Cursor, Page, PageArgs, SortKey};
+use super::runs::{Inflection, ReplayEvent, sort_timeline, system_event, window_around};
+use super::{Facade, check_range, check_text};
+use crate::auth::Permission;
+use crate::canonical::{hash_json, system_json};
+use crate::domain::{Origin, Severity, SourceDomain, WindowSeconds};
+use crate::error::{AppError, AppResult, Context};
+use entity::{llm_runs, system_records, telemetry_samples};
+
+/// Which system records a list covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, async_graphql::Enum)]
+pub enum SystemScope {
+    /// The tenant's own records and the global ones.
+    #[default]
+    All,
+    /// Only the tenant's own records.
+    Tenant,
+    /// Only global records (shared by every tenant).
+    Global,
+}
+
+/// Filters of the system record list.
+#[derive(Clone, Debug, Default, async_graphql::InputObject)]
+#[graphql(name = "SystemRecordFilter")]
+pub struct SystemFilter {
+    /// Tenant, global, or both (default).
+    pub scope: Option<SystemScope>,
+    /// Component, e.g. `worker-pool`.
+    pub component: Option<String>,
+    /// Event type, e.g. `WORKER_RESTART`.
+    pub event_type: Option<String>,
+    /// Any of these severities.
+    pub severity: Option<Vec<Severity>>,
+    /// Records correlated to this id (a run id).
+    pub correlation_id: Option<String>,
+    /// Records caused by this actor or change.
+    pub caused_by: Option<String>,
+    /// Records that occurred at or after this instant.
+    pub occurred_after: Option<DateTime<Utc>>,
+    /// Records that occurred at or before this instant.
+    pub occurred_before: Option<DateTime<Utc>>,
+}
+
+impl SystemFilter {
+    pub fn validate(&self) -> AppResult<()> {
+        check_text("filter.component", &self.component)?;
+        check_text("filter.eventType", &self.event_type)?;
+        check_text("filter.correlationId", &self.correlation_id)?;
+        check_text("filter.causedBy", &self.caused_by)?;
+        if matches!(&self.severity, Some(s) if s.is_empty()) {
+            return Err(AppError::bad_input(
+                "filter.severity must name at least one severity",
+            ));
+        }
+        check_range(
+            "filter.occurredAfter/occurredBefore",
+            &self.occurred_after,
+            &self.occurred_before,
+        )
+    }
+
+    fn condition(&self, tenant_id: &str) -> Condition {
+        use system_records::Column as C;
+        let mut c = Condition::all().add(match self.scope.unwrap_or_default() {
+            SystemScope::All => visible_system(tenant_id),
+            SystemScope::Tenant => Condition::all().add(C::TenantId.eq(tenant_id)),
+            SystemScope::Global => Condition::all().add(C::TenantId.is_null()),
+        });
+        for (col, v) in [
+            (C::Component, &self.component),
+            (C::EventType, &self.event_type),
+            (C::CorrelationId, &self.correlation_id),
+            (C::CausedBy, &self.caused_by),
+        ] {
+            if let Some(v) = v {
+                c = c.add(col.eq(v.clone()));
+            }
+        }
+        if let Some(s) = &self.severity {
+            c = c.add(C::Severity.is_in(s.iter().map(|s| s.as_str())));
+        }
+        if let Some(t) = self.occurred_after {
+            c = c.add(C::OccurredAt.gte(t));
+        }
+        if let Some(t) = self.occurred_before {
+            c = c.add(C::OccurredAt.lte(t));
+        }
+        c
+    }
+
+    pub fn applied(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        let ts = |t: &Option<DateTime<Utc>>| json!(t.map(|t| crate::canonical::timestamp(&t)));
+        for (k, v) in [
+            ("scope", json!(self.scope.map(|s| format!("{s:?}").to_uppercase()))),
+            ("component", json!(self.component)),
+            ("eventType", json!(self.event_type)),
+            (
+                "severity",
+                json!(
+                    self.severity
+                        .as_ref()
+                        .map(|v| v.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                ),
+            ),
+            ("correlationId", json!(self.correlation_id)),
+            ("causedBy", json!(self.caused_by)),
+            ("occurredAfter", ts(&self.occurred_after)),
+            ("occurredBefore", ts(&self.occurred_before)),
+        ] {
+            if !v.is_null() {
+                m.insert(k.to_string(), v);
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// A page of system records.
+pub struct SystemList {
+    pub page: Page<system_records::Model>,
+    pub filter: SystemFilter,
+    pub metadata: EvidenceMetadata,
+}
+
+/// O1: the environment baseline at run start.
+pub struct SystemSnapshot {
+    pub run_id: String,
+    /// The earliest record correlated to the run; none when nothing was recorded.
+    pub record: Option<system_records::Model>,
+    pub metadata: EvidenceMetadata,
+}
+
+/// Whether telemetry exists for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum TelemetryStatus {
+    Collected,
+    NotCollected,
+}
+
+/// Summary of one metric over a run.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct MetricSummary {
+    pub metric: String,
+    pub unit: Option<String>,
+    pub count: i32,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// O2: samples during the run, or an honest "not collected".
+pub struct SystemTelemetry {
+    pub run_id: String,
+    pub status: TelemetryStatus,
+    pub reason: Option<String>,
+    pub samples: Vec<telemetry_samples::Model>,
+    pub metrics: Vec<MetricSummary>,
+    pub metadata: EvidenceMetadata,
+}
+
+/// O3 (events) and O5 (attribution) share this shape.
+pub struct SystemEvents {
+    pub run_id: String,
+    pub events: Vec<system_records::Model>,
+    pub metadata: EvidenceMetadata,
+}
+
+/// O4: system events in the window around the run's inflection point.
+pub struct SystemReplay {
+    pub run_id: String,
+    pub inflection: Inflection,
+    pub window_seconds: i64,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub events: Vec<ReplayEvent>,
+    pub metadata: EvidenceMetadata,
+}
+
+/// Events of one cause.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct Cause {
+    /// Who or what caused the events.
+    pub caused_by: String,
+    pub event_count: i32,
+    /// Components affected, sorted.
+    pub components: Vec<String>,
+    /// The most severe severity among the events.
+    pub max_severity: Severity,
+}
+
+/// O5: who or what caused the system events around a run.
+pub struct SystemAttribution {
+    pub run_id: String,
+    pub window_seconds: i64,
+    pub events: Vec<system_records::Model>,
+    pub causes: Vec<Cause>,
+    pub metadata: EvidenceMetadata,
+}
+
+fn collection_metadata(
+    tenant_id: &str,
+    run: Option<&llm_runs::Model>,
+    component: &str,
+    records: &[system_records::Model],
+) -> EvidenceMetadata {
+    let incidents = records
+        .iter()
+        .any(|r| Severity::parse(&r.severity).is_some_and(Severity::is_incident));
+    let domain = if incidents {
+        SourceDomain::Incidents
+    } else {
+        SourceDomain::System
+    };
+    let mut m = EvidenceMetadata::new(tenant_id, domain, component)
+        .with_times(records.iter().map(|r| (r.occurred_at, r.recorded_at)))
+        .with_common_origin(records.iter().map(|r| Origin::parse(&r.origin)));
+    let causes: Vec<String> = distinct_sorted(records.iter().filter_map(|r| r.caused_by.clone()));
+    if causes.len() == 1 {
+        m = m.with_actors(None, None, causes.into_iter().next());
+    }
+    m.incident_ids = distinct_sorted(
+        records
+            .iter()
+            .filter(|r| Severity::parse(&r.severity).is_some_and(Severity::is_incident))
+            .map(|r| r.id.clone()),
+    );
+    if let Some(run) = run {
+        m.run_id = Some(run.run_id.clone());
+        m.trace_id = run.trace_id.clone();
+        m.correlation_id = Some(run.run_id.clone());
+    }
+    if !records.is_empty() {
+        m.checksum = Some(hash_json(&Value::Array(records.iter().map(system_json).collect())));
+    }
+    m
+}
+
+impl Facade {
+    /// The system record list, newest first.
+    pub async fn list_system_records(
+        &self,
+        filter: SystemFilter,
+        args: PageArgs,
+    ) -> AppResult<SystemList> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        filter.validate()?;
+        let select = system_records::Entity::find().filter(filter.condition(scope.tenant_id));
+        let rows = page::keyset(
+            select,
+            system_records::Column::OccurredAt,
+            Some(system_records::Column::Id),
+            true,
+            &args,
+        )
+        .all(&scope.db.conn)
+        .await
+        .context("list system records")?;
+        let page = page::finish(rows, &args, |r| Cursor {
+            key: SortKey::Time(r.occurred_at),
+            id: r.id.clone(),
+        });
+        let records: Vec<system_records::Model> =
+            page.items.iter().map(|(_, r)| r.clone()).collect();
+        let mut metadata = collection_metadata(scope.tenant_id, None, "system_records", &records);
+        metadata.checksum = None;
+        Ok(SystemList {
+            page,
+            filter,
+            metadata,
+        })
+    }
+
+    pub async fn count_system_records(&self, filter: &SystemFilter) -> AppResult<u64> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        system_records::Entity::find()
+            .filter(filter.condition(scope.tenant_id))
+            .count(&scope.db.conn)
+            .await
+            .context("count system records")
+    }
+
+    /// O1: the earliest record correlated to the run.
+    pub async fn system_snapshot(&self, run: &llm_runs::Model) -> AppResult<SystemSnapshot> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        let records = self.correlated_system_of(&scope, run).await?;
+        let record = records.into_iter().next();
+        let found: Vec<system_records::Model> = record.iter().cloned().collect();
+        let mut metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &found);
+        if let Some(r) = &record {
+            metadata.checksum = Some(hash_json(&system_json(r)));
+        }
+        Ok(SystemSnapshot {
+            run_id: run.run_id.clone(),
+            record,
+            metadata,
+        })
+    }
+
+    /// O2: telemetry samples of the run, summarized per metric.
+    pub async fn system_telemetry(&self, run: &llm_runs::Model) -> AppResult<SystemTelemetry> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        let samples = scope
+            .loaders
+            .telemetry
+            .load_one(run.run_id.clone())
+            .await?
+            .unwrap_or_default();
+        let mut by_metric: BTreeMap<&str, (Option<String>, Vec<f64>)> = BTreeMap::new();
+        for s in &samples {
+            let entry = by_metric
+                .entry(s.metric.as_str())
+                .or_insert_with(|| (s.unit.clone(), Vec::new()));
+            entry.1.push(s.value);
+        }
+        let metrics = by_metric
+            .into_iter()
+            .map(|(metric, (unit, values))| MetricSummary {
+                metric: metric.to_string(),
+                unit,
+                count: values.len() as i32,
+                min: values.iter().copied().fold(f64::INFINITY, f64::min),
+                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                mean: values.iter().sum::<f64>() / values.len() as f64,
+            })
+            .collect();
+        let (status, reason) = if samples.is_empty() {
+            (
+                TelemetryStatus::NotCollected,
+                Some(format!(
+                    "no telemetry samples were recorded for run `{}`: its producer did not send any",
+                    run.run_id
+                )),
+            )
+        } else {
+            (TelemetryStatus::Collected, None)
+        };
+        let mut metadata = EvidenceMetadata::new(scope.tenant_id, SourceDomain::System, "telemetry_samples")
+            .with_times(samples.iter().map(|s| (s.sampled_at, s.recorded_at)))
+            .with_actors(None, None, run.system_id.clone());
+        metadata.run_id = Some(run.run_id.clone());
+        metadata.trace_id = run.trace_id.clone();
+        metadata.correlation_id = Some(run.run_id.clone());
+        metadata.origin = Origin::parse(&run.origin);
+        if !samples.is_empty() {
+            metadata.checksum = Some(hash_json(&Value::Array(
+                samples.iter().map(crate::canonical::telemetry_json).collect(),
+            )));
+        }
+        Ok(SystemTelemetry {
+            run_id: run.run_id.clone(),
+            status,
+            reason,
+            samples,
+            metrics,
+            metadata,
+        })
+    }
+
+    /// O3: infrastructure events correlated to the run.
+    pub async fn system_events(&self, run: &llm_runs::Model) -> AppResult<SystemEvents> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        let events = self.correlated_system_of(&scope, run).await?;
+        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events);
+        Ok(SystemEvents {
+            run_id: run.run_id.clone(),
+            events,
+            metadata,
+        })
+    }
+
+    /// O4: system events (tenant and global) in the window around the inflection point.
+    pub async fn system_replay(
+        &self,
+        run: &llm_runs::Model,
+        window: WindowSeconds,
+    ) -> AppResult<SystemReplay> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        let inflection = self.inflection(run).await?;
+        let (start, end) = window_around(inflection.timestamp, window);
+        let records = self.system_in_window(&scope, start, end).await?;
+        let mut metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &records);
+        metadata.occurred_at = Some(inflection.timestamp);
+        let mut events: Vec<ReplayEvent> = records.iter().map(system_event).collect();
+        sort_timeline(&mut events);
+        Ok(SystemReplay {
+            run_id: run.run_id.clone(),
+            inflection,
+            window_seconds: window.get(),
+            window_start: start,
+            window_end: end,
+            events,
+            metadata,
+        })
+    }
+
+    /// O5: the causes of the system events correlated to the run or inside its replay window.
+    pub async fn system_attribution(
+        &self,
+        run: &llm_runs::Model,
+        window: WindowSeconds,
+    ) -> AppResult<SystemAttribution> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        let inflection = self.inflection(run).await?;
+        let (start, end) = window_around(inflection.timestamp, window);
+        let (correlated, windowed) = futures_util::try_join!(
+            self.correlated_system_of(&scope, run),
+            self.system_in_window(&scope, start, end)
+        )?;
+        let mut events: Vec<system_records::Model> = correlated;
+        for r in windowed {
+            if !events.iter().any(|e| e.id == r.id) {
+                events.push(r);
+            }
+        }
+        events.retain(|e| e.caused_by.is_some());
+        events.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+        let mut by_cause: BTreeMap<String, Vec<&system_records::Model>> = BTreeMap::new();
+        for e in &events {
+            if let Some(c) = &e.caused_by {
+                by_cause.entry(c.clone()).or_default().push(e);
+            }
+        }
+        let causes = by_cause
+            .into_iter()
+            .map(|(caused_by, list)| Cause {
+                event_count: list.len() as i32,
+                components: distinct_sorted(list.iter().map(|e| e.component.clone())),
+                max_severity: list
+                    .iter()
+                    .filter_map(|e| Severity::parse(&e.severity))
+                    .max()
+                    .unwrap_or(Severity::Info),
+                caused_by,
+            })
+            .collect();
+        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events);
+        Ok(SystemAttribution {
+            run_id: run.run_id.clone(),
+            window_seconds: window.get(),
+            events,
+            causes,
+            metadata,
+        })
+    }
+}

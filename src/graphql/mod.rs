@@ -1,0 +1,56 @@
+//! The GraphQL schema: one query part per topic, merged; resolvers are thin and call the
+//! facade. `schema.graphql` at the repo root is this schema's SDL, checked by a test.
+
+pub mod audit;
+pub mod common;
+pub mod node;
+pub mod runs;
+pub mod system;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+/// The root query: the topics' parts side by side.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    node::NodeQuery,
+    runs::RunsQuery,
+    system::SystemQuery,
+    audit::AuditQuery,
+);
+
+pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Limits applied to every query.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 15,
+            max_complexity: 5000,
+            introspection: true,
+        }
+    }
+}
+
+/// Builds the schema with its limits.
+pub fn build_schema(limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(64);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(&Limits::default()).sdl()
+}

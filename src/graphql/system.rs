@@ -1,0 +1,340 @@
+//! GraphQL surface of the system-logs topic: the record list and, per run, snapshot,
+//! telemetry, events, replay and attribution.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Json, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::common::{NodeKind, connection, facade, global_id, page_args};
+use crate::domain::{Severity, WindowSeconds};
+use crate::facade::EvidenceMetadata;
+use crate::facade::page::ListKind;
+use crate::facade::runs::{Inflection, ReplayEvent};
+use crate::facade::system::{
+    Cause, MetricSummary, SystemAttribution as Attribution, SystemEvents as Events, SystemFilter,
+    SystemReplay as Replay, SystemSnapshot as Snapshot, SystemTelemetry as Telemetry,
+    TelemetryStatus,
+};
+use entity::{llm_runs, system_records, telemetry_samples};
+
+/// An infrastructure event: global (shared by every tenant) or the tenant's own.
+#[derive(Clone)]
+pub struct SystemRecord(pub system_records::Model);
+
+#[Object]
+impl SystemRecord {
+    /// Global id (Relay).
+    pub async fn id(&self) -> ID {
+        global_id(NodeKind::SystemRecord, &[&self.0.id])
+    }
+    /// The record's own id.
+    async fn record_id(&self) -> &str {
+        &self.0.id
+    }
+    /// Owning tenant; null for a global record.
+    async fn tenant_id(&self) -> Option<&str> {
+        self.0.tenant_id.as_deref()
+    }
+    /// Whether the record is global.
+    async fn is_global(&self) -> bool {
+        self.0.tenant_id.is_none()
+    }
+    async fn component(&self) -> &str {
+        &self.0.component
+    }
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    async fn severity(&self) -> Result<Severity> {
+        Severity::parse(&self.0.severity).ok_or_else(|| {
+            crate::error::AppError::internal("read a stored severity", self.0.severity.clone())
+                .into()
+        })
+    }
+    async fn summary(&self) -> &str {
+        &self.0.summary
+    }
+    /// Structured details, as JSON.
+    async fn details(&self) -> Option<Json<serde_json::Value>> {
+        self.0
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .map(Json)
+    }
+    /// Who or what caused the event (a deploy, an operator, an autoscaler…).
+    async fn caused_by(&self) -> Option<&str> {
+        self.0.caused_by.as_deref()
+    }
+    /// Correlation id (a run id) linking the event to a run.
+    async fn correlation_id(&self) -> Option<&str> {
+        self.0.correlation_id.as_deref()
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+}
+
+fn records(list: &[system_records::Model]) -> Vec<SystemRecord> {
+    list.iter().cloned().map(SystemRecord).collect()
+}
+
+/// The system-logs view of one run.
+pub struct SystemRun(pub llm_runs::Model);
+
+#[Object]
+impl SystemRun {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    /// O1: the environment baseline at run start (earliest correlated record).
+    async fn snapshot(&self, ctx: &Context<'_>) -> Result<SystemSnapshot> {
+        Ok(SystemSnapshot(facade(ctx)?.system_snapshot(&self.0).await?))
+    }
+    /// O2: telemetry samples during the run, or an honest NOT_COLLECTED.
+    async fn telemetry(&self, ctx: &Context<'_>) -> Result<SystemTelemetry> {
+        Ok(SystemTelemetry(facade(ctx)?.system_telemetry(&self.0).await?))
+    }
+    /// O3: infrastructure events correlated to the run.
+    async fn events(&self, ctx: &Context<'_>) -> Result<SystemEvents> {
+        Ok(SystemEvents(facade(ctx)?.system_events(&self.0).await?))
+    }
+    /// O4: system events within ±`windowSeconds` (default 30) of the run's inflection point.
+    async fn replay(&self, ctx: &Context<'_>, window_seconds: Option<i32>) -> Result<SystemReplay> {
+        let window = WindowSeconds::parse(window_seconds)?;
+        Ok(SystemReplay(facade(ctx)?.system_replay(&self.0, window).await?))
+    }
+    /// O5: who or what caused the system events around the run.
+    async fn attribution(
+        &self,
+        ctx: &Context<'_>,
+        window_seconds: Option<i32>,
+    ) -> Result<SystemAttribution> {
+        let window = WindowSeconds::parse(window_seconds)?;
+        Ok(SystemAttribution(
+            facade(ctx)?.system_attribution(&self.0, window).await?,
+        ))
+    }
+}
+
+/// O1: environment snapshot at run start.
+pub struct SystemSnapshot(Snapshot);
+
+#[Object]
+impl SystemSnapshot {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    /// Whether any record is correlated to the run.
+    async fn found(&self) -> bool {
+        self.0.record.is_some()
+    }
+    /// The earliest correlated record; null when none was recorded.
+    async fn record(&self) -> Option<SystemRecord> {
+        self.0.record.clone().map(SystemRecord)
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.0.metadata
+    }
+}
+
+/// One telemetry sample.
+pub struct TelemetrySample(telemetry_samples::Model);
+
+#[Object]
+impl TelemetrySample {
+    async fn sample_id(&self) -> &str {
+        &self.0.id
+    }
+    async fn sampled_at(&self) -> DateTime<Utc> {
+        self.0.sampled_at
+    }
+    async fn metric(&self) -> &str {
+        &self.0.metric
+    }
+    async fn value(&self) -> f64 {
+        self.0.value
+    }
+    async fn unit(&self) -> Option<&str> {
+        self.0.unit.as_deref()
+    }
+}
+
+/// O2: telemetry of a run.
+pub struct SystemTelemetry(Telemetry);
+
+#[Object]
+impl SystemTelemetry {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    async fn status(&self) -> TelemetryStatus {
+        self.0.status
+    }
+    /// Why there is no telemetry, when there is none.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// Metrics that have samples, sorted.
+    async fn available_metrics(&self) -> Vec<&str> {
+        self.0.metrics.iter().map(|m| m.metric.as_str()).collect()
+    }
+    /// Per-metric summary.
+    async fn metrics(&self) -> &[MetricSummary] {
+        &self.0.metrics
+    }
+    /// Samples in time order.
+    async fn samples(&self) -> Vec<TelemetrySample> {
+        self.0.samples.iter().cloned().map(TelemetrySample).collect()
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.0.metadata
+    }
+}
+
+/// O3: infrastructure events correlated to a run.
+pub struct SystemEvents(Events);
+
+#[Object]
+impl SystemEvents {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    /// Events in time order.
+    async fn events(&self) -> Vec<SystemRecord> {
+        records(&self.0.events)
+    }
+    async fn total_events(&self) -> i32 {
+        self.0.events.len() as i32
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.0.metadata
+    }
+}
+
+/// O4: system events in the replay window of a run.
+pub struct SystemReplay(Replay);
+
+#[Object]
+impl SystemReplay {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    async fn inflection(&self) -> &Inflection {
+        &self.0.inflection
+    }
+    async fn window_seconds(&self) -> i64 {
+        self.0.window_seconds
+    }
+    async fn window_start(&self) -> DateTime<Utc> {
+        self.0.window_start
+    }
+    async fn window_end(&self) -> DateTime<Utc> {
+        self.0.window_end
+    }
+    /// System events in the window, in time order.
+    async fn events(&self) -> &[ReplayEvent] {
+        &self.0.events
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.0.metadata
+    }
+}
+
+/// O5: attribution of the system events around a run.
+pub struct SystemAttribution(Attribution);
+
+#[Object]
+impl SystemAttribution {
+    async fn run_id(&self) -> &str {
+        &self.0.run_id
+    }
+    async fn window_seconds(&self) -> i64 {
+        self.0.window_seconds
+    }
+    /// Events with a known cause, correlated to the run or inside its window, in time order.
+    async fn items(&self) -> Vec<SystemRecord> {
+        records(&self.0.events)
+    }
+    async fn total(&self) -> i32 {
+        self.0.events.len() as i32
+    }
+    /// Events grouped by cause.
+    async fn causes(&self) -> &[Cause] {
+        &self.0.causes
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.0.metadata
+    }
+}
+
+/// Fields of the system record list besides its edges.
+pub struct SystemRecordListInfo {
+    filter: SystemFilter,
+    metadata: EvidenceMetadata,
+}
+
+#[Object]
+impl SystemRecordListInfo {
+    /// Number of records matching the filter (counted only when selected).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(facade(ctx)?.count_system_records(&self.filter).await? as i64)
+    }
+    async fn filters_applied(&self) -> Json<serde_json::Value> {
+        Json(self.filter.applied())
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.metadata
+    }
+}
+
+#[derive(Default)]
+pub struct SystemQuery;
+
+#[Object]
+impl SystemQuery {
+    /// System records visible to the caller's tenant (its own and global), newest first.
+    async fn system_records(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SystemFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, SystemRecord, SystemRecordListInfo>> {
+        let args = page_args(ListKind::SystemRecords, first, after, last, before)?;
+        let list = facade(ctx)?
+            .list_system_records(filter.unwrap_or_default(), args)
+            .await?;
+        Ok(connection(
+            list.page,
+            SystemRecord,
+            SystemRecordListInfo {
+                filter: list.filter,
+                metadata: list.metadata,
+            },
+        ))
+    }
+
+    /// The system-logs view of one run; NOT_FOUND when the tenant has no such run.
+    async fn system_run(&self, ctx: &Context<'_>, run_id: String) -> Result<SystemRun> {
+        Ok(SystemRun(facade(ctx)?.llm_run(&run_id).await?))
+    }
+
+    /// Infrastructure attribution around one run (same as `systemRun { attribution }`).
+    async fn system_audit(
+        &self,
+        ctx: &Context<'_>,
+        run_id: String,
+        window_seconds: Option<i32>,
+    ) -> Result<SystemAttribution> {
+        let window = WindowSeconds::parse(window_seconds)?;
+        let f = facade(ctx)?;
+        let run = f.llm_run(&run_id).await?;
+        Ok(SystemAttribution(f.system_attribution(&run, window).await?))
+    }
+}

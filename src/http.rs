@@ -1,0 +1,425 @@
+//! GraphQL over HTTP, owned rather than taken from async-graphql-axum, to follow the
+//! GraphQL-over-HTTP specification:
+//!
+//! - `Accept` negotiation between `application/graphql-response+json` and `application/json`
+//!   (the response `Content-Type` is the one negotiated; 406 when neither is acceptable);
+//! - status codes: a request error (unparsable body, parse or validation failure) is 4xx under
+//!   `application/graphql-response+json` and has no `data` key; 200 once execution started;
+//! - GET carries queries only: a mutation over GET is refused with 405 and `Allow: POST`;
+//! - batches (a JSON array of requests) are bounded.
+//!
+//! Authentication happens here too: `Authorization: Bearer <key>` decides the caller whose
+//! facade the request runs with. A present but invalid key is refused with 401.
+
+use async_graphql::parser::{parse_query, types::OperationType};
+use async_graphql::{BatchRequest, Request};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::{self, Caller};
+use crate::error::AppError;
+use crate::facade::Facade;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The negotiated response media type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// Picks the response type from `Accept`, by q-value, preferring graphql-response+json on ties.
+/// No `Accept` header means `application/json` (the specification's legacy default).
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut best: Option<(f32, MediaType)> = None;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        let candidates: &[MediaType] = match media.as_str() {
+            GRAPHQL_RESPONSE => &[MediaType::GraphqlResponse],
+            JSON => &[MediaType::Json],
+            "application/*" | "*/*" => &[MediaType::GraphqlResponse],
+            _ => &[],
+        };
+        for &c in candidates {
+            let better = match best {
+                None => true,
+                Some((bq, bm)) => q > bq || (q == bq && c == MediaType::GraphqlResponse && bm != c),
+            };
+            if better {
+                best = Some((q, c));
+            }
+        }
+    }
+    best.map(|(_, m)| m)
+}
+
+fn respond(status: StatusCode, media: MediaType, body: &Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type()),
+    );
+    resp
+}
+
+/// A request error: no `data` key, 400 under graphql-response+json.
+fn request_error(media: MediaType, status_for_new: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    let status = match media {
+        MediaType::GraphqlResponse => status_for_new,
+        // application/json clients get 200 for GraphQL errors, except for malformed HTTP.
+        MediaType::Json if status_for_new == StatusCode::BAD_REQUEST => StatusCode::BAD_REQUEST,
+        MediaType::Json => status_for_new,
+    };
+    respond(status, media, &body)
+}
+
+fn unauthenticated(media: MediaType, message: &str) -> Response {
+    let mut resp = request_error(media, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"runledger\""),
+    );
+    resp.status_mut().clone_from(&StatusCode::UNAUTHORIZED);
+    resp
+}
+
+/// Resolves the bearer key, if one was sent.
+async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("");
+    let key = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "the Authorization header must be `Bearer <api key>`".into(),
+            )
+        })?;
+    auth::authenticate(&state.db, key.trim()).await.map(Some)
+}
+
+/// Query-string parameters of a GET request.
+#[derive(Debug, Deserialize)]
+pub struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// The operation a GET request would run is a mutation (or subscription).
+fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(doc) = parse_query(query) else {
+        return false;
+    };
+    let ty = match (doc.operations, operation_name) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| op.node.ty),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
+            // Ambiguous: execution will report it; refuse only if every candidate mutates.
+            let mut types = ops.values().map(|op| op.node.ty);
+            let first = types.next();
+            first.filter(|t| types.all(|u| u == *t))
+        }
+    };
+    matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
+}
+
+/// `GET /graphql`.
+pub async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
+        return request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "missing the `query` parameter",
+        );
+    };
+    if is_non_query_operation(&query, params.operation_name.as_deref()) {
+        let mut resp = request_error(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations are only accepted over POST",
+        );
+        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    let mut request = Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    for (name, text) in [("variables", &params.variables), ("extensions", &params.extensions)] {
+        if let Some(text) = text {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) if name == "variables" => {
+                    request = request.variables(async_graphql::Variables::from_json(Value::Object(map)));
+                }
+                Ok(Value::Object(_)) => {}
+                _ => {
+                    return request_error(
+                        media,
+                        StatusCode::BAD_REQUEST,
+                        "BAD_USER_INPUT",
+                        &format!("the `{name}` parameter must be a JSON object"),
+                    );
+                }
+            }
+        }
+    }
+    execute(state, headers, media, BatchRequest::Single(request)).await
+}
+
+/// `POST /graphql`.
+pub async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != JSON {
+        let mut resp = request_error(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "POST bodies must be `application/json`",
+        );
+        *resp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return resp;
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return request_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("the body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    execute(state, headers, media, batch).await
+}
+
+fn not_acceptable() -> Response {
+    let mut resp = (
+        StatusCode::NOT_ACCEPTABLE,
+        format!("acceptable response types: {GRAPHQL_RESPONSE}, {JSON}"),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+async fn execute(state: AppState, headers: HeaderMap, media: MediaType, batch: BatchRequest) -> Response {
+    let caller = match caller_of(&state, &headers).await {
+        Ok(c) => c,
+        Err(AppError::Unauthenticated(msg)) => return unauthenticated(media, &msg),
+        Err(e) => {
+            let code = e.code();
+            let msg = e.client_message();
+            let _ = e.into_graphql();
+            return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, code, &msg);
+        }
+    };
+    match batch {
+        BatchRequest::Single(request) => {
+            let (status, body) = run_one(&state, caller, request, media).await;
+            respond(status, media, &body)
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.is_empty() || requests.len() > state.settings.max_batch {
+                return request_error(
+                    media,
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &format!(
+                        "a batch must hold 1 to {} operations, got {}",
+                        state.settings.max_batch,
+                        requests.len()
+                    ),
+                );
+            }
+            let mut bodies = Vec::with_capacity(requests.len());
+            let mut all_request_errors = true;
+            for request in requests {
+                let (status, body) = run_one(&state, caller.clone(), request, media).await;
+                all_request_errors &= status != StatusCode::OK;
+                bodies.push(body);
+            }
+            let status = if all_request_errors && media == MediaType::GraphqlResponse {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            respond(status, media, &Value::Array(bodies))
+        }
+    }
+}
+
+/// Runs one operation; returns the status it calls for and its body.
+async fn run_one(
+    state: &AppState,
+    caller: Option<Caller>,
+    request: Request,
+    media: MediaType,
+) -> (StatusCode, Value) {
+    let facade = Facade::for_request(state.db.clone(), caller);
+    let response = state.schema.execute(request.data(facade)).await;
+    let request_failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            add_missing_code(error);
+        }
+    }
+    if request_failed {
+        if let Some(map) = body.as_object_mut() {
+            map.remove("data");
+        }
+    }
+    let status = if request_failed && media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, body)
+}
+
+/// Errors raised by async-graphql itself (parse, validation, limits) carry no code; give them
+/// one from the fixed set.
+fn add_missing_code(error: &mut Value) {
+    let has_code = error
+        .pointer("/extensions/code")
+        .is_some_and(|c| c.is_string());
+    if has_code {
+        return;
+    }
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let code = if message.contains("too complex")
+        || message.contains("nested too deep")
+        || message.contains("recursion depth")
+    {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "BAD_USER_INPUT"
+    };
+    if let Some(map) = error.as_object_mut() {
+        let ext = map.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(ext) = ext.as_object_mut() {
+            ext.insert("code".into(), json!(code));
+        }
+    }
+}
+
+/// Answers any other method on `/graphql`.
+pub async fn graphql_other(method: Method) -> Response {
+    let mut resp = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not supported on /graphql; use GET or POST"),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn negotiates_by_q_value() {
+        assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
+        assert_eq!(negotiate(&accept("application/json")), Some(MediaType::Json));
+        assert_eq!(
+            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
+            Some(MediaType::GraphqlResponse)
+        );
+        assert_eq!(
+            negotiate(&accept("application/graphql-response+json;q=0.5, application/json")),
+            Some(MediaType::Json)
+        );
+        assert_eq!(negotiate(&accept("*/*")), Some(MediaType::GraphqlResponse));
+        assert_eq!(negotiate(&accept("text/html")), None);
+    }
+
+    #[test]
+    fn detects_mutations_for_get() {
+        assert!(is_non_query_operation("mutation { x }", None));
+        assert!(!is_non_query_operation("{ x }", None));
+        assert!(is_non_query_operation(
+            "query A { x } mutation B { y }",
+            Some("B")
+        ));
+        assert!(!is_non_query_operation(
+            "query A { x } mutation B { y }",
+            Some("A")
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! The per-tenant, hash-chained audit ledger: its canonical entry encoding, the one appender
+//! every ledger write goes through, and the walk that verifies a stored chain.
+//!
+//! Entry hash (docs/ledger.md gives the byte-exact specification): an RFC 6962 leaf hash,
+//! `SHA-256(0x00 ‖ encoding)`, where the encoding is a length-prefixed sequence of every stored
+//! field, tenant, seq and `prev_hash` included. Entries are ordered by `seq` (1, 2, 3… with no
+//! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
+
+pub mod merkle;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{canonical_json, micros, timestamp};
+use crate::domain::{AccessDecision, ActorType, LedgerCategory};
+use crate::error::{AppResult, Context};
+use entity::audit_ledger;
+
+/// `prev_hash` of the first entry of every tenant.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Version tag, the first field of every encoded entry.
+pub const ENCODING_VERSION: &str = "runledger.ledger.v1";
+
+/// A fact to append; the appender assigns tenant, seq, id, hashes and `recorded_at`.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub category: LedgerCategory,
+    pub event_type: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub actor_type: ActorType,
+    pub actor_id: Option<String>,
+    pub action_reason: Option<String>,
+    pub decision: Option<AccessDecision>,
+    pub before_state: Option<Value>,
+    pub after_state: Option<Value>,
+    pub correlation_id: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Appends one field: `0x00` when absent, else `0x01 ‖ u32 big-endian length ‖ UTF-8 bytes`.
+fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => out.push(0),
+        Some(text) => {
+            out.push(1);
+            out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// The canonical byte encoding of a stored entry (everything but `entry_hash`).
+pub fn encode_entry(e: &audit_ledger::Model) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let seq = e.seq.to_string();
+    let occurred = timestamp(&e.occurred_at);
+    let recorded = timestamp(&e.recorded_at);
+    let fields: [Option<&str>; 18] = [
+        Some(ENCODING_VERSION),
+        Some(&e.tenant_id),
+        Some(&seq),
+        Some(&e.prev_hash),
+        Some(&e.id),
+        Some(&e.category),
+        Some(&e.event_type),
+        Some(&e.entity_type),
+        Some(&e.entity_id),
+        Some(&e.actor_type),
+        e.actor_id.as_deref(),
+        e.action_reason.as_deref(),
+        e.decision.as_deref(),
+        e.before_state.as_deref(),
+        e.after_state.as_deref(),
+        e.correlation_id.as_deref(),
+        Some(&occurred),
+        Some(&recorded),
+    ];
+    for f in fields {
+        push_field(&mut out, f);
+    }
+    out
+}
+
+/// RFC 6962 leaf hash of the entry, lower-case hex.
+pub fn entry_hash(e: &audit_ledger::Model) -> String {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(encode_entry(e));
+    hex::encode(h.finalize())
+}
+
+/// Appends entries for one tenant inside the caller's write transaction, which the caller
+/// commits (so evidence and the ledger entry that anchors it land together or not at all).
+///
+/// Appends of one tenant are serialized: on PostgreSQL by a transaction-scoped advisory lock on
+/// the tenant (which also orders appends across server processes sharing the database), on
+/// SQLite by the single-writer gate every write transaction holds (see `db::Db::begin_write`).
+pub async fn append<C: ConnectionTrait>(
+    txn: &C,
+    tenant_id: &str,
+    entries: Vec<NewEntry>,
+) -> AppResult<Vec<audit_ledger::Model>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(tenant_id).into()],
+        ))
+        .await
+        .with_context(|| format!("lock the ledger of tenant {tenant_id}"))?;
+    }
+    let head = audit_ledger::Entity::find()
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+        .order_by_desc(audit_ledger::Column::Seq)
+        .limit(1)
+        .one(txn)
+        .await
+        .with_context(|| format!("read the ledger head of tenant {tenant_id}"))?;
+    let (mut seq, mut prev) = match head {
+        Some(h) => (h.seq, h.entry_hash),
+        None => (0, GENESIS_HASH.to_string()),
+    };
+    let recorded_at = micros(Utc::now());
+    let mut stored = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let mut model = audit_ledger::Model {
+            tenant_id: tenant_id.to_string(),
+            seq,
+            id: crate::ids::new_id("le"),
+            category: e.category.as_str().to_string(),
+            event_type: e.event_type,
+            entity_type: e.entity_type,
+            entity_id: e.entity_id,
+            actor_type: e.actor_type.as_str().to_string(),
+            actor_id: e.actor_id,
+            action_reason: e.action_reason,
+            decision: e.decision.map(|d| d.as_str().to_string()),
+            before_state: e.before_state.as_ref().map(canonical_json),
+            after_state: e.after_state.as_ref().map(canonical_json),
+            correlation_id: e.correlation_id,
+            occurred_at: micros(e.occurred_at),
+            recorded_at,
+            prev_hash: prev,
+            entry_hash: String::new(),
+        };
+        model.entry_hash = entry_hash(&model);
+        prev = model.entry_hash.clone();
+        stored.push(model);
+    }
+    // Multi-row INSERTs (bounded to stay under SQLite's bound-parameter limit): the batch
+    // shares statements and the caller's commit.
+    for chunk in stored.chunks(500) {
+        let rows = chunk.iter().cloned().map(active_entry);
+        audit_ledger::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await
+            .with_context(|| format!("append ledger batch for tenant {tenant_id}"))?;
+    }
+    Ok(stored)
+}
+
+fn active_entry(m: audit_ledger::Model) -> audit_ledger::ActiveModel {
+    audit_ledger::ActiveModel {
+        tenant_id: Set(m.tenant_id),
+        seq: Set(m.seq),
+        id: Set(m.id),
+        category: Set(m.category),
+        event_type: Set(m.event_type),
+        entity_type: Set(m.entity_type),
+        entity_id: Set(m.entity_id),
+        actor_type: Set(m.actor_type),
+        actor_id: Set(m.actor_id),
+        action_reason: Set(m.action_reason),
+        decision: Set(m.decision),
+        before_state: Set(m.before_state),
+        after_state: Set(m.after_state),
+        correlation_id: Set(m.correlation_id),
+        occurred_at: Set(m.occurred_at),
+        recorded_at: Set(m.recorded_at),
+        prev_hash: Set(m.prev_hash),
+        entry_hash: Set(m.entry_hash),
+    }
+}
+
+/// A stable 64-bit advisory-lock key for a tenant (first 8 bytes of SHA-256 of its id).
+fn advisory_key(tenant_id: &str) -> i64 {
+    let digest = Sha256::digest(format!("runledger.ledger.lock:{tenant_id}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// A problem found while walking a stored chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnomalyKind {
+    /// The stored `entry_hash` is not the hash of the stored fields.
+    EntryHashMismatch,
+    /// `prev_hash` is not the previous entry's `entry_hash`.
+    BrokenPrevLink,
+    /// One or more seq numbers are missing before this entry.
+    SeqGap,
+    /// The entry's tenant is not the ledger's tenant.
+    ForeignTenant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub seq: i64,
+    pub detail: String,
+}
+
+/// Result of walking a chain.
+#[derive(Clone, Debug, Default)]
+pub struct ChainWalk {
+    pub entries_checked: u64,
+    pub anomalies: Vec<Anomaly>,
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
+}
+
+impl ChainWalk {
+    pub fn first_broken_seq(&self) -> Option<i64> {
+        self.anomalies.iter().map(|a| a.seq).min()
+    }
+}
+
+/// Incremental chain verifier: feed entries in seq order.
+pub struct ChainWalker {
+    tenant_id: String,
+    expected_seq: i64,
+    prev_hash: String,
+    walk: ChainWalk,
+}
+
+impl ChainWalker {
+    pub fn new(tenant_id: &str) -> Self {
+        ChainWalker {
+            tenant_id: tenant_id.to_string(),
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            walk: ChainWalk::default(),
+        }
+    }
+
+    pub fn push(&mut self, e: &audit_ledger::Model) {
+        let w = &mut self.walk;
+        w.entries_checked += 1;
+        if e.tenant_id != self.tenant_id {
+            w.anomalies.push(Anomaly {
+                kind: AnomalyKind::ForeignTenant,
+                seq: e.seq,
+                detail: "entry belongs to another tenant".into(),
+            });
+        }
+        if e.seq != self.expected_seq {
+            w.anomalies.push(Anomaly {
+                kind: AnomalyKind::SeqGap,
+                seq: e.seq,
+                detail: format!("expected seq {}, found {}", self.expected_seq, e.seq),
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            w.anomalies.push(Anomaly {
+                kind: AnomalyKind::BrokenPrevLink,
+                seq: e.seq,
+                detail: "prev_hash does not match the previous entry's hash".into(),
+            });
+        }
+        let computed = entry_hash(e);
+        if computed != e.entry_hash {
+            w.anomalies.push(Anomaly {
+                kind: AnomalyKind::EntryHashMismatch,
+                seq: e.seq,
+                detail: "stored entry_hash is not the hash of the stored fields".into(),
+            });
+        }
+        self.expected_seq = e.seq + 1;
+        self.prev_hash = e.entry_hash.clone();
+        w.head_seq = Some(e.seq);
+        w.head_hash = Some(e.entry_hash.clone());
+    }
+
+    pub fn finish(self) -> ChainWalk {
+        self.walk
+    }
+}

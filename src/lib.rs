@@ -1,0 +1,34 @@
+//! runledger: an append-only, tamper-evident evidence-log server for LLM agent platforms,
+//! serving LLM runs, system logs and a per-tenant audit ledger over GraphQL.
+//!
+//! A tour of the modules, from the edge inwards:
+//!
+//! - [`config`]: command-line flags and `RUNLEDGER_*` environment variables.
+//! - [`app`]: builds the axum router (GraphQL over HTTP, GraphiQL, health) from shared state;
+//!   the tests start the same router.
+//! - [`http`]: the GraphQL-over-HTTP handler (content negotiation, status codes, GET rules).
+//! - [`graphql`]: the schema: thin resolvers per topic that call the facade.
+//! - [`facade`]: the 19 read operations of the three topics, their evidence metadata, keyset
+//!   pagination and the per-request DataLoaders. Only the facade and the write paths touch
+//!   entities.
+//! - [`ingest`]: the evidence write path (record hashes, atomic batches, anchoring).
+//! - [`ledger`]: the hash-chained audit ledger: encoding, the one appender, the chain walk.
+//! - [`auth`]: API keys, callers and the permission matrix.
+//! - [`seed`]: deterministic, realistic demo and benchmark data.
+//! - [`canonical`], [`domain`], [`error`], [`ids`], [`db`]: shared foundations.
+
+pub mod app;
+pub mod auth;
+pub mod canonical;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod facade;
+pub mod graphiql;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+pub mod ingest;
+pub mod ledger;
+// TEMP pub mod seed;
