@@ -21,7 +21,8 @@ pub fn timestamp(t: &DateTime<Utc>) -> String {
 }
 
 fn opt_timestamp(t: &Option<DateTime<Utc>>) -> Value {
-    t.as_ref().map_or(Value::Null, |t| Value::String(timestamp(t)))
+    t.as_ref()
+        .map_or(Value::Null, |t| Value::String(timestamp(t)))
 }
 
 /// Lower-case hex SHA-256.

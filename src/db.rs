@@ -11,8 +11,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -33,7 +32,10 @@ pub struct WriteTx {
 
 impl WriteTx {
     pub async fn commit(self) -> AppResult<()> {
-        self.txn.commit().await.context("commit a write transaction")
+        self.txn
+            .commit()
+            .await
+            .context("commit a write transaction")
     }
 }
 
@@ -109,7 +111,11 @@ impl Db {
             Some(g) => Some(g.clone().lock_owned().await),
             None => None,
         };
-        let txn = self.conn.begin().await.context("begin a write transaction")?;
+        let txn = self
+            .conn
+            .begin()
+            .await
+            .context("begin a write transaction")?;
         Ok(WriteTx { txn, _gate: gate })
     }
 

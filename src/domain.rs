@@ -221,3 +221,40 @@ impl WindowSeconds {
         self.0
     }
 }
+
+/// A UTC instant with microsecond precision: the GraphQL `DateTime` scalar.
+///
+/// Written as RFC 3339 in UTC with exactly six fractional digits
+/// (`2026-03-01T12:00:00.000000Z`), so every timestamp of the API has one shape and sorts as
+/// text; read from any RFC 3339 text with an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub chrono::DateTime<chrono::Utc>);
+
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Timestamp(t)
+    }
+}
+
+#[async_graphql::Scalar(
+    name = "DateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
+)]
+impl async_graphql::ScalarType for Timestamp {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        match &value {
+            async_graphql::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Timestamp(crate::canonical::micros(t.with_timezone(&chrono::Utc))))
+                .map_err(|e| {
+                    async_graphql::InputValueError::custom(format!(
+                        "`{s}` is not an RFC 3339 timestamp: {e}"
+                    ))
+                }),
+            _ => Err(async_graphql::InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(crate::canonical::timestamp(&self.0))
+    }
+}

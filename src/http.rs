@@ -44,8 +44,9 @@ impl MediaType {
     }
 }
 
-/// Picks the response type from `Accept`, by q-value, preferring graphql-response+json on ties.
-/// No `Accept` header means `application/json` (the specification's legacy default).
+/// Picks the response type from `Accept`, by q-value, preferring graphql-response+json when it
+/// is named explicitly and ties. No `Accept` header, or only wildcards, means
+/// `application/json` (the specification's legacy default).
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(MediaType::Json);
@@ -64,7 +65,8 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         let candidates: &[MediaType] = match media.as_str() {
             GRAPHQL_RESPONSE => &[MediaType::GraphqlResponse],
             JSON => &[MediaType::Json],
-            "application/*" | "*/*" => &[MediaType::GraphqlResponse],
+            // Wildcards are what legacy clients (curl, fetch) send: they get application/json.
+            "application/*" | "*/*" => &[MediaType::Json],
             _ => &[],
         };
         for &c in candidates {
@@ -90,7 +92,12 @@ fn respond(status: StatusCode, media: MediaType, body: &Value) -> Response {
 }
 
 /// A request error: no `data` key, 400 under graphql-response+json.
-fn request_error(media: MediaType, status_for_new: StatusCode, code: &str, message: &str) -> Response {
+fn request_error(
+    media: MediaType,
+    status_for_new: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
     let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
     let status = match media {
         MediaType::GraphqlResponse => status_for_new,
@@ -121,9 +128,7 @@ async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Calle
         .strip_prefix("Bearer ")
         .or_else(|| text.strip_prefix("bearer "))
         .ok_or_else(|| {
-            AppError::Unauthenticated(
-                "the Authorization header must be `Bearer <api key>`".into(),
-            )
+            AppError::Unauthenticated("the Authorization header must be `Bearer <api key>`".into())
         })?;
     auth::authenticate(&state.db, key.trim()).await.map(Some)
 }
@@ -156,7 +161,10 @@ fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
             first.filter(|t| types.all(|u| u == *t))
         }
     };
-    matches!(ty, Some(OperationType::Mutation | OperationType::Subscription))
+    matches!(
+        ty,
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
 }
 
 /// `GET /graphql`.
@@ -192,11 +200,15 @@ pub async fn graphql_get(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    for (name, text) in [("variables", &params.variables), ("extensions", &params.extensions)] {
+    for (name, text) in [
+        ("variables", &params.variables),
+        ("extensions", &params.extensions),
+    ] {
         if let Some(text) = text {
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) if name == "variables" => {
-                    request = request.variables(async_graphql::Variables::from_json(Value::Object(map)));
+                    request =
+                        request.variables(async_graphql::Variables::from_json(Value::Object(map)));
                 }
                 Ok(Value::Object(_)) => {}
                 _ => {
@@ -214,7 +226,11 @@ pub async fn graphql_get(
 }
 
 /// `POST /graphql`.
-pub async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -264,7 +280,12 @@ fn not_acceptable() -> Response {
     resp
 }
 
-async fn execute(state: AppState, headers: HeaderMap, media: MediaType, batch: BatchRequest) -> Response {
+async fn execute(
+    state: AppState,
+    headers: HeaderMap,
+    media: MediaType,
+    batch: BatchRequest,
+) -> Response {
     let caller = match caller_of(&state, &headers).await {
         Ok(c) => c,
         Err(AppError::Unauthenticated(msg)) => return unauthenticated(media, &msg),
@@ -396,16 +417,23 @@ mod tests {
     #[test]
     fn negotiates_by_q_value() {
         assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
-        assert_eq!(negotiate(&accept("application/json")), Some(MediaType::Json));
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
+            negotiate(&accept("application/json")),
+            Some(MediaType::Json)
+        );
+        assert_eq!(
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
             Some(MediaType::GraphqlResponse)
         );
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json;q=0.5, application/json")),
+            negotiate(&accept(
+                "application/graphql-response+json;q=0.5, application/json"
+            )),
             Some(MediaType::Json)
         );
-        assert_eq!(negotiate(&accept("*/*")), Some(MediaType::GraphqlResponse));
+        assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));
         assert_eq!(negotiate(&accept("text/html")), None);
     }
 

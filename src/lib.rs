@@ -31,4 +31,4 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod ledger;
-// TEMP pub mod seed;
+pub mod seed;

@@ -106,8 +106,13 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
             .context("count tenants")?;
         if tenants == 0 {
             tracing::info!("empty database: seeding the demo tenant");
-            seed::seed_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &seed::SeedOptions::default())
-                .await?;
+            seed::seed_tenant(
+                &db,
+                DEMO_TENANT,
+                "Demo Agents Inc.",
+                &seed::SeedOptions::default(),
+            )
+            .await?;
         }
         let (key, _) = auth::create_key(
             &db,
@@ -134,7 +139,9 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
-    let addr = listener.local_addr().context("read the listening address")?;
+    let addr = listener
+        .local_addr()
+        .context("read the listening address")?;
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), "runledger listening");
     println!("GraphiQL: http://{addr}/graphiql");
     if let Some(key) = &demo_key {

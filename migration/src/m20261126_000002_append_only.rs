@@ -108,16 +108,22 @@ impl MigrationTrait for Migration {
         let pg = manager.get_database_backend() == DbBackend::Postgres;
         for table in EVIDENCE_TABLES {
             if pg {
-                statements.push(format!("DROP TRIGGER IF EXISTS {table}_refuse_change ON {table}"));
-                statements.push(format!("DROP TRIGGER IF EXISTS {table}_refuse_truncate ON {table}"));
+                statements.push(format!(
+                    "DROP TRIGGER IF EXISTS {table}_refuse_change ON {table}"
+                ));
+                statements.push(format!(
+                    "DROP TRIGGER IF EXISTS {table}_refuse_truncate ON {table}"
+                ));
             } else {
                 statements.push(format!("DROP TRIGGER IF EXISTS {table}_refuse_update"));
                 statements.push(format!("DROP TRIGGER IF EXISTS {table}_refuse_delete"));
             }
         }
         if pg {
-            statements.push("DROP TRIGGER IF EXISTS log_exports_forward_only ON log_exports".into());
-            statements.push("DROP TRIGGER IF EXISTS log_exports_refuse_truncate ON log_exports".into());
+            statements
+                .push("DROP TRIGGER IF EXISTS log_exports_forward_only ON log_exports".into());
+            statements
+                .push("DROP TRIGGER IF EXISTS log_exports_refuse_truncate ON log_exports".into());
             statements.push("DROP FUNCTION IF EXISTS runledger_refuse_change()".into());
             statements.push("DROP FUNCTION IF EXISTS runledger_exports_forward_only()".into());
         } else {

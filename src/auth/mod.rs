@@ -75,7 +75,10 @@ fn key_id_of(presented: &str) -> Option<&str> {
     let (id, secret) = rest.split_once('_')?;
     let well_formed = id.len() == KEY_ID_HEX
         && secret.len() == 64
-        && id.bytes().chain(secret.bytes()).all(|b| b.is_ascii_hexdigit());
+        && id
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_hexdigit());
     well_formed.then_some(id)
 }
 
@@ -171,7 +174,9 @@ pub async fn ensure_tenant(
             action_reason: None,
             decision: None,
             before_state: None,
-            after_state: Some(json!({"name": name, "compliance_frameworks": compliance_frameworks})),
+            after_state: Some(
+                json!({"name": name, "compliance_frameworks": compliance_frameworks}),
+            ),
             correlation_id: None,
             occurred_at: now,
         }],

@@ -10,7 +10,7 @@ use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
-use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain};
+use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp};
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::{self, AnomalyKind, ChainWalker, merkle};
 use entity::{audit_ledger, ledger_checkpoints, log_exports};
@@ -36,9 +36,9 @@ pub struct AuditFilter {
     /// Correlation id.
     pub correlation_id: Option<String>,
     /// Entries that occurred at or after this instant.
-    pub occurred_after: Option<DateTime<Utc>>,
+    pub occurred_after: Option<Timestamp>,
     /// Entries that occurred at or before this instant.
-    pub occurred_before: Option<DateTime<Utc>>,
+    pub occurred_before: Option<Timestamp>,
 }
 
 impl AuditFilter {
@@ -92,16 +92,16 @@ impl AuditFilter {
             c = c.add(C::Decision.eq(d.as_str()));
         }
         if let Some(t) = self.occurred_after {
-            c = c.add(C::OccurredAt.gte(t));
+            c = c.add(C::OccurredAt.gte(t.0));
         }
         if let Some(t) = self.occurred_before {
-            c = c.add(C::OccurredAt.lte(t));
+            c = c.add(C::OccurredAt.lte(t.0));
         }
         c
     }
 
     pub fn applied(&self) -> Value {
-        let ts = |t: &Option<DateTime<Utc>>| json!(t.map(|t| crate::canonical::timestamp(&t)));
+        let ts = |t: &Option<Timestamp>| json!(t.map(|t| crate::canonical::timestamp(&t.0)));
         let mut m = serde_json::Map::new();
         for (k, v) in [
             (
@@ -190,7 +190,7 @@ pub struct LedgerHead {
 pub struct CheckpointInfo {
     pub tree_size: i64,
     pub root_hash: String,
-    pub recorded_at: DateTime<Utc>,
+    pub recorded_at: Timestamp,
 }
 
 /// O4: the result of a real verification of the tenant's chain.
@@ -281,8 +281,12 @@ impl Facade {
         metadata.checksum = Some(computed_hash.clone());
         metadata.correlation_id = entry.correlation_id.clone();
         match ActorType::parse(&entry.actor_type) {
-            Some(ActorType::Human) => metadata = metadata.with_actors(entry.actor_id.clone(), None, None),
-            Some(ActorType::Agent) => metadata = metadata.with_actors(None, entry.actor_id.clone(), None),
+            Some(ActorType::Human) => {
+                metadata = metadata.with_actors(entry.actor_id.clone(), None, None)
+            }
+            Some(ActorType::Agent) => {
+                metadata = metadata.with_actors(None, entry.actor_id.clone(), None)
+            }
             _ => metadata = metadata.with_actors(None, None, entry.actor_id.clone()),
         }
         if entry.entity_type == "llm_run" {
@@ -369,8 +373,9 @@ impl Facade {
             (Some(seq), Some(entry_hash)) => Some(LedgerHead { seq, entry_hash }),
             _ => None,
         };
-        let mut metadata = EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "audit_ledger")
-            .with_times(newest);
+        let mut metadata =
+            EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "audit_ledger")
+                .with_times(newest);
         metadata.origin = head.as_ref().map(|_| Origin::System);
         let merkle_root = hex::encode(merkle::root(&leaves));
         metadata.checksum = Some(merkle_root.clone());
@@ -385,7 +390,7 @@ impl Facade {
             latest_checkpoint: checkpoint.map(|c| CheckpointInfo {
                 tree_size: c.tree_size,
                 root_hash: c.root_hash,
-                recorded_at: c.recorded_at,
+                recorded_at: Timestamp(c.recorded_at),
             }),
             unanchored_entries,
             verified_at: Utc::now(),
@@ -396,8 +401,8 @@ impl Facade {
     /// O5: the tenant's compliance exports, newest first.
     pub async fn audit_exports(&self, args: PageArgs) -> AppResult<ExportList> {
         let scope = self.scope(Permission::ReadAudit)?;
-        let select = log_exports::Entity::find()
-            .filter(log_exports::Column::TenantId.eq(scope.tenant_id));
+        let select =
+            log_exports::Entity::find().filter(log_exports::Column::TenantId.eq(scope.tenant_id));
         let rows = page::keyset(
             select,
             log_exports::Column::RequestedAt,
@@ -412,10 +417,12 @@ impl Facade {
             key: SortKey::Time(e.requested_at),
             id: e.id.clone(),
         });
-        let mut metadata = EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "log_exports")
-            .with_times(page.items.iter().map(|(_, e)| {
-                (e.requested_at, e.delivered_at.unwrap_or(e.requested_at))
-            }));
+        let mut metadata =
+            EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "log_exports").with_times(
+                page.items
+                    .iter()
+                    .map(|(_, e)| (e.requested_at, e.delivered_at.unwrap_or(e.requested_at))),
+            );
         // Export records move from PENDING to a final state, so they are not immutable.
         metadata.immutable = false;
         metadata.export_id = page.items.first().map(|(_, e)| e.id.clone());

@@ -3,14 +3,15 @@
 //! starts, so no key can reach another tenant's rows.
 //!
 //! Batches are capped at [`MAX_BATCH`] keys so one statement stays far below SQLite's
-//! bound-parameter limit; the delay before a batch runs is short, because every key of a page
-//! is requested within the same poll of the page's resolvers.
+//! bound-parameter limit. The delay before a batch runs is short; lists do not rely on it:
+//! they prime the caches for a whole page at once (`Facade::prefetch_runs`), so the number of
+//! statements of a request never depends on how fast resolvers happen to run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -35,20 +36,22 @@ pub struct TenantDb {
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub runs: DataLoader<RunById>,
-    pub steps: DataLoader<StepsByTrace>,
-    pub governance: DataLoader<GovernanceByRun>,
-    pub correlated_system: DataLoader<SystemByCorrelation>,
-    pub system_window: DataLoader<SystemInWindow>,
-    pub exports: DataLoader<ExportsByRun>,
-    pub telemetry: DataLoader<TelemetryByRun>,
+    pub runs: Arc<DataLoader<RunById, HashMapCache>>,
+    pub steps: Arc<DataLoader<StepsByTrace, HashMapCache>>,
+    pub governance: Arc<DataLoader<GovernanceByRun, HashMapCache>>,
+    pub correlated_system: DataLoader<SystemByCorrelation, HashMapCache>,
+    pub system_window: DataLoader<SystemAroundRun, HashMapCache>,
+    pub exports: DataLoader<ExportsByRun, HashMapCache>,
+    pub telemetry: DataLoader<TelemetryByRun, HashMapCache>,
 }
 
-fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T>
+/// A caching loader: within a request, a key is fetched at most once, and lists prime the
+/// cache (see `Facade::prefetch_runs`) so nested views find their rows there.
+fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T, HashMapCache>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    DataLoader::new(inner, tokio::spawn)
+    DataLoader::with_cache(inner, tokio::spawn, HashMapCache::default())
         .delay(BATCH_DELAY)
         .max_batch_size(MAX_BATCH)
 }
@@ -56,12 +59,20 @@ where
 impl Loaders {
     pub fn new(db: Db, tenant_id: String) -> Self {
         let t = TenantDb { db, tenant_id };
+        let runs = Arc::new(loader(RunById(t.clone())));
+        let steps = Arc::new(loader(StepsByTrace(t.clone())));
+        let governance = Arc::new(loader(GovernanceByRun(t.clone())));
         Loaders {
-            runs: loader(RunById(t.clone())),
-            steps: loader(StepsByTrace(t.clone())),
-            governance: loader(GovernanceByRun(t.clone())),
+            system_window: loader(SystemAroundRun {
+                tenant: t.clone(),
+                runs: runs.clone(),
+                steps: steps.clone(),
+                governance: governance.clone(),
+            }),
+            runs,
+            steps,
+            governance,
             correlated_system: loader(SystemByCorrelation(t.clone())),
-            system_window: loader(SystemInWindow(t.clone())),
             exports: loader(ExportsByRun(t.clone())),
             telemetry: loader(TelemetryByRun(t)),
         }
@@ -159,16 +170,30 @@ impl Loader<String> for SystemByCorrelation {
             .all(&self.0.db.conn)
             .await
             .context("load correlated system records")?;
-        Ok(group(keys, rows, |s| s.correlation_id.clone().unwrap_or_default()))
+        Ok(group(keys, rows, |s| {
+            s.correlation_id.clone().unwrap_or_default()
+        }))
     }
 }
 
-/// A closed time window in microseconds since the epoch.
-pub type WindowKey = (i64, i64);
+/// Key of a replay window: the run and the half-width of its window in seconds.
+pub type WindowKey = (String, i64);
 
-pub struct SystemInWindow(TenantDb);
+/// System records (the tenant's and global) in the replay window of each run.
+///
+/// A window is centred on the run's inflection point, which depends on the run's steps and
+/// policy events. Resolvers register their key at once (before any of that is known), and this
+/// batch resolves the runs, steps and policy events through the other loaders (cached, or one
+/// statement each) before issuing a single statement for every window of the batch. So a page
+/// of replays costs the same number of statements as one replay.
+pub struct SystemAroundRun {
+    tenant: TenantDb,
+    runs: Arc<DataLoader<RunById, HashMapCache>>,
+    steps: Arc<DataLoader<StepsByTrace, HashMapCache>>,
+    governance: Arc<DataLoader<GovernanceByRun, HashMapCache>>,
+}
 
-impl Loader<WindowKey> for SystemInWindow {
+impl Loader<WindowKey> for SystemAroundRun {
     type Value = Vec<system_records::Model>;
     type Error = LoadError;
 
@@ -176,10 +201,45 @@ impl Loader<WindowKey> for SystemInWindow {
         &self,
         keys: &[WindowKey],
     ) -> Result<HashMap<WindowKey, Self::Value>, Self::Error> {
-        // One statement for all windows of the batch: OR of ranges, then each window picks its
-        // rows in memory. Windows of a page overlap little, so rows are rarely fetched twice.
+        let runs = self
+            .runs
+            .load_many(keys.iter().map(|(r, _)| r.clone()))
+            .await?;
+        let traces: Vec<String> = runs.values().filter_map(|r| r.trace_id.clone()).collect();
+        let (steps, governance) = futures_util::try_join!(
+            self.steps.load_many(traces),
+            self.governance.load_many(runs.keys().cloned()),
+        )?;
+        let mut windows: Vec<(WindowKey, (i64, i64))> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(run) = runs.get(&key.0) else {
+                continue;
+            };
+            let run_steps = run
+                .trace_id
+                .as_ref()
+                .and_then(|t| steps.get(t))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let run_governance = governance
+                .get(&run.run_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let at = crate::facade::runs::inflection_of(run, run_steps, run_governance)
+                .timestamp
+                .0;
+            let half = chrono::Duration::seconds(key.1);
+            windows.push((
+                key.clone(),
+                (
+                    (at - half).timestamp_micros(),
+                    (at + half).timestamp_micros(),
+                ),
+            ));
+        }
+        // One statement for all windows: OR of ranges; each window then picks its rows.
         let mut ranges = Condition::any();
-        for (start, end) in keys {
+        for (_, (start, end)) in &windows {
             let (Some(s), Some(e)) = (
                 chrono::DateTime::from_timestamp_micros(*start),
                 chrono::DateTime::from_timestamp_micros(*end),
@@ -192,17 +252,20 @@ impl Loader<WindowKey> for SystemInWindow {
                     .and(Expr::col(system_records::Column::OccurredAt).lte(e)),
             );
         }
-        let rows = system_records::Entity::find()
-            .filter(visible_system(&self.0.tenant_id))
-            .filter(ranges)
-            .order_by_asc(system_records::Column::OccurredAt)
-            .order_by_asc(system_records::Column::Id)
-            .all(&self.0.db.conn)
-            .await
-            .context("load system records in replay windows")?;
+        let rows = if windows.is_empty() {
+            Vec::new()
+        } else {
+            system_records::Entity::find()
+                .filter(visible_system(&self.tenant.tenant_id))
+                .filter(ranges)
+                .order_by_asc(system_records::Column::OccurredAt)
+                .order_by_asc(system_records::Column::Id)
+                .all(&self.tenant.db.conn)
+                .await
+                .context("load system records in replay windows")?
+        };
         let mut out = HashMap::with_capacity(keys.len());
-        for key in keys {
-            let (start, end) = *key;
+        for (key, (start, end)) in windows {
             let inside = rows
                 .iter()
                 .filter(|r| {
@@ -211,7 +274,7 @@ impl Loader<WindowKey> for SystemInWindow {
                 })
                 .cloned()
                 .collect();
-            out.insert(*key, inside);
+            out.insert(key, inside);
         }
         Ok(out)
     }

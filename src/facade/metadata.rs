@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ActorType, Origin, SourceDomain};
+use crate::domain::{ActorType, Origin, SourceDomain, Timestamp};
 
 /// Who, when, what it correlates with, and where it came from, for one response.
 #[derive(Clone, Debug, async_graphql::SimpleObject)]
@@ -23,9 +23,9 @@ pub struct EvidenceMetadata {
     pub system_id: Option<String>,
     /// When the described fact happened (the latest one for a collection); null for an empty
     /// result rather than an invented time.
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Option<Timestamp>,
     /// When it was persisted (the latest one for a collection); null for an empty result.
-    pub recorded_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<Timestamp>,
     /// Time zone of every timestamp: always `UTC`.
     pub timezone: String,
     /// Trace id of the run.
@@ -104,6 +104,7 @@ impl EvidenceMetadata {
         I: IntoIterator<Item = (DateTime<Utc>, DateTime<Utc>)>,
     {
         for (occurred, recorded) in times {
+            let (occurred, recorded) = (Timestamp(occurred), Timestamp(recorded));
             self.occurred_at = Some(self.occurred_at.map_or(occurred, |t| t.max(occurred)));
             self.recorded_at = Some(self.recorded_at.map_or(recorded, |t| t.max(recorded)));
         }
@@ -111,7 +112,10 @@ impl EvidenceMetadata {
     }
 
     /// Sets the origin when all items agree on one.
-    pub fn with_common_origin<I: IntoIterator<Item = Option<Origin>>>(mut self, origins: I) -> Self {
+    pub fn with_common_origin<I: IntoIterator<Item = Option<Origin>>>(
+        mut self,
+        origins: I,
+    ) -> Self {
         let mut common: Option<Origin> = None;
         for (i, o) in origins.into_iter().enumerate() {
             match (i, o, common) {

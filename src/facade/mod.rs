@@ -117,14 +117,14 @@ pub(crate) fn check_text(field: &str, value: &Option<String>) -> AppResult<()> {
 /// Validates an optional `[after, before]` time range.
 pub(crate) fn check_range(
     field: &str,
-    after: &Option<chrono::DateTime<chrono::Utc>>,
-    before: &Option<chrono::DateTime<chrono::Utc>>,
+    after: &Option<crate::domain::Timestamp>,
+    before: &Option<crate::domain::Timestamp>,
 ) -> AppResult<()> {
     match (after, before) {
         (Some(a), Some(b)) if a > b => Err(AppError::bad_input(format!(
             "{field}: the lower bound {} is after the upper bound {}",
-            crate::canonical::timestamp(a),
-            crate::canonical::timestamp(b)
+            crate::canonical::timestamp(&a.0),
+            crate::canonical::timestamp(&b.0)
         ))),
         _ => Ok(()),
     }

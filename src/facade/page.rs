@@ -141,7 +141,9 @@ impl PageArgs {
                 return Err(AppError::bad_input("`after` goes with `first`, not `last`"));
             }
             (None, Some(_), false) => {
-                return Err(AppError::bad_input("`before` goes with `last`, not `first`"));
+                return Err(AppError::bad_input(
+                    "`before` goes with `last`, not `first`",
+                ));
             }
             (None, None, _) => None,
         };

@@ -10,10 +10,12 @@ use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, ListKind, Page, PageArgs, SortKey};
 use super::{Facade, Scope, check_range, check_text};
 use crate::auth::Permission;
-use crate::canonical::{canonical_json, hash_json, run_bundle_json, run_json, sha256_hex, step_json};
+use crate::canonical::{
+    canonical_json, hash_json, run_bundle_json, run_json, sha256_hex, step_json,
+};
 use crate::domain::{
     ExportFormat, ExportStatus, Origin, PolicyDecision, RunStatus, Severity, SourceDomain,
-    StepStatus, WindowSeconds,
+    StepStatus, Timestamp, WindowSeconds,
 };
 use crate::error::{AppError, AppResult, Context};
 use entity::{governance_events, llm_runs, log_exports, system_records, trace_steps};
@@ -41,9 +43,9 @@ pub struct RunFilter {
     /// Runs attributed to this human.
     pub human_actor_id: Option<String>,
     /// Runs started at or after this instant.
-    pub started_after: Option<DateTime<Utc>>,
+    pub started_after: Option<Timestamp>,
     /// Runs started at or before this instant.
-    pub started_before: Option<DateTime<Utc>>,
+    pub started_before: Option<Timestamp>,
 }
 
 impl RunFilter {
@@ -88,10 +90,10 @@ impl RunFilter {
             c = c.add(C::IsSynthetic.eq(s));
         }
         if let Some(t) = self.started_after {
-            c = c.add(C::StartedAt.gte(t));
+            c = c.add(C::StartedAt.gte(t.0));
         }
         if let Some(t) = self.started_before {
-            c = c.add(C::StartedAt.lte(t));
+            c = c.add(C::StartedAt.lte(t.0));
         }
         c
     }
@@ -122,11 +124,17 @@ impl RunFilter {
         put("humanActorId", json!(self.human_actor_id));
         put(
             "startedAfter",
-            json!(self.started_after.map(|t| crate::canonical::timestamp(&t))),
+            json!(
+                self.started_after
+                    .map(|t| crate::canonical::timestamp(&t.0))
+            ),
         );
         put(
             "startedBefore",
-            json!(self.started_before.map(|t| crate::canonical::timestamp(&t))),
+            json!(
+                self.started_before
+                    .map(|t| crate::canonical::timestamp(&t.0))
+            ),
         );
         Value::Object(m)
     }
@@ -216,7 +224,7 @@ pub enum InflectionReason {
 /// The point a replay is centred on.
 #[derive(Clone, Debug, async_graphql::SimpleObject)]
 pub struct Inflection {
-    pub timestamp: DateTime<Utc>,
+    pub timestamp: Timestamp,
     pub reason: InflectionReason,
     /// The step at the inflection, for step reasons.
     pub step_index: Option<i32>,
@@ -234,7 +242,7 @@ pub enum ReplaySource {
 #[derive(Clone, Debug, async_graphql::SimpleObject)]
 pub struct ReplayEvent {
     pub source: ReplaySource,
-    pub timestamp: DateTime<Utc>,
+    pub timestamp: Timestamp,
     /// Step index, for step events.
     pub step_index: Option<i32>,
     /// What happened: the skill, the policy evaluation, or the system event type.
@@ -285,6 +293,19 @@ pub struct RunList {
     pub metadata: EvidenceMetadata,
 }
 
+/// Which nested data a page of runs will need (decided from the query's selection).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunPrefetch {
+    /// Any depth view or metadata: governance, correlated system records and exports.
+    pub spine: bool,
+    /// Trace steps (trace, replay, export, inflection).
+    pub steps: bool,
+    /// Telemetry samples.
+    pub telemetry: bool,
+    /// Replay windows of this half-width.
+    pub window: Option<WindowSeconds>,
+}
+
 /// Reference of a step: `<traceId>#<index>`.
 pub fn step_ref(step: &trace_steps::Model) -> String {
     format!("{}#{}", step.trace_id, step.step_index)
@@ -329,6 +350,12 @@ impl Facade {
         .all(&scope.db.conn)
         .await
         .context("list runs")?;
+        // Nested views look runs up by id (replay windows do): the page primes that cache.
+        scope
+            .loaders
+            .runs
+            .feed_many(rows.iter().map(|r| (r.run_id.clone(), r.clone())))
+            .await;
         let field = order.field;
         let page = page::finish(rows, &args, |r| Cursor {
             key: SortKey::Time(match field {
@@ -338,13 +365,64 @@ impl Facade {
             id: r.run_id.clone(),
         });
         let metadata = EvidenceMetadata::new(scope.tenant_id, SourceDomain::Activity, "llm_runs")
-            .with_times(page.items.iter().map(|(_, r)| (r.started_at, r.recorded_at)))
+            .with_times(
+                page.items
+                    .iter()
+                    .map(|(_, r)| (r.started_at, r.recorded_at)),
+            )
             .with_common_origin(page.items.iter().map(|(_, r)| Origin::parse(&r.origin)));
         Ok(RunList {
             page,
             filter,
             metadata,
         })
+    }
+
+    /// Loads what the nested views of a page of runs need, one statement per kind of data, into
+    /// the request's loader caches. Without this, nested loads would be batched only as far as
+    /// the resolvers of a page happen to reach their loads within the same batch delay.
+    pub async fn prefetch_runs(
+        &self,
+        runs: &[llm_runs::Model],
+        want: RunPrefetch,
+    ) -> AppResult<()> {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        if runs.is_empty() || !(want.spine || want.steps || want.telemetry || want.window.is_some())
+        {
+            return Ok(());
+        }
+        let run_ids = || runs.iter().map(|r| r.run_id.clone());
+        let traces: Vec<String> = runs.iter().filter_map(|r| r.trace_id.clone()).collect();
+        let l = scope.loaders;
+        let spine = async {
+            if want.spine || want.window.is_some() {
+                futures_util::try_join!(
+                    l.governance.load_many(run_ids()),
+                    l.correlated_system.load_many(run_ids()),
+                    l.exports.load_many(run_ids()),
+                )?;
+            }
+            Ok::<_, AppError>(())
+        };
+        let steps = async {
+            if want.steps || want.window.is_some() {
+                l.steps.load_many(traces.clone()).await?;
+            }
+            Ok::<_, AppError>(())
+        };
+        let telemetry = async {
+            if want.telemetry {
+                l.telemetry.load_many(run_ids()).await?;
+            }
+            Ok::<_, AppError>(())
+        };
+        futures_util::try_join!(spine, steps, telemetry)?;
+        if let Some(w) = want.window {
+            l.system_window
+                .load_many(runs.iter().map(|r| (r.run_id.clone(), w.get())))
+                .await?;
+        }
+        Ok(())
     }
 
     /// How many runs match the filter (computed only when asked for).
@@ -368,7 +446,11 @@ impl Facade {
             .ok_or_else(|| AppError::not_found(format!("no run with runId `{run_id}`")))
     }
 
-    async fn steps_of(&self, scope: &Scope<'_>, run: &llm_runs::Model) -> AppResult<Vec<trace_steps::Model>> {
+    async fn steps_of(
+        &self,
+        scope: &Scope<'_>,
+        run: &llm_runs::Model,
+    ) -> AppResult<Vec<trace_steps::Model>> {
         match &run.trace_id {
             Some(trace) => Ok(scope
                 .loaders
@@ -406,7 +488,11 @@ impl Facade {
             .unwrap_or_default())
     }
 
-    async fn exports_of(&self, scope: &Scope<'_>, run: &llm_runs::Model) -> AppResult<Vec<log_exports::Model>> {
+    async fn exports_of(
+        &self,
+        scope: &Scope<'_>,
+        run: &llm_runs::Model,
+    ) -> AppResult<Vec<log_exports::Model>> {
         Ok(scope
             .loaders
             .exports
@@ -447,8 +533,8 @@ impl Facade {
             .await?;
         let canonical = canonical_json(&run_json(run));
         let checksum = sha256_hex(canonical.as_bytes());
-        metadata.occurred_at = Some(run.started_at);
-        metadata.recorded_at = Some(run.recorded_at);
+        metadata.occurred_at = Some(Timestamp(run.started_at));
+        metadata.recorded_at = Some(Timestamp(run.recorded_at));
         metadata.checksum = Some(checksum.clone());
         Ok(RunEnvelope {
             run: run.clone(),
@@ -466,7 +552,9 @@ impl Facade {
             self.run_metadata(run, "trace_steps", SourceDomain::Activity)
         )?;
         metadata = metadata.with_times(steps.iter().map(|s| (s.occurred_at, s.recorded_at)));
-        metadata.checksum = Some(hash_json(&Value::Array(steps.iter().map(step_json).collect())));
+        metadata.checksum = Some(hash_json(&Value::Array(
+            steps.iter().map(step_json).collect(),
+        )));
         Ok(RunTrace {
             run_id: run.run_id.clone(),
             trace_id: run.trace_id.clone(),
@@ -484,7 +572,10 @@ impl Facade {
         )?;
         metadata = metadata.with_times(events.iter().map(|e| (e.occurred_at, e.recorded_at)));
         metadata.checksum = Some(hash_json(&Value::Array(
-            events.iter().map(crate::canonical::governance_json).collect(),
+            events
+                .iter()
+                .map(crate::canonical::governance_json)
+                .collect(),
         )));
         Ok(RunGovernance {
             run_id: run.run_id.clone(),
@@ -496,10 +587,8 @@ impl Facade {
     /// The inflection point of a run (DESIGN §1).
     pub(crate) async fn inflection(&self, run: &llm_runs::Model) -> AppResult<Inflection> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        let (steps, governance) = futures_util::try_join!(
-            self.steps_of(&scope, run),
-            self.governance_of(&scope, run)
-        )?;
+        let (steps, governance) =
+            futures_util::try_join!(self.steps_of(&scope, run), self.governance_of(&scope, run))?;
         Ok(inflection_of(run, &steps, &governance))
     }
 
@@ -510,19 +599,22 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<RunReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        let (steps, governance) = futures_util::try_join!(
+        let (steps, governance, system, mut metadata) = futures_util::try_join!(
             self.steps_of(&scope, run),
-            self.governance_of(&scope, run)
-        )?;
-        let inflection = inflection_of(run, &steps, &governance);
-        let (start, end) = window_around(inflection.timestamp, window);
-        let (system, mut metadata) = futures_util::try_join!(
-            self.system_in_window(&scope, start, end),
+            self.governance_of(&scope, run),
+            self.system_around(&scope, run, window),
             self.run_metadata(run, "replay", SourceDomain::Activity)
         )?;
+        let inflection = inflection_of(run, &steps, &governance);
+        let (start, end) = window_around(inflection.timestamp.0, window);
         let inside = |t: &DateTime<Utc>| *t >= start && *t <= end;
         let mut events: Vec<ReplayEvent> = Vec::new();
-        events.extend(steps.iter().filter(|s| inside(&s.occurred_at)).map(step_event));
+        events.extend(
+            steps
+                .iter()
+                .filter(|s| inside(&s.occurred_at))
+                .map(step_event),
+        );
         events.extend(
             governance
                 .iter()
@@ -544,16 +636,17 @@ impl Facade {
         })
     }
 
-    pub(crate) async fn system_in_window(
+    /// System records in the replay window of a run (see `loaders::SystemAroundRun`).
+    pub(crate) async fn system_around(
         &self,
         scope: &Scope<'_>,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        run: &llm_runs::Model,
+        window: WindowSeconds,
     ) -> AppResult<Vec<system_records::Model>> {
         Ok(scope
             .loaders
             .system_window
-            .load_one((start.timestamp_micros(), end.timestamp_micros()))
+            .load_one((run.run_id.clone(), window.get()))
             .await?
             .unwrap_or_default())
     }
@@ -590,8 +683,8 @@ impl Facade {
             tags.push("INCIDENT_CORRELATED".into());
         }
         metadata.checksum = Some(bundle_checksum.clone());
-        metadata.occurred_at = Some(run.started_at);
-        metadata.recorded_at = Some(run.recorded_at);
+        metadata.occurred_at = Some(Timestamp(run.started_at));
+        metadata.recorded_at = Some(Timestamp(run.recorded_at));
         Ok(RunExport {
             run_id: run.run_id.clone(),
             available_formats: ExportFormat::ALL.to_vec(),
@@ -613,7 +706,9 @@ pub fn inflection_of(
 ) -> Inflection {
     let first_bad_step = steps
         .iter()
-        .filter(|s| s.status == StepStatus::Failed.as_str() || s.status == StepStatus::Blocked.as_str())
+        .filter(|s| {
+            s.status == StepStatus::Failed.as_str() || s.status == StepStatus::Blocked.as_str()
+        })
         .min_by_key(|s| s.step_index);
     if let Some(s) = first_bad_step {
         let reason = if s.status == StepStatus::Failed.as_str() {
@@ -622,7 +717,7 @@ pub fn inflection_of(
             InflectionReason::FirstBlockedStep
         };
         return Inflection {
-            timestamp: s.occurred_at,
+            timestamp: Timestamp(s.occurred_at),
             reason,
             step_index: Some(s.step_index),
         };
@@ -637,7 +732,7 @@ pub fn inflection_of(
             .min_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
         if let Some(g) = first {
             return Inflection {
-                timestamp: g.occurred_at,
+                timestamp: Timestamp(g.occurred_at),
                 reason,
                 step_index: None,
             };
@@ -645,12 +740,12 @@ pub fn inflection_of(
     }
     match run.completed_at {
         Some(t) => Inflection {
-            timestamp: t,
+            timestamp: Timestamp(t),
             reason: InflectionReason::RunCompleted,
             step_index: None,
         },
         None => Inflection {
-            timestamp: run.started_at,
+            timestamp: Timestamp(run.started_at),
             reason: InflectionReason::RunStarted,
             step_index: None,
         },
@@ -665,7 +760,7 @@ pub fn window_around(t: DateTime<Utc>, window: WindowSeconds) -> (DateTime<Utc>,
 fn step_event(s: &trace_steps::Model) -> ReplayEvent {
     ReplayEvent {
         source: ReplaySource::Step,
-        timestamp: s.occurred_at,
+        timestamp: Timestamp(s.occurred_at),
         step_index: Some(s.step_index),
         action: s.skill_name.clone(),
         outcome: s.status.clone(),
@@ -680,7 +775,7 @@ fn policy_event(g: &governance_events::Model) -> ReplayEvent {
     };
     ReplayEvent {
         source: ReplaySource::Policy,
-        timestamp: g.occurred_at,
+        timestamp: Timestamp(g.occurred_at),
         step_index: None,
         action,
         outcome: g.decision.clone(),
@@ -691,7 +786,7 @@ fn policy_event(g: &governance_events::Model) -> ReplayEvent {
 pub(crate) fn system_event(s: &system_records::Model) -> ReplayEvent {
     ReplayEvent {
         source: ReplaySource::System,
-        timestamp: s.occurred_at,
+        timestamp: Timestamp(s.occurred_at),
         step_index: None,
         action: format!("{}:{}", s.component, s.event_type),
         outcome: s.severity.clone(),
@@ -702,7 +797,11 @@ pub(crate) fn system_event(s: &system_records::Model) -> ReplayEvent {
 /// Time order; at equal times steps, then policy events, then system events, then by id.
 pub(crate) fn sort_timeline(events: &mut [ReplayEvent]) {
     events.sort_by(|a, b| {
-        (a.timestamp, a.source, a.step_index, &a.record_id)
-            .cmp(&(b.timestamp, b.source, b.step_index, &b.record_id))
+        (a.timestamp, a.source, a.step_index, &a.record_id).cmp(&(
+            b.timestamp,
+            b.source,
+            b.step_index,
+            &b.record_id,
+        ))
     });
 }

@@ -15,7 +15,7 @@ use super::runs::{Inflection, ReplayEvent, sort_timeline, system_event, window_a
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
 use crate::canonical::{hash_json, system_json};
-use crate::domain::{Origin, Severity, SourceDomain, WindowSeconds};
+use crate::domain::{Origin, Severity, SourceDomain, Timestamp, WindowSeconds};
 use crate::error::{AppError, AppResult, Context};
 use entity::{llm_runs, system_records, telemetry_samples};
 
@@ -48,9 +48,9 @@ pub struct SystemFilter {
     /// Records caused by this actor or change.
     pub caused_by: Option<String>,
     /// Records that occurred at or after this instant.
-    pub occurred_after: Option<DateTime<Utc>>,
+    pub occurred_after: Option<Timestamp>,
     /// Records that occurred at or before this instant.
-    pub occurred_before: Option<DateTime<Utc>>,
+    pub occurred_before: Option<Timestamp>,
 }
 
 impl SystemFilter {
@@ -92,19 +92,22 @@ impl SystemFilter {
             c = c.add(C::Severity.is_in(s.iter().map(|s| s.as_str())));
         }
         if let Some(t) = self.occurred_after {
-            c = c.add(C::OccurredAt.gte(t));
+            c = c.add(C::OccurredAt.gte(t.0));
         }
         if let Some(t) = self.occurred_before {
-            c = c.add(C::OccurredAt.lte(t));
+            c = c.add(C::OccurredAt.lte(t.0));
         }
         c
     }
 
     pub fn applied(&self) -> Value {
         let mut m = serde_json::Map::new();
-        let ts = |t: &Option<DateTime<Utc>>| json!(t.map(|t| crate::canonical::timestamp(&t)));
+        let ts = |t: &Option<Timestamp>| json!(t.map(|t| crate::canonical::timestamp(&t.0)));
         for (k, v) in [
-            ("scope", json!(self.scope.map(|s| format!("{s:?}").to_uppercase()))),
+            (
+                "scope",
+                json!(self.scope.map(|s| format!("{s:?}").to_uppercase())),
+            ),
             ("component", json!(self.component)),
             ("eventType", json!(self.event_type)),
             (
@@ -243,7 +246,9 @@ fn collection_metadata(
         m.correlation_id = Some(run.run_id.clone());
     }
     if !records.is_empty() {
-        m.checksum = Some(hash_json(&Value::Array(records.iter().map(system_json).collect())));
+        m.checksum = Some(hash_json(&Value::Array(
+            records.iter().map(system_json).collect(),
+        )));
     }
     m
 }
@@ -298,7 +303,8 @@ impl Facade {
         let records = self.correlated_system_of(&scope, run).await?;
         let record = records.into_iter().next();
         let found: Vec<system_records::Model> = record.iter().cloned().collect();
-        let mut metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &found);
+        let mut metadata =
+            collection_metadata(scope.tenant_id, Some(run), "system_records", &found);
         if let Some(r) = &record {
             metadata.checksum = Some(hash_json(&system_json(r)));
         }
@@ -347,16 +353,20 @@ impl Facade {
         } else {
             (TelemetryStatus::Collected, None)
         };
-        let mut metadata = EvidenceMetadata::new(scope.tenant_id, SourceDomain::System, "telemetry_samples")
-            .with_times(samples.iter().map(|s| (s.sampled_at, s.recorded_at)))
-            .with_actors(None, None, run.system_id.clone());
+        let mut metadata =
+            EvidenceMetadata::new(scope.tenant_id, SourceDomain::System, "telemetry_samples")
+                .with_times(samples.iter().map(|s| (s.sampled_at, s.recorded_at)))
+                .with_actors(None, None, run.system_id.clone());
         metadata.run_id = Some(run.run_id.clone());
         metadata.trace_id = run.trace_id.clone();
         metadata.correlation_id = Some(run.run_id.clone());
         metadata.origin = Origin::parse(&run.origin);
         if !samples.is_empty() {
             metadata.checksum = Some(hash_json(&Value::Array(
-                samples.iter().map(crate::canonical::telemetry_json).collect(),
+                samples
+                    .iter()
+                    .map(crate::canonical::telemetry_json)
+                    .collect(),
             )));
         }
         Ok(SystemTelemetry {
@@ -388,10 +398,13 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        let inflection = self.inflection(run).await?;
-        let (start, end) = window_around(inflection.timestamp, window);
-        let records = self.system_in_window(&scope, start, end).await?;
-        let mut metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &records);
+        let (inflection, records) = futures_util::try_join!(
+            self.inflection(run),
+            self.system_around(&scope, run, window)
+        )?;
+        let (start, end) = window_around(inflection.timestamp.0, window);
+        let mut metadata =
+            collection_metadata(scope.tenant_id, Some(run), "system_records", &records);
         metadata.occurred_at = Some(inflection.timestamp);
         let mut events: Vec<ReplayEvent> = records.iter().map(system_event).collect();
         sort_timeline(&mut events);
@@ -413,11 +426,9 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemAttribution> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        let inflection = self.inflection(run).await?;
-        let (start, end) = window_around(inflection.timestamp, window);
         let (correlated, windowed) = futures_util::try_join!(
             self.correlated_system_of(&scope, run),
-            self.system_in_window(&scope, start, end)
+            self.system_around(&scope, run, window)
         )?;
         let mut events: Vec<system_records::Model> = correlated;
         for r in windowed {

@@ -1,9 +1,9 @@
 //! GraphQL surface of the audit topic: ledger entries, one entry in detail, and the audit
 //! views (identity, authorization, access, integrity, exports).
 
+use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use super::runs::LogExport;
@@ -77,11 +77,11 @@ impl AuditEntry {
     async fn correlation_id(&self) -> Option<&str> {
         self.0.correlation_id.as_deref()
     }
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.recorded_at
+    async fn recorded_at(&self) -> Timestamp {
+        self.0.recorded_at.into()
     }
     /// Hash of the previous entry (64 zeros for seq 1).
     async fn prev_hash(&self) -> &str {
@@ -157,8 +157,8 @@ impl AuditIntegrity {
         self.0.unanchored_entries
     }
     /// When this verification ran.
-    async fn last_verified(&self) -> DateTime<Utc> {
-        self.0.verified_at
+    async fn last_verified(&self) -> Timestamp {
+        self.0.verified_at.into()
     }
     async fn metadata(&self) -> &EvidenceMetadata {
         &self.0.metadata

@@ -83,7 +83,11 @@ pub fn page_args(
 }
 
 /// A Relay connection over a facade page.
-pub fn connection<M, N, F>(page: Page<M>, wrap: impl Fn(M) -> N, fields: F) -> Connection<String, N, F>
+pub fn connection<M, N, F>(
+    page: Page<M>,
+    wrap: impl Fn(M) -> N,
+    fields: F,
+) -> Connection<String, N, F>
 where
     N: OutputType,
     F: ObjectType,

@@ -61,7 +61,12 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let f = facade(ctx)?;
         let (kind, parts) = parse_global_id(&id)?;
-        let bad = || AppError::bad_input(format!("`{}` is not a global id returned by this API", id.0));
+        let bad = || {
+            AppError::bad_input(format!(
+                "`{}` is not a global id returned by this API",
+                id.0
+            ))
+        };
         let key = parts.first().ok_or_else(bad)?;
         Ok(match kind {
             NodeKind::LlmRun => f.find_run(key).await?.map(|r| Node::LlmRun(LlmRun(r))),
@@ -83,7 +88,10 @@ impl NodeQuery {
                 .find_audit_entry(key)
                 .await?
                 .map(|e| Node::AuditEntry(AuditEntry(e))),
-            NodeKind::LogExport => f.find_export(key).await?.map(|e| Node::LogExport(LogExport(e))),
+            NodeKind::LogExport => f
+                .find_export(key)
+                .await?
+                .map(|e| Node::LogExport(LogExport(e))),
         })
     }
 

@@ -1,16 +1,18 @@
 //! GraphQL surface of the LLM-runs topic: the run list, one run and its five depth views.
 
+use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use super::system::SystemRun;
-use crate::domain::{ExportFormat, ExportStatus, RunStatus, SourceDomain, StepStatus, WindowSeconds};
+use crate::domain::{
+    ExportFormat, ExportStatus, RunStatus, SourceDomain, StepStatus, WindowSeconds,
+};
 use crate::facade::EvidenceMetadata;
 use crate::facade::runs::{
-    Inflection, ReplayEvent, RunEnvelope, RunExport, RunFilter, RunGovernance, RunOrder, RunReplay,
-    RunTrace, step_ref,
+    Inflection, ReplayEvent, RunEnvelope, RunExport, RunFilter, RunGovernance, RunOrder,
+    RunPrefetch, RunReplay, RunTrace, step_ref,
 };
 use entity::{governance_events, llm_runs, log_exports, trace_steps};
 
@@ -67,12 +69,12 @@ impl LlmRun {
         parse_status(&self.0.execution_status, RunStatus::parse, "run status")
     }
     /// When the run started.
-    async fn started_at(&self) -> DateTime<Utc> {
-        self.0.started_at
+    async fn started_at(&self) -> Timestamp {
+        self.0.started_at.into()
     }
     /// When the run completed, if it did.
-    async fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.completed_at
+    async fn completed_at(&self) -> Option<Timestamp> {
+        self.0.completed_at.map(Timestamp)
     }
     /// Wall-clock duration in milliseconds, when the run completed.
     async fn duration_ms(&self) -> Option<i64> {
@@ -89,16 +91,16 @@ impl LlmRun {
         self.0.is_synthetic
     }
     /// When runledger stored the record.
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.recorded_at
+    async fn recorded_at(&self) -> Timestamp {
+        self.0.recorded_at.into()
     }
     /// Evidence metadata of the run, with its correlation spine.
     async fn metadata(&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
         let mut m = facade(ctx)?
             .run_metadata(&self.0, "llm_runs", SourceDomain::Activity)
             .await?;
-        m.occurred_at = Some(self.0.started_at);
-        m.recorded_at = Some(self.0.recorded_at);
+        m.occurred_at = Some(Timestamp(self.0.started_at));
+        m.recorded_at = Some(Timestamp(self.0.recorded_at));
         Ok(m)
     }
     /// O1: the canonical record, its checksum and metadata.
@@ -111,13 +113,17 @@ impl LlmRun {
     }
     /// O3: the policy events of this run.
     async fn governance(&self, ctx: &Context<'_>) -> Result<LlmRunGovernance> {
-        Ok(LlmRunGovernance(facade(ctx)?.run_governance(&self.0).await?))
+        Ok(LlmRunGovernance(
+            facade(ctx)?.run_governance(&self.0).await?,
+        ))
     }
     /// O4: steps, policy and system events within ±`windowSeconds` (default 30, at most 3600)
     /// of the run's inflection point.
     async fn replay(&self, ctx: &Context<'_>, window_seconds: Option<i32>) -> Result<LlmRunReplay> {
         let window = WindowSeconds::parse(window_seconds)?;
-        Ok(LlmRunReplay(facade(ctx)?.run_replay(&self.0, window).await?))
+        Ok(LlmRunReplay(
+            facade(ctx)?.run_replay(&self.0, window).await?,
+        ))
     }
     /// O5: export formats, the evidence bundle checksum, the run's exports and compliance tags.
     async fn export(&self, ctx: &Context<'_>) -> Result<LlmRunExport> {
@@ -181,8 +187,8 @@ impl TraceStep {
         self.0.step_index
     }
     /// When the step happened.
-    async fn timestamp(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn timestamp(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
     /// Skill or tool the step ran.
     async fn skill_name(&self) -> &str {
@@ -201,8 +207,8 @@ impl TraceStep {
     async fn duration_ms(&self) -> i64 {
         self.0.duration_ms
     }
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.recorded_at
+    async fn recorded_at(&self) -> Timestamp {
+        self.0.recorded_at.into()
     }
 }
 
@@ -254,8 +260,8 @@ impl GovernanceEvent {
     async fn run_id(&self) -> &str {
         &self.0.run_id
     }
-    async fn timestamp(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn timestamp(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
     async fn event_type(&self) -> &str {
         &self.0.event_type
@@ -284,8 +290,8 @@ impl GovernanceEvent {
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
     }
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.recorded_at
+    async fn recorded_at(&self) -> Timestamp {
+        self.0.recorded_at.into()
     }
 }
 
@@ -325,11 +331,11 @@ impl LlmRunReplay {
     async fn window_seconds(&self) -> i64 {
         self.0.window_seconds
     }
-    async fn window_start(&self) -> DateTime<Utc> {
-        self.0.window_start
+    async fn window_start(&self) -> Timestamp {
+        self.0.window_start.into()
     }
-    async fn window_end(&self) -> DateTime<Utc> {
-        self.0.window_end
+    async fn window_end(&self) -> Timestamp {
+        self.0.window_end.into()
     }
     /// Steps, policy events and system events in the window, in time order.
     async fn events(&self) -> &[ReplayEvent] {
@@ -374,11 +380,11 @@ impl LogExport {
     async fn checksum(&self) -> Option<&str> {
         self.0.checksum.as_deref()
     }
-    async fn requested_at(&self) -> DateTime<Utc> {
-        self.0.requested_at
+    async fn requested_at(&self) -> Timestamp {
+        self.0.requested_at.into()
     }
-    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
-        self.0.delivered_at
+    async fn delivered_at(&self) -> Option<Timestamp> {
+        self.0.delivered_at.map(Timestamp)
     }
 }
 
@@ -404,7 +410,9 @@ impl LlmRunExport {
     }
     /// Checksum of the newest completed export, if any.
     async fn checksum(&self) -> Option<&str> {
-        self.0.latest_completed().and_then(|e| e.checksum.as_deref())
+        self.0
+            .latest_completed()
+            .and_then(|e| e.checksum.as_deref())
     }
     /// Whether the newest completed export still matches the evidence as stored now (null when
     /// nothing was exported).
@@ -448,6 +456,33 @@ impl LlmRunListInfo {
     }
 }
 
+/// What the selection under a run connection will load.
+fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
+    let nodes = look_ahead.field("nodes");
+    let edge_nodes = look_ahead.field("edges").field("node");
+    let selected = |name: &str| nodes.field(name).exists() || edge_nodes.field(name).exists();
+    let system = selected("system");
+    let depth = [
+        "metadata",
+        "envelope",
+        "trace",
+        "governance",
+        "replay",
+        "export",
+        "system",
+    ]
+    .iter()
+    .any(|f| selected(f));
+    RunPrefetch {
+        spine: depth,
+        steps: selected("trace") || selected("replay") || selected("export") || system,
+        telemetry: system,
+        window: (selected("replay") || system)
+            .then(|| WindowSeconds::parse(None).ok())
+            .flatten(),
+    }
+}
+
 #[derive(Default)]
 pub struct RunsQuery;
 
@@ -466,8 +501,12 @@ impl RunsQuery {
     ) -> Result<Connection<String, LlmRun, LlmRunListInfo>> {
         let order = order_by.unwrap_or_default();
         let args = page_args(order.list_kind(), first, after, last, before)?;
-        let list = facade(ctx)?
+        let f = facade(ctx)?;
+        let list = f
             .list_llm_runs(filter.unwrap_or_default(), order, args)
+            .await?;
+        let runs: Vec<llm_runs::Model> = list.page.items.iter().map(|(_, r)| r.clone()).collect();
+        f.prefetch_runs(&runs, prefetch_for(&ctx.look_ahead()))
             .await?;
         Ok(connection(
             list.page,

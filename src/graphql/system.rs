@@ -1,9 +1,9 @@
 //! GraphQL surface of the system-logs topic: the record list and, per run, snapshot,
 //! telemetry, events, replay and attribution.
 
+use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use crate::domain::{Severity, WindowSeconds};
@@ -70,11 +70,11 @@ impl SystemRecord {
     async fn correlation_id(&self) -> Option<&str> {
         self.0.correlation_id.as_deref()
     }
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
-    async fn recorded_at(&self) -> DateTime<Utc> {
-        self.0.recorded_at
+    async fn recorded_at(&self) -> Timestamp {
+        self.0.recorded_at.into()
     }
 }
 
@@ -96,7 +96,9 @@ impl SystemRun {
     }
     /// O2: telemetry samples during the run, or an honest NOT_COLLECTED.
     async fn telemetry(&self, ctx: &Context<'_>) -> Result<SystemTelemetry> {
-        Ok(SystemTelemetry(facade(ctx)?.system_telemetry(&self.0).await?))
+        Ok(SystemTelemetry(
+            facade(ctx)?.system_telemetry(&self.0).await?,
+        ))
     }
     /// O3: infrastructure events correlated to the run.
     async fn events(&self, ctx: &Context<'_>) -> Result<SystemEvents> {
@@ -105,7 +107,9 @@ impl SystemRun {
     /// O4: system events within ±`windowSeconds` (default 30) of the run's inflection point.
     async fn replay(&self, ctx: &Context<'_>, window_seconds: Option<i32>) -> Result<SystemReplay> {
         let window = WindowSeconds::parse(window_seconds)?;
-        Ok(SystemReplay(facade(ctx)?.system_replay(&self.0, window).await?))
+        Ok(SystemReplay(
+            facade(ctx)?.system_replay(&self.0, window).await?,
+        ))
     }
     /// O5: who or what caused the system events around the run.
     async fn attribution(
@@ -149,8 +153,8 @@ impl TelemetrySample {
     async fn sample_id(&self) -> &str {
         &self.0.id
     }
-    async fn sampled_at(&self) -> DateTime<Utc> {
-        self.0.sampled_at
+    async fn sampled_at(&self) -> Timestamp {
+        self.0.sampled_at.into()
     }
     async fn metric(&self) -> &str {
         &self.0.metric
@@ -188,7 +192,12 @@ impl SystemTelemetry {
     }
     /// Samples in time order.
     async fn samples(&self) -> Vec<TelemetrySample> {
-        self.0.samples.iter().cloned().map(TelemetrySample).collect()
+        self.0
+            .samples
+            .iter()
+            .cloned()
+            .map(TelemetrySample)
+            .collect()
     }
     async fn metadata(&self) -> &EvidenceMetadata {
         &self.0.metadata
@@ -229,11 +238,11 @@ impl SystemReplay {
     async fn window_seconds(&self) -> i64 {
         self.0.window_seconds
     }
-    async fn window_start(&self) -> DateTime<Utc> {
-        self.0.window_start
+    async fn window_start(&self) -> Timestamp {
+        self.0.window_start.into()
     }
-    async fn window_end(&self) -> DateTime<Utc> {
-        self.0.window_end
+    async fn window_end(&self) -> Timestamp {
+        self.0.window_end.into()
     }
     /// System events in the window, in time order.
     async fn events(&self) -> &[ReplayEvent] {

@@ -1,0 +1,455 @@
+//! The evidence write path: seals records (microsecond timestamps, record hashes), writes a
+//! tenant's batch of runs, steps, governance events, system records, telemetry samples and
+//! export records in one transaction, and anchors it in the tenant's audit ledger.
+//!
+//! Anchoring: when a batch writes at least one evidence record, the ledger receives an
+//! `EVIDENCE_BATCH_ANCHORED` entry whose `after_state` commits to the RFC 6962 Merkle root of
+//! the batch's record hashes. The leaves are the record hashes in [`LEAF_ORDER`] (runs, then
+//! steps, governance events, system records and telemetry samples), each table in batch order.
+//! Export records are bookkeeping, not evidence: they are stored but not hashed or anchored.
+//!
+//! All or nothing: a failure anywhere drops the transaction, so nothing of the batch (records
+//! or ledger entries) is written.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, DatabaseTransaction, DbErr, EntityTrait, InsertMany, IntoActiveModel,
+    Iterable, SqlErr,
+};
+use serde_json::{Value, json};
+
+use crate::canonical::{
+    governance_json, hash_json, micros, run_json, step_json, system_json, telemetry_json,
+};
+use crate::db::Db;
+use crate::domain::{ActorType, LedgerCategory};
+use crate::error::{AppError, AppResult, Context};
+use crate::ids;
+use crate::ledger::{self, NewEntry, merkle};
+use entity::{
+    audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
+    trace_steps,
+};
+
+/// The order in which record hashes become the leaves of a batch's Merkle tree.
+pub const LEAF_ORDER: [&str; 5] = [
+    "llm_runs",
+    "trace_steps",
+    "governance_events",
+    "system_records",
+    "telemetry_samples",
+];
+
+/// Bound parameters per INSERT statement. SQLite refuses more than 32,766 and PostgreSQL more
+/// than 65,535; staying well below both leaves room for whatever the driver adds.
+const MAX_BOUND_PARAMETERS: usize = 20_000;
+
+/// Batches at most this large are sealed on the calling task; larger ones are hashed on the
+/// blocking pool so that thousands of SHA-256 computations do not stall the async workers.
+const INLINE_SEAL_LIMIT: usize = 256;
+
+/// A batch of evidence for one tenant, written atomically.
+#[derive(Debug, Default)]
+pub struct EvidenceBatch {
+    pub runs: Vec<llm_runs::Model>,
+    pub steps: Vec<trace_steps::Model>,
+    pub governance: Vec<governance_events::Model>,
+    /// Records with `tenant_id: None` are global (visible to every tenant); they are anchored
+    /// in the ledger of the tenant whose batch carried them.
+    pub system_records: Vec<system_records::Model>,
+    pub telemetry: Vec<telemetry_samples::Model>,
+    pub exports: Vec<log_exports::Model>,
+    /// Producer audit events, appended in this order before the batch's anchor entry.
+    pub ledger_entries: Vec<NewEntry>,
+}
+
+impl EvidenceBatch {
+    /// Number of evidence records (everything but exports and ledger entries).
+    pub fn evidence_records(&self) -> usize {
+        self.runs.len()
+            + self.steps.len()
+            + self.governance.len()
+            + self.system_records.len()
+            + self.telemetry.len()
+    }
+
+    /// True when there is nothing at all to write.
+    pub fn is_empty(&self) -> bool {
+        self.evidence_records() == 0 && self.exports.is_empty() && self.ledger_entries.is_empty()
+    }
+}
+
+/// What [`store`] wrote.
+#[derive(Clone, Debug)]
+pub struct StoredBatch {
+    /// Evidence records written (exports not counted).
+    pub records: usize,
+    /// Hex Merkle root of the record hashes, when at least one evidence record was written.
+    pub merkle_root: Option<String>,
+    /// The ledger entries appended: the producer entries, then the anchor entry (if any).
+    pub ledger: Vec<audit_ledger::Model>,
+}
+
+/// Truncates a run's timestamps to microseconds and sets its record hash.
+pub fn seal_run(r: &mut llm_runs::Model) {
+    r.started_at = micros(r.started_at);
+    r.completed_at = r.completed_at.map(micros);
+    r.recorded_at = micros(r.recorded_at);
+    r.record_hash = hash_json(&run_json(r));
+}
+
+/// Truncates a step's timestamps to microseconds and sets its record hash.
+pub fn seal_step(s: &mut trace_steps::Model) {
+    s.occurred_at = micros(s.occurred_at);
+    s.recorded_at = micros(s.recorded_at);
+    s.record_hash = hash_json(&step_json(s));
+}
+
+/// Truncates a governance event's timestamps to microseconds and sets its record hash.
+pub fn seal_governance(g: &mut governance_events::Model) {
+    g.occurred_at = micros(g.occurred_at);
+    g.recorded_at = micros(g.recorded_at);
+    g.record_hash = hash_json(&governance_json(g));
+}
+
+/// Truncates a system record's timestamps to microseconds and sets its record hash.
+pub fn seal_system_record(s: &mut system_records::Model) {
+    s.occurred_at = micros(s.occurred_at);
+    s.recorded_at = micros(s.recorded_at);
+    s.record_hash = hash_json(&system_json(s));
+}
+
+/// Truncates a telemetry sample's timestamps to microseconds and sets its record hash.
+pub fn seal_telemetry(t: &mut telemetry_samples::Model) {
+    t.sampled_at = micros(t.sampled_at);
+    t.recorded_at = micros(t.recorded_at);
+    t.record_hash = hash_json(&telemetry_json(t));
+}
+
+/// Truncates an export record's timestamps to microseconds (exports carry no record hash).
+pub fn seal_export(e: &mut log_exports::Model) {
+    e.requested_at = micros(e.requested_at);
+    e.delivered_at = e.delivered_at.map(micros);
+}
+
+/// The batch after sealing, with the anchor it needs (if it holds evidence).
+struct SealedBatch {
+    batch: EvidenceBatch,
+    anchor: Option<BatchAnchor>,
+}
+
+struct BatchAnchor {
+    merkle_root: String,
+    after_state: Value,
+}
+
+/// Seals every record in place and computes the Merkle root over the record hashes.
+fn seal(mut batch: EvidenceBatch) -> AppResult<SealedBatch> {
+    let mut leaves: Vec<[u8; 32]> = Vec::with_capacity(batch.evidence_records());
+    let mut leaf = |hash: &str| -> AppResult<()> {
+        let parsed = merkle::parse_hash(hash).ok_or_else(|| {
+            AppError::internal(
+                "compute the Merkle root of an evidence batch",
+                format!("record hash `{hash}` is not 32 bytes of hex"),
+            )
+        })?;
+        leaves.push(parsed);
+        Ok(())
+    };
+    for r in &mut batch.runs {
+        seal_run(r);
+        leaf(&r.record_hash)?;
+    }
+    for s in &mut batch.steps {
+        seal_step(s);
+        leaf(&s.record_hash)?;
+    }
+    for g in &mut batch.governance {
+        seal_governance(g);
+        leaf(&g.record_hash)?;
+    }
+    for s in &mut batch.system_records {
+        seal_system_record(s);
+        leaf(&s.record_hash)?;
+    }
+    for t in &mut batch.telemetry {
+        seal_telemetry(t);
+        leaf(&t.record_hash)?;
+    }
+    for e in &mut batch.exports {
+        seal_export(e);
+    }
+
+    let anchor = if leaves.is_empty() {
+        None
+    } else {
+        let merkle_root = hex::encode(merkle::root(&leaves));
+        let after_state = json!({
+            "records": leaves.len(),
+            "merkle_root": merkle_root,
+            "leaf_order": LEAF_ORDER,
+            "counts": {
+                "llm_runs": batch.runs.len(),
+                "trace_steps": batch.steps.len(),
+                "governance_events": batch.governance.len(),
+                "system_records": batch.system_records.len(),
+                "telemetry_samples": batch.telemetry.len(),
+            },
+            "first_record_hash": leaves.first().map(hex::encode),
+            "last_record_hash": leaves.last().map(hex::encode),
+        });
+        Some(BatchAnchor {
+            merkle_root,
+            after_state,
+        })
+    };
+    Ok(SealedBatch { batch, anchor })
+}
+
+/// Refuses records that name another tenant than the one the batch is written for.
+fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
+    let foreign = |kind: &str, key: &str, other: &str| {
+        Err(AppError::bad_input(format!(
+            "{kind} `{key}` belongs to tenant `{other}`, not to `{tenant_id}`"
+        )))
+    };
+    for r in &batch.runs {
+        if r.tenant_id != tenant_id {
+            return foreign("run", &r.run_id, &r.tenant_id);
+        }
+    }
+    for s in &batch.steps {
+        if s.tenant_id != tenant_id {
+            return foreign(
+                "step",
+                &format!("{}#{}", s.trace_id, s.step_index),
+                &s.tenant_id,
+            );
+        }
+    }
+    for g in &batch.governance {
+        if g.tenant_id != tenant_id {
+            return foreign("governance event", &g.id, &g.tenant_id);
+        }
+    }
+    for s in &batch.system_records {
+        if let Some(other) = s.tenant_id.as_deref().filter(|t| *t != tenant_id) {
+            return foreign("system record", &s.id, other);
+        }
+    }
+    for t in &batch.telemetry {
+        if t.tenant_id != tenant_id {
+            return foreign("telemetry sample", &t.id, &t.tenant_id);
+        }
+    }
+    for e in &batch.exports {
+        if e.tenant_id != tenant_id {
+            return foreign("export", &e.id, &e.tenant_id);
+        }
+    }
+    Ok(())
+}
+
+/// Writes a batch of evidence for one tenant atomically and anchors it in the tenant's ledger.
+///
+/// Every timestamp is truncated to microseconds and every `record_hash` is recomputed (whatever
+/// the caller put there). A record whose key already exists fails the whole batch with
+/// [`AppError::Conflict`]; nothing is overwritten.
+pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<StoredBatch> {
+    check_tenant(tenant_id, &batch)?;
+    if batch.is_empty() {
+        return Ok(StoredBatch {
+            records: 0,
+            merkle_root: None,
+            ledger: Vec::new(),
+        });
+    }
+    let records = batch.evidence_records();
+    // Sealed before the write transaction begins, so hashing never lengthens the time the
+    // (on SQLite, single) writer is held.
+    let sealed = if records + batch.exports.len() <= INLINE_SEAL_LIMIT {
+        seal(batch)?
+    } else {
+        tokio::task::spawn_blocking(move || seal(batch))
+            .await
+            .with_context(|| format!("hash an evidence batch for tenant {tenant_id}"))??
+    };
+    let SealedBatch { batch, anchor } = sealed;
+
+    let tx = db.begin_write().await?;
+    insert_rows::<llm_runs::ActiveModel, _>(&tx.txn, tenant_id, "llm_runs", batch.runs).await?;
+    insert_rows::<trace_steps::ActiveModel, _>(&tx.txn, tenant_id, "trace_steps", batch.steps)
+        .await?;
+    insert_rows::<governance_events::ActiveModel, _>(
+        &tx.txn,
+        tenant_id,
+        "governance_events",
+        batch.governance,
+    )
+    .await?;
+    insert_rows::<system_records::ActiveModel, _>(
+        &tx.txn,
+        tenant_id,
+        "system_records",
+        batch.system_records,
+    )
+    .await?;
+    insert_rows::<telemetry_samples::ActiveModel, _>(
+        &tx.txn,
+        tenant_id,
+        "telemetry_samples",
+        batch.telemetry,
+    )
+    .await?;
+    insert_rows::<log_exports::ActiveModel, _>(&tx.txn, tenant_id, "log_exports", batch.exports)
+        .await?;
+
+    let mut entries = batch.ledger_entries;
+    let merkle_root = match anchor {
+        Some(anchor) => {
+            entries.push(anchor_entry(anchor.after_state));
+            Some(anchor.merkle_root)
+        }
+        None => None,
+    };
+    let ledger = ledger::append(&tx.txn, tenant_id, entries).await?;
+    tx.commit().await?;
+    Ok(StoredBatch {
+        records,
+        merkle_root,
+        ledger,
+    })
+}
+
+/// The ledger entry that commits to a batch's Merkle root.
+fn anchor_entry(after_state: Value) -> NewEntry {
+    NewEntry {
+        category: LedgerCategory::Anchor,
+        event_type: "EVIDENCE_BATCH_ANCHORED".into(),
+        entity_type: "evidence_batch".into(),
+        entity_id: ids::new_id("eb"),
+        actor_type: ActorType::System,
+        actor_id: Some("runledger-ingest".into()),
+        action_reason: None,
+        decision: None,
+        before_state: None,
+        after_state: Some(after_state),
+        correlation_id: None,
+        occurred_at: micros(Utc::now()),
+    }
+}
+
+/// Inserts rows with multi-row INSERT statements, each bounded by [`MAX_BOUND_PARAMETERS`]:
+/// one round trip per few thousand values instead of one per row.
+async fn insert_rows<A, M>(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    table: &str,
+    rows: Vec<M>,
+) -> AppResult<()>
+where
+    A: ActiveModelTrait,
+    M: IntoActiveModel<A>,
+{
+    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter().count();
+    let rows_per_statement = (MAX_BOUND_PARAMETERS / columns.max(1)).max(1);
+    let mut rows = rows.into_iter();
+    loop {
+        let chunk: Vec<M> = rows.by_ref().take(rows_per_statement).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        InsertMany::<A>::many(chunk)
+            .exec_without_returning(txn)
+            .await
+            .map_err(|e| write_error(e, tenant_id, table))?;
+    }
+}
+
+/// A duplicate key is the client's conflict; anything else is internal.
+fn write_error(err: DbErr, tenant_id: &str, table: &str) -> AppError {
+    if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+        return AppError::Conflict(format!(
+            "a {table} record of this batch already exists under the same key for tenant \
+             `{tenant_id}`; nothing of the batch was written"
+        ));
+    }
+    AppError::internal(format!("insert {table} rows for tenant {tenant_id}"), err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone};
+
+    fn at(nanos: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 10, 30, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + chrono::Duration::nanoseconds(i64::from(nanos))
+    }
+
+    fn run(tenant: &str, id: &str) -> llm_runs::Model {
+        llm_runs::Model {
+            tenant_id: tenant.into(),
+            run_id: id.into(),
+            trace_id: Some(format!("trace_{id}")),
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_cents: 1,
+            execution_status: "SUCCEEDED".into(),
+            started_at: at(1_234_567),
+            completed_at: Some(at(999_999_999)),
+            source: "sdk".into(),
+            is_synthetic: false,
+            human_actor_id: None,
+            agent_id: Some("agent".into()),
+            system_id: None,
+            origin: "AGENT".into(),
+            recorded_at: at(5_000_001),
+            record_hash: "caller supplied".into(),
+        }
+    }
+
+    #[test]
+    fn sealing_truncates_then_hashes_and_anchors_in_leaf_order() {
+        let batch = EvidenceBatch {
+            runs: vec![run("t", "a"), run("t", "b")],
+            ..Default::default()
+        };
+        let sealed = seal(batch).expect("sealed");
+        let a = &sealed.batch.runs[0];
+        assert_eq!(a.started_at, at(1_234_000));
+        assert_eq!(a.record_hash, hash_json(&run_json(a)));
+        let leaves: Vec<[u8; 32]> = sealed
+            .batch
+            .runs
+            .iter()
+            .filter_map(|r| merkle::parse_hash(&r.record_hash))
+            .collect();
+        let anchor = sealed.anchor.expect("an anchor");
+        assert_eq!(anchor.merkle_root, hex::encode(merkle::root(&leaves)));
+        assert_eq!(anchor.after_state["records"], json!(2));
+        assert_eq!(anchor.after_state["counts"]["llm_runs"], json!(2));
+    }
+
+    #[test]
+    fn exports_alone_are_not_anchored() {
+        let sealed = seal(EvidenceBatch::default()).expect("sealed");
+        assert!(sealed.anchor.is_none());
+    }
+
+    #[test]
+    fn records_of_another_tenant_are_refused() {
+        let batch = EvidenceBatch {
+            runs: vec![run("other", "a")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_tenant("t", &batch),
+            Err(AppError::BadUserInput(_))
+        ));
+    }
+}

@@ -1,0 +1,309 @@
+//! Test harness: starts the real application (the same `app::router` that `serve` runs) on a
+//! fresh database — a new SQLite file or a new PostgreSQL database — on an ephemeral port, and
+//! talks to it over real HTTP.
+//!
+//! PostgreSQL variants use `RUNLEDGER_TEST_POSTGRES_URL` (a server URL; each test creates and
+//! drops its own database). Without it they are skipped locally, but fail when `CI` is set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use runledger::app::{self, AppState, HttpSettings};
+use runledger::db::Db;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body against both backends: `both!(name)` where `name` is an
+/// `async fn(Backend)` of the calling module.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_some() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server for tests; panics when CI requires one and it is missing.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("RUNLEDGER_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+                panic!(
+                    "CI is set but RUNLEDGER_TEST_POSTGRES_URL is not: PostgreSQL tests cannot be skipped in CI"
+                );
+            }
+            eprintln!("RUNLEDGER_TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", runledger::ids::random_hex(8))
+}
+
+/// Replaces the database name (path) of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A fresh, migrated database, and how to throw it away.
+pub struct TestDb {
+    pub db: Db,
+    pub url: String,
+    pub backend: Backend,
+    /// SQL statements executed through `db`, counted by a SeaORM metric callback.
+    pub statements: Arc<AtomicU64>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    PgDatabase { server: String, name: String },
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path =
+                    std::env::temp_dir().join(format!("{}.db", unique_name("runledger_test")));
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Cleanup::File(path),
+                )
+            }
+            Backend::Postgres => {
+                let server = postgres_url().expect("PostgreSQL URL");
+                let name = unique_name("runledger_test");
+                let admin = Database::connect(&server)
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_raw(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("CREATE DATABASE {name}"),
+                    ))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                (
+                    with_database(&server, &name),
+                    Cleanup::PgDatabase { server, name },
+                )
+            }
+        };
+        let mut db = Db::connect(&url, 8).await.expect("connect test database");
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.conn.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if std::env::var("RUNLEDGER_TEST_LOG_SQL").is_ok() {
+                eprintln!(
+                    "SQL: {}",
+                    info.statement.sql.chars().take(90).collect::<String>()
+                );
+            }
+        });
+        // The gate and pool are shared by clones made after the callback is set.
+        db.migrate().await.expect("migrate test database");
+        TestDb {
+            db,
+            url,
+            backend,
+            statements,
+            cleanup,
+        }
+    }
+
+    /// Runs raw SQL directly (as an attacker or an auditor with database access would).
+    pub async fn exec(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
+        self.db
+            .conn
+            .execute_raw(Statement::from_string(self.db.backend(), sql.to_string()))
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    /// Runs a raw query and returns the first column of each row as i64.
+    pub async fn query_i64(&self, sql: &str) -> Vec<i64> {
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(Statement::from_string(self.db.backend(), sql.to_string()))
+            .await
+            .expect("raw query");
+        rows.iter()
+            .map(|r| r.try_get_by_index::<i64>(0).expect("i64 column"))
+            .collect()
+    }
+
+    /// Runs a raw query and returns the first column of each row as a string.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(Statement::from_string(self.db.backend(), sql.to_string()))
+            .await
+            .expect("raw query");
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).expect("text column"))
+            .collect()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::PgDatabase { server, name } => {
+                let (server, name) = (server.clone(), name.clone());
+                // Dropping runs outside the test's runtime, on a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            if let Ok(admin) = Database::connect(&server).await {
+                                let _ = admin
+                                    .execute_raw(Statement::from_string(
+                                        admin.get_database_backend(),
+                                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                                    ))
+                                    .await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// The application running on a fresh database.
+pub struct TestApp {
+    pub address: String,
+    pub store: TestDb,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, HttpSettings::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
+        let store = TestDb::new(backend).await;
+        let router = app::router(AppState::new(store.db.clone(), settings));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let address = format!("http://{}", listener.local_addr().expect("local address"));
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        TestApp {
+            address,
+            store,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.store.db
+    }
+
+    /// POSTs a GraphQL request and returns the status and the JSON body.
+    pub async fn post(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", "application/json")
+            .header("accept", "application/graphql-response+json")
+            .body(body.to_string());
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.expect("POST /graphql");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Runs a query that must succeed without errors; returns `data`.
+    pub async fn query(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self
+            .post(Some(key), &json!({"query": query, "variables": variables}))
+            .await;
+        assert_eq!(status, 200, "status of {query}: {body}");
+        assert!(body.get("errors").is_none(), "errors for {query}: {body}");
+        body["data"].clone()
+    }
+
+    /// Runs a query that must fail; returns the first error's code and message.
+    pub async fn query_error(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (String, String) {
+        let (_, body) = self
+            .post(key, &json!({"query": query, "variables": variables}))
+            .await;
+        let error = &body["errors"][0];
+        assert!(
+            error.is_object(),
+            "expected an error for {query}, got {body}"
+        );
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            error["message"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    /// SQL statements executed so far.
+    pub fn statement_count(&self) -> u64 {
+        self.store.statements.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,95 @@
+//! Nested fields under a list are batched: the number of SQL statements of a request does not
+//! grow with the page size. Also checks seeded data against SQL computed independently.
+
+use runledger::domain::Role;
+use runledger::seed::{self, SeedOptions};
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::{Backend, TestApp};
+
+const NESTED: &str = r#"query($n: Int) { llmRuns(first: $n) { totalCount nodes {
+    runId metadata { policyIds incidentIds exportId }
+    trace { steps { stepIndex status } }
+    governance { events { decision } }
+    replay { events { source recordId } }
+    export { bundleChecksum exports { status } }
+    system { events { events { recordId } } telemetry { status } snapshot { found } }
+} } }"#;
+
+async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let opts = SeedOptions {
+        tenants: 1,
+        runs: 80,
+        steps_per_run: 6,
+        seed: 7,
+    };
+    seed::seed_tenant(app.db(), "load", "Load Test", &opts)
+        .await
+        .unwrap();
+    let (key, _) = runledger::auth::create_key(app.db(), "load", Role::Auditor, None, None)
+        .await
+        .unwrap();
+
+    let mut counts = Vec::new();
+    for n in [5, 50] {
+        let before = app.statement_count();
+        let d = app.query(&key, NESTED, json!({"n": n})).await;
+        counts.push(app.statement_count() - before);
+        assert_eq!(d["llmRuns"]["nodes"].as_array().unwrap().len(), n);
+        // Every run's steps come back, as SQL counts them.
+        for node in d["llmRuns"]["nodes"].as_array().unwrap() {
+            assert_eq!(node["trace"]["steps"].as_array().unwrap().len(), 6);
+        }
+    }
+    eprintln!(
+        "statements per request: first 5 -> {}, first 50 -> {}",
+        counts[0], counts[1]
+    );
+    assert_eq!(
+        counts[0], counts[1],
+        "statements must not grow with the page size"
+    );
+
+    // Seeded data, checked against SQL.
+    let d = app
+        .query(&key, "{ failed: llmRuns(filter: {executionStatus: [FAILED]}) { totalCount } all: llmRuns { totalCount } }", json!({}))
+        .await;
+    let failed = app.store.query_i64("SELECT COUNT(*) FROM llm_runs WHERE tenant_id = 'load' AND execution_status = 'FAILED'").await;
+    assert_eq!(d["failed"]["totalCount"], json!(failed[0]));
+    assert_eq!(d["all"]["totalCount"], json!(80));
+    let d = app
+        .query(
+            &key,
+            "{ audit { integrity { hashChainValid entriesChecked } } }",
+            json!({}),
+        )
+        .await;
+    let entries = app
+        .store
+        .query_i64("SELECT COUNT(*) FROM audit_ledger WHERE tenant_id = 'load'")
+        .await;
+    assert_eq!(
+        d["audit"]["integrity"],
+        json!({"hashChainValid": true, "entriesChecked": entries[0]})
+    );
+    let categories = app
+        .store
+        .query_strings(
+            "SELECT DISTINCT category FROM audit_ledger WHERE tenant_id = 'load' ORDER BY category",
+        )
+        .await;
+    assert_eq!(
+        categories,
+        vec![
+            "ACCESS",
+            "ANCHOR",
+            "AUTHORIZATION",
+            "EXPORT",
+            "GOVERNANCE",
+            "IDENTITY"
+        ]
+    );
+}
+both!(statement_count_does_not_grow_with_page_size);
