@@ -349,10 +349,8 @@ async fn run_one(
             add_missing_code(error);
         }
     }
-    if request_failed {
-        if let Some(map) = body.as_object_mut() {
-            map.remove("data");
-        }
+    if let (true, Some(map)) = (request_failed, body.as_object_mut()) {
+        map.remove("data");
     }
     let status = if request_failed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST

@@ -2355,3 +2355,31 @@ mod tests {
         );
     }
 }
+#[cfg(test)]
+mod timing_probe {
+    #[test]
+    #[ignore]
+    fn probe() {
+        let opts = super::SeedOptions {
+            tenants: 1,
+            runs: 5000,
+            steps_per_run: 20,
+            seed: 42,
+        };
+        let g = super::TenantGenerator::new("x", &opts, true);
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        let mut batches = Vec::new();
+        for b in 0..10 {
+            let batch = g.batch(b * 500..(b + 1) * 500);
+            n += batch.evidence_records();
+            batches.push(batch);
+        }
+        let gen_t = t.elapsed();
+        let t = std::time::Instant::now();
+        for batch in batches {
+            let _ = crate::ingest::seal_for_probe(batch);
+        }
+        eprintln!("records {n} generate {:?} seal {:?}", gen_t, t.elapsed());
+    }
+}

@@ -296,6 +296,7 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// The tenant's audit ledger, newest (highest seq) first.
+    #[allow(clippy::too_many_arguments)]
     async fn audit_entries(
         &self,
         ctx: &Context<'_>,

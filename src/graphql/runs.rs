@@ -489,6 +489,7 @@ pub struct RunsQuery;
 #[Object]
 impl RunsQuery {
     /// LLM runs of the caller's tenant, newest first by default (keyset-paginated).
+    #[allow(clippy::too_many_arguments)]
     async fn llm_runs(
         &self,
         ctx: &Context<'_>,

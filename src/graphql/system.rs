@@ -306,6 +306,7 @@ pub struct SystemQuery;
 #[Object]
 impl SystemQuery {
     /// System records visible to the caller's tenant (its own and global), newest first.
+    #[allow(clippy::too_many_arguments)]
     async fn system_records(
         &self,
         ctx: &Context<'_>,

@@ -453,3 +453,7 @@ mod tests {
         ));
     }
 }
+#[cfg(test)]
+pub(crate) fn seal_for_probe(b: EvidenceBatch) -> bool {
+    seal(b).is_ok()
+}

@@ -296,3 +296,43 @@ impl ChainWalker {
         self.walk
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The worked example of docs/ledger.md.
+    fn example() -> audit_ledger::Model {
+        audit_ledger::Model {
+            tenant_id: "acme".into(),
+            seq: 1,
+            id: "le_00000000000000000000000000000001".into(),
+            category: "GOVERNANCE".into(),
+            event_type: "POLICY_RULE_CHANGED".into(),
+            entity_type: "policy".into(),
+            entity_id: "pol-cost-ceiling".into(),
+            actor_type: "HUMAN".into(),
+            actor_id: Some("alice@example.com".into()),
+            action_reason: None,
+            decision: None,
+            before_state: Some(r#"{"limit_cents":500}"#.into()),
+            after_state: Some(r#"{"limit_cents":800}"#.into()),
+            correlation_id: None,
+            occurred_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            recorded_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 6).unwrap(),
+            prev_hash: GENESIS_HASH.into(),
+            entry_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn worked_example_of_the_specification() {
+        let e = example();
+        let bytes = encode_entry(&e);
+        assert_eq!(&bytes[..5], &[1, 0, 0, 0, 19]);
+        assert_eq!(entry_hash(&e), EXAMPLE_HASH);
+    }
+
+    const EXAMPLE_HASH: &str = "b3cb235d010bd67602b671b79da32d63a781f3054680b82478557b31da13a201";
+}

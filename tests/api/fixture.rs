@@ -236,8 +236,7 @@ pub fn governance_model(
 }
 
 /// (id, tenant or global, seconds, component, event type, severity, correlation, caused_by)
-#[allow(clippy::type_complexity)]
-pub fn system_specs() -> Vec<(
+pub type SystemSpec = (
     &'static str,
     Option<&'static str>,
     i64,
@@ -246,7 +245,12 @@ pub fn system_specs() -> Vec<(
     &'static str,
     Option<&'static str>,
     Option<&'static str>,
-)> {
+);
+
+/// A predicate over fixture rows, for tables of filter cases.
+pub type Keep<T> = Box<dyn Fn(&T) -> bool>;
+
+pub fn system_specs() -> Vec<SystemSpec> {
     vec![
         (
             "s0",

@@ -82,8 +82,6 @@ fn with_database(url: &str, name: &str) -> String {
 /// A fresh, migrated database, and how to throw it away.
 pub struct TestDb {
     pub db: Db,
-    pub url: String,
-    pub backend: Backend,
     /// SQL statements executed through `db`, counted by a SeaORM metric callback.
     pub statements: Arc<AtomicU64>,
     cleanup: Cleanup,
@@ -141,8 +139,6 @@ impl TestDb {
         db.migrate().await.expect("migrate test database");
         TestDb {
             db,
-            url,
-            backend,
             statements,
             cleanup,
         }

@@ -1,5 +1,8 @@
 //! Black-box tests of runledger over real HTTP, each against SQLite and PostgreSQL.
 
+// Tests fail loudly: unwrapping is how they say what they expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod audit;
 mod fixture;
 mod helpers;

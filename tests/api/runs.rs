@@ -42,7 +42,7 @@ async fn list_filters_and_order(backend: Backend) {
     );
 
     // Every filter against values computed from the fixture.
-    let cases: Vec<(&str, Box<dyn Fn(&fixture::RunSpec) -> bool>)> = vec![
+    let cases: Vec<(&str, fixture::Keep<fixture::RunSpec>)> = vec![
         (
             r#"filter: {provider: "openai"}"#,
             Box::new(|r| r.provider == "openai"),

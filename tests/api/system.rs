@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::fixture::{self, at, iso, system_specs};
+use crate::fixture::{self, Keep, SystemSpec, at, iso, system_specs};
 use crate::helpers::{Backend, TestApp};
 
 fn ids(v: &Value) -> Vec<String> {
@@ -21,18 +21,7 @@ async fn list_and_filters(backend: Backend) {
     let k = &keys.alpha_viewer;
     let specs = system_specs();
     // Visible to alpha: its own and the global ones, newest first.
-    let expect = |keep: &dyn Fn(
-        &(
-            &str,
-            Option<&str>,
-            i64,
-            &str,
-            &str,
-            &str,
-            Option<&str>,
-            Option<&str>,
-        ),
-    ) -> bool| {
+    let expect = |keep: &dyn Fn(&SystemSpec) -> bool| {
         let mut v: Vec<_> = specs
             .iter()
             .filter(|s| s.1 != Some("beta"))
@@ -41,23 +30,7 @@ async fn list_and_filters(backend: Backend) {
         v.sort_by_key(|s| std::cmp::Reverse((s.2, s.0)));
         v.iter().map(|s| s.0.to_string()).collect::<Vec<_>>()
     };
-    let cases: Vec<(
-        &str,
-        Box<
-            dyn Fn(
-                &(
-                    &str,
-                    Option<&str>,
-                    i64,
-                    &str,
-                    &str,
-                    &str,
-                    Option<&str>,
-                    Option<&str>,
-                ),
-            ) -> bool,
-        >,
-    )> = vec![
+    let cases: Vec<(&str, Keep<SystemSpec>)> = vec![
         ("", Box::new(|_| true)),
         ("filter: {scope: GLOBAL}", Box::new(|s| s.1.is_none())),
         ("filter: {scope: TENANT}", Box::new(|s| s.1.is_some())),
