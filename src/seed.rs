@@ -1358,7 +1358,11 @@ impl TenantGenerator {
                 ("quota-manager", "QUOTA_ADJUSTED"),
                 Severity::Info,
                 format!("daily token quota raised from {before}M to {after}M"),
-                json!({"quota": "tokens_per_day", "before": before * 1_000_000, "after": after * 1_000_000}),
+                json!({
+                    "quota": "tokens_per_day",
+                    "before": before * 1_000_000,
+                    "after": after * 1_000_000,
+                }),
                 Some(cause),
                 None,
                 Origin::System,
@@ -2353,33 +2357,5 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].occurred_at <= w[1].occurred_at)
         );
-    }
-}
-#[cfg(test)]
-mod timing_probe {
-    #[test]
-    #[ignore]
-    fn probe() {
-        let opts = super::SeedOptions {
-            tenants: 1,
-            runs: 5000,
-            steps_per_run: 20,
-            seed: 42,
-        };
-        let g = super::TenantGenerator::new("x", &opts, true);
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        let mut batches = Vec::new();
-        for b in 0..10 {
-            let batch = g.batch(b * 500..(b + 1) * 500);
-            n += batch.evidence_records();
-            batches.push(batch);
-        }
-        let gen_t = t.elapsed();
-        let t = std::time::Instant::now();
-        for batch in batches {
-            let _ = crate::ingest::seal_for_probe(batch);
-        }
-        eprintln!("records {n} generate {:?} seal {:?}", gen_t, t.elapsed());
     }
 }

@@ -453,7 +453,3 @@ mod tests {
         ));
     }
 }
-#[cfg(test)]
-pub(crate) fn seal_for_probe(b: EvidenceBatch) -> bool {
-    seal(b).is_ok()
-}

@@ -82,6 +82,8 @@ fn with_database(url: &str, name: &str) -> String {
 /// A fresh, migrated database, and how to throw it away.
 pub struct TestDb {
     pub db: Db,
+    /// The database URL, for running the command-line program against it.
+    pub url: String,
     /// SQL statements executed through `db`, counted by a SeaORM metric callback.
     pub statements: Arc<AtomicU64>,
     cleanup: Cleanup,
@@ -139,6 +141,7 @@ impl TestDb {
         db.migrate().await.expect("migrate test database");
         TestDb {
             db,
+            url,
             statements,
             cleanup,
         }
