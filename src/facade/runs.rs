@@ -294,7 +294,7 @@ pub struct RunList {
 }
 
 /// Which nested data a page of runs will need (decided from the query's selection).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunPrefetch {
     /// Any depth view or metadata: governance, correlated system records and exports.
     pub spine: bool,
@@ -302,8 +302,8 @@ pub struct RunPrefetch {
     pub steps: bool,
     /// Telemetry samples.
     pub telemetry: bool,
-    /// Replay windows of this half-width.
-    pub window: Option<WindowSeconds>,
+    /// Replay windows of these half-widths (replay, system replay and attribution).
+    pub windows: Vec<WindowSeconds>,
 }
 
 /// Reference of a step: `<traceId>#<index>`.
@@ -387,15 +387,15 @@ impl Facade {
         want: RunPrefetch,
     ) -> AppResult<()> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        if runs.is_empty() || !(want.spine || want.steps || want.telemetry || want.window.is_some())
-        {
+        let windows = !want.windows.is_empty();
+        if runs.is_empty() || !(want.spine || want.steps || want.telemetry || windows) {
             return Ok(());
         }
         let run_ids = || runs.iter().map(|r| r.run_id.clone());
         let traces: Vec<String> = runs.iter().filter_map(|r| r.trace_id.clone()).collect();
         let l = scope.loaders;
         let spine = async {
-            if want.spine || want.window.is_some() {
+            if want.spine || windows {
                 futures_util::try_join!(
                     l.governance.load_many(run_ids()),
                     l.correlated_system.load_many(run_ids()),
@@ -405,7 +405,7 @@ impl Facade {
             Ok::<_, AppError>(())
         };
         let steps = async {
-            if want.steps || want.window.is_some() {
+            if want.steps || windows {
                 l.steps.load_many(traces.clone()).await?;
             }
             Ok::<_, AppError>(())
@@ -417,10 +417,12 @@ impl Facade {
             Ok::<_, AppError>(())
         };
         futures_util::try_join!(spine, steps, telemetry)?;
-        if let Some(w) = want.window {
-            l.system_window
-                .load_many(runs.iter().map(|r| (r.run_id.clone(), w.get())))
-                .await?;
+        if windows {
+            let keys: Vec<(String, i64)> = runs
+                .iter()
+                .flat_map(|r| want.windows.iter().map(|w| (r.run_id.clone(), w.get())))
+                .collect();
+            l.system_window.load_many(keys).await?;
         }
         Ok(())
     }

@@ -456,11 +456,14 @@ impl LlmRunListInfo {
     }
 }
 
-/// What the selection under a run connection will load.
+/// What the selection under a run connection will load, including every replay window size
+/// asked for (through aliases, the same view can be asked with several).
 fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
-    let nodes = look_ahead.field("nodes");
-    let edge_nodes = look_ahead.field("edges").field("node");
-    let selected = |name: &str| nodes.field(name).exists() || edge_nodes.field(name).exists();
+    let nodes = [
+        look_ahead.field("nodes"),
+        look_ahead.field("edges").field("node"),
+    ];
+    let selected = |name: &str| nodes.iter().any(|n| n.field(name).exists());
     let system = selected("system");
     let depth = [
         "metadata",
@@ -473,13 +476,40 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
     ]
     .iter()
     .any(|f| selected(f));
+    let mut windows: Vec<WindowSeconds> = Vec::new();
+    for node in &nodes {
+        let system = node.field("system");
+        for view in [
+            node.field("replay"),
+            system.field("replay"),
+            system.field("attribution"),
+        ] {
+            for field in view.selection_fields() {
+                let size = field
+                    .arguments()
+                    .ok()
+                    .and_then(|args| {
+                        args.into_iter()
+                            .find(|(name, _)| name.as_str() == "windowSeconds")
+                            .and_then(|(_, v)| match v {
+                                async_graphql::Value::Number(n) => n.as_i64(),
+                                _ => None,
+                            })
+                    })
+                    .and_then(|n| i32::try_from(n).ok());
+                // An invalid size is left for the resolver to report.
+                match WindowSeconds::parse(size) {
+                    Ok(w) if !windows.contains(&w) => windows.push(w),
+                    _ => {}
+                }
+            }
+        }
+    }
     RunPrefetch {
         spine: depth,
         steps: selected("trace") || selected("replay") || selected("export") || system,
         telemetry: system,
-        window: (selected("replay") || system)
-            .then(|| WindowSeconds::parse(None).ok())
-            .flatten(),
+        windows,
     }
 }
 

@@ -13,6 +13,7 @@ const NESTED: &str = r#"query($n: Int) { llmRuns(first: $n) { totalCount nodes {
     trace { steps { stepIndex status } }
     governance { events { decision } }
     replay { events { source recordId } }
+    wide: replay(windowSeconds: 600) { events { recordId } }
     export { bundleChecksum exports { status } }
     system { events { events { recordId } } telemetry { status } snapshot { found } }
 } } }"#;
