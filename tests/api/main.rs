@@ -11,5 +11,6 @@ mod http;
 mod isolation;
 mod runs;
 mod schema;
+mod seeded;
 mod statements;
 mod system;
