@@ -1,6 +1,17 @@
 //! Random identifiers and secrets (OS randomness, hex encoded).
 
-/// 128 random bits as 32 hex characters.
+/// `bytes` random bytes from the OS, hex encoded; an error when the OS generator fails. Use
+/// this for secrets.
+pub fn secret_hex(bytes: usize) -> crate::error::AppResult<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| {
+        crate::error::AppError::internal("draw random bytes for a secret", e.to_string())
+    })?;
+    Ok(hex::encode(buf))
+}
+
+/// `bytes` random bytes as hex, for identifiers (not secrets): should the OS generator fail,
+/// a time-derived value keeps ids unique enough and the failure is logged.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The OS generator only fails on a broken system; fall back to a time-derived value rather

@@ -10,7 +10,7 @@ use crate::canonical::{micros, sha256_hex};
 use crate::db::Db;
 use crate::domain::{ActorType, LedgerCategory, Role};
 use crate::error::{AppError, AppResult, Context};
-use crate::ids::random_hex;
+use crate::ids::secret_hex;
 use crate::ledger::{self, NewEntry};
 use entity::{api_keys, tenants};
 
@@ -195,8 +195,9 @@ pub async fn create_key(
     label: Option<String>,
     actor: Option<&Caller>,
 ) -> AppResult<(String, api_keys::Model)> {
-    let id = random_hex(KEY_ID_HEX / 2);
-    let key = format!("rl_{id}_{}", random_hex(32));
+    let id = secret_hex(KEY_ID_HEX / 2)?;
+    let secret = secret_hex(32)?;
+    let key = format!("rl_{id}_{secret}");
     let now = micros(Utc::now());
     let model = api_keys::Model {
         id: id.clone(),

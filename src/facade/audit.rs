@@ -168,6 +168,11 @@ pub enum AnomalyType {
     SeqGap,
     /// An entry of another tenant is in this tenant's chain.
     ForeignTenant,
+    /// The ledger has fewer entries than a checkpoint covered: its tail was removed.
+    Truncated,
+    /// The Merkle root of the entries a checkpoint covers is not the checkpoint's root: history
+    /// was rewritten (even if every hash was recomputed).
+    CheckpointRootMismatch,
 }
 
 /// One anomaly found.
@@ -303,7 +308,8 @@ impl Facade {
     }
 
     /// O4: walks the whole chain in seq order, recomputing every hash and link, and compares
-    /// with the latest signed checkpoint.
+    /// its size and Merkle root with the latest checkpoint. (Checkpoint signatures are checked
+    /// once checkpoints are signed.)
     pub async fn audit_integrity(&self) -> AppResult<AuditIntegrity> {
         let scope = self.scope(Permission::ReadAudit)?;
         let mut walker = ChainWalker::new(scope.tenant_id);
@@ -342,7 +348,7 @@ impl Facade {
             .one(&scope.db.conn)
             .await
             .context("read the latest ledger checkpoint")?;
-        let anomalies: Vec<IntegrityAnomaly> = walk
+        let mut anomalies: Vec<IntegrityAnomaly> = walk
             .anomalies
             .iter()
             .map(|a| IntegrityAnomaly {
@@ -357,6 +363,31 @@ impl Facade {
             })
             .collect();
         let entries_checked = walk.entries_checked as i64;
+        if let Some(cp) = &checkpoint {
+            match usize::try_from(cp.tree_size)
+                .ok()
+                .filter(|n| *n <= leaves.len())
+            {
+                None => anomalies.push(IntegrityAnomaly {
+                    kind: AnomalyType::Truncated,
+                    seq: entries_checked + 1,
+                    detail: format!(
+                        "checkpoint covers {} entries, the ledger has {entries_checked}",
+                        cp.tree_size
+                    ),
+                }),
+                Some(n) if hex::encode(merkle::root(&leaves[..n])) != cp.root_hash => anomalies
+                    .push(IntegrityAnomaly {
+                        kind: AnomalyType::CheckpointRootMismatch,
+                        seq: cp.tree_size,
+                        detail: format!(
+                            "the root of the first {n} entries differs from the checkpoint's"
+                        ),
+                    }),
+                Some(_) => {}
+            }
+        }
+        anomalies.sort_by_key(|a| a.seq);
         let covered = checkpoint.as_ref().map_or(0, |c| c.tree_size);
         let unanchored_entries = (entries_checked - covered).max(0);
         let hash_chain_valid = anomalies.is_empty();
@@ -383,7 +414,7 @@ impl Facade {
             status,
             hash_chain_valid,
             entries_checked,
-            first_broken_seq: walk.first_broken_seq(),
+            first_broken_seq: anomalies.iter().map(|a| a.seq).min(),
             anomalies,
             head,
             merkle_root,

@@ -162,9 +162,11 @@ impl Loader<String> for SystemByCorrelation {
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        // Only the tenant's own records correlate to its runs: a global record is about the
+        // platform, and run ids are only unique within a tenant.
         let rows = system_records::Entity::find()
             .filter(system_records::Column::CorrelationId.is_in(keys.iter().cloned()))
-            .filter(visible_system(&self.0.tenant_id))
+            .filter(system_records::Column::TenantId.eq(&self.0.tenant_id))
             .order_by_asc(system_records::Column::OccurredAt)
             .order_by_asc(system_records::Column::Id)
             .all(&self.0.db.conn)

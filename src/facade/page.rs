@@ -35,6 +35,11 @@ impl ListKind {
             ListKind::Exports => "exports",
         }
     }
+
+    /// Whether the list's sort key is an integer (ledger seq) rather than a time.
+    fn sorts_by_int(self) -> bool {
+        matches!(self, ListKind::AuditEntries)
+    }
 }
 
 /// The sort value of a row.
@@ -94,6 +99,10 @@ impl Cursor {
         } else {
             return Err(malformed());
         };
+        // A forged cursor with the other kind of key would compare a time with an integer.
+        if matches!(key, SortKey::Int(_)) != list.sorts_by_int() {
+            return Err(malformed());
+        }
         Ok(Cursor {
             key,
             id: id.to_string(),
@@ -235,5 +244,7 @@ mod tests {
         );
         assert!(Cursor::decode(&text, ListKind::AuditEntries, "after").is_err());
         assert!(Cursor::decode("not-a-cursor!", ListKind::RunsByStart, "after").is_err());
+        let forged = URL_SAFE_NO_PAD.encode("v1|runs.started|i5|x");
+        assert!(Cursor::decode(&forged, ListKind::RunsByStart, "after").is_err());
     }
 }

@@ -211,9 +211,9 @@ pub enum InflectionReason {
     FirstFailedStep,
     /// The first step a policy blocked.
     FirstBlockedStep,
-    /// No step failed; the first BLOCK policy decision.
+    /// No step failed or was blocked; the earliest BLOCK or WARN policy decision was a BLOCK.
     PolicyBlock,
-    /// No step failed and nothing blocked; the first WARN policy decision.
+    /// No step failed or was blocked; the earliest BLOCK or WARN policy decision was a WARN.
     PolicyWarn,
     /// Nothing went wrong; when the run completed.
     RunCompleted,
@@ -699,8 +699,8 @@ impl Facade {
     }
 }
 
-/// Inflection point: first failed or blocked step, else the first BLOCK then WARN policy
-/// event, else completion, else start.
+/// Inflection point: the first failed or blocked step (by index), else the earliest BLOCK or
+/// WARN policy event, else completion, else start.
 pub fn inflection_of(
     run: &llm_runs::Model,
     steps: &[trace_steps::Model],
@@ -724,21 +724,24 @@ pub fn inflection_of(
             step_index: Some(s.step_index),
         };
     }
-    for (decision, reason) in [
-        (PolicyDecision::Block, InflectionReason::PolicyBlock),
-        (PolicyDecision::Warn, InflectionReason::PolicyWarn),
-    ] {
-        let first = governance
-            .iter()
-            .filter(|g| g.decision == decision.as_str())
-            .min_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
-        if let Some(g) = first {
-            return Inflection {
-                timestamp: Timestamp(g.occurred_at),
-                reason,
-                step_index: None,
-            };
-        }
+    let first_flagged = governance
+        .iter()
+        .filter(|g| {
+            g.decision == PolicyDecision::Block.as_str()
+                || g.decision == PolicyDecision::Warn.as_str()
+        })
+        .min_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+    if let Some(g) = first_flagged {
+        let reason = if g.decision == PolicyDecision::Block.as_str() {
+            InflectionReason::PolicyBlock
+        } else {
+            InflectionReason::PolicyWarn
+        };
+        return Inflection {
+            timestamp: Timestamp(g.occurred_at),
+            reason,
+            step_index: None,
+        };
     }
     match run.completed_at {
         Some(t) => Inflection {

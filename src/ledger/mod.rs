@@ -230,12 +230,6 @@ pub struct ChainWalk {
     pub head_hash: Option<String>,
 }
 
-impl ChainWalk {
-    pub fn first_broken_seq(&self) -> Option<i64> {
-        self.anomalies.iter().map(|a| a.seq).min()
-    }
-}
-
 /// Incremental chain verifier: feed entries in seq order.
 pub struct ChainWalker {
     tenant_id: String,

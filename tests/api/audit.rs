@@ -288,6 +288,18 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
     assert_eq!(i["unanchoredEntries"], json!(ALPHA_ENTRIES));
     assert_eq!(i["latestCheckpoint"], Value::Null);
 
+    // With a checkpoint covering the whole tree, nothing is unanchored.
+    let root = hex::encode(mth(&leaves));
+    app.store
+        .exec(&checkpoint_sql(ALPHA_ENTRIES, &root))
+        .await
+        .unwrap();
+    let d = app.query(k, q, json!({})).await;
+    let i = &d["audit"]["integrity"];
+    assert_eq!(i["status"], json!("VERIFIED"));
+    assert_eq!(i["unanchoredEntries"], json!(0));
+    assert_eq!(i["latestCheckpoint"]["treeSize"], json!(ALPHA_ENTRIES));
+
     // An attacker with database access bypasses the triggers and edits entry 3.
     let disable = match backend {
         Backend::Sqlite => "DROP TRIGGER audit_ledger_refuse_update",
@@ -340,7 +352,9 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
         vec![
             ("ENTRY_HASH_MISMATCH".to_string(), 3),
             ("SEQ_GAP".to_string(), 6),
-            ("BROKEN_PREV_LINK".to_string(), 6)
+            ("BROKEN_PREV_LINK".to_string(), 6),
+            // Fewer entries than the checkpoint covered.
+            ("TRUNCATED".to_string(), ALPHA_ENTRIES as i64),
         ]
     );
 
@@ -358,6 +372,69 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
     );
 }
 both!(integrity_is_verified_and_tampering_detected);
+
+fn checkpoint_sql(size: usize, root: &str) -> String {
+    format!(
+        "INSERT INTO ledger_checkpoints (tenant_id, tree_size, root_hash, signed_note, key_id, recorded_at) \
+         VALUES ('alpha', {size}, '{root}', 'test note', 'test-key', '2026-03-01T12:00:00+00:00')"
+    )
+}
+
+/// Rewriting an entry and recomputing every later hash passes the chain walk, but not the
+/// comparison with a checkpoint taken before.
+async fn rechained_history_is_caught_by_the_checkpoint_root(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let k = &keys.alpha_auditor;
+    let mut entries = all_entries(&app, k).await;
+    entries.reverse();
+    let leaves: Vec<[u8; 32]> = entries
+        .iter()
+        .map(|e| {
+            hex::decode(e["entryHash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    app.store
+        .exec(&checkpoint_sql(entries.len(), &hex::encode(mth(&leaves))))
+        .await
+        .unwrap();
+
+    let disable = match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_ledger_refuse_update",
+        Backend::Postgres => "ALTER TABLE audit_ledger DISABLE TRIGGER USER",
+    };
+    app.store.exec(disable).await.unwrap();
+    entries[1]["actionReason"] = json!("rewritten");
+    let mut prev = entries[0]["entryHash"].as_str().unwrap().to_string();
+    for e in entries.iter_mut().skip(1) {
+        e["prevHash"] = json!(prev);
+        let hash = leaf_hash_from_spec("alpha", e);
+        let reason = match e["actionReason"].as_str() {
+            Some(r) => format!("'{}'", r.replace('\'', "''")),
+            None => "NULL".into(),
+        };
+        app.store
+            .exec(&format!(
+                "UPDATE audit_ledger SET action_reason = {reason}, prev_hash = '{prev}', entry_hash = '{hash}' WHERE tenant_id = 'alpha' AND seq = {}",
+                e["seq"]
+            ))
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    let d = app
+        .query(k, "{ audit { integrity { status hashChainValid firstBrokenSeq anomalies { kind seq } } } }", json!({}))
+        .await;
+    assert_eq!(
+        d["audit"]["integrity"],
+        json!({"status": "BROKEN", "hashChainValid": false, "firstBrokenSeq": ALPHA_ENTRIES,
+               "anomalies": [{"kind": "CHECKPOINT_ROOT_MISMATCH", "seq": ALPHA_ENTRIES}]})
+    );
+}
+both!(rechained_history_is_caught_by_the_checkpoint_root);
 
 async fn evidence_tables_refuse_update_and_delete(backend: Backend) {
     let app = TestApp::spawn(backend).await;

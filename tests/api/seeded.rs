@@ -126,12 +126,6 @@ async fn operations_match_sql(backend: Backend) {
 
         // Inflection, re-derived from the rows.
         let bad_step = steps.iter().find(|s| s[1] == "FAILED" || s[1] == "BLOCKED");
-        let policy = |d: &str| {
-            gov_sorted
-                .iter()
-                .find(|g| g[1] == d)
-                .map(|g| parse_time(&g[2]))
-        };
         let (reason, at) = if let Some(s) = bad_step {
             (
                 if s[1] == "FAILED" {
@@ -141,10 +135,18 @@ async fn operations_match_sql(backend: Backend) {
                 },
                 parse_time(&s[2]),
             )
-        } else if let Some(t) = policy("BLOCK") {
-            ("POLICY_BLOCK", t)
-        } else if let Some(t) = policy("WARN") {
-            ("POLICY_WARN", t)
+        } else if let Some(g) = gov_sorted
+            .iter()
+            .find(|g| g[1] == "BLOCK" || g[1] == "WARN")
+        {
+            (
+                if g[1] == "BLOCK" {
+                    "POLICY_BLOCK"
+                } else {
+                    "POLICY_WARN"
+                },
+                parse_time(&g[2]),
+            )
         } else if !run[3].is_empty() {
             ("RUN_COMPLETED", parse_time(&run[3]))
         } else {
