@@ -14,6 +14,7 @@
 use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql::{BatchRequest, Request};
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -124,12 +125,15 @@ async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Calle
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("");
-    let key = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            AppError::Unauthenticated("the Authorization header must be `Bearer <api key>`".into())
-        })?;
+    // The scheme name is case-insensitive (RFC 7235).
+    let key = match text.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
+        _ => {
+            return Err(AppError::Unauthenticated(
+                "the Authorization header must be `Bearer <api key>`".into(),
+            ));
+        }
+    };
     auth::authenticate(&state.db, key.trim()).await.map(Some)
 }
 
@@ -171,10 +175,21 @@ fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
 pub async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<GetParams>,
+    params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    let Query(params) = match params {
+        Ok(p) => p,
+        Err(e) => {
+            return request_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("malformed query string: {}", e.body_text()),
+            );
+        }
     };
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
         return request_error(

@@ -12,7 +12,6 @@ use runledger::domain::Role;
 use runledger::error::{AppResult, Context};
 use runledger::graphql::Limits;
 use runledger::{auth, graphql, seed};
-use sea_orm::{EntityTrait, PaginatorTrait};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
@@ -100,19 +99,21 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     let db = open(&args.database).await?;
     let mut demo_key = None;
     if args.demo {
-        let tenants = entity::tenants::Entity::find()
-            .count(&db.conn)
-            .await
-            .context("count tenants")?;
-        if tenants == 0 {
-            tracing::info!("empty database: seeding the demo tenant");
-            seed::seed_tenant(
-                &db,
-                DEMO_TENANT,
-                "Demo Agents Inc.",
-                &seed::SeedOptions::default(),
-            )
-            .await?;
+        match seed::database_state(&db, DEMO_TENANT).await? {
+            seed::DatabaseState::Empty => {
+                tracing::info!("empty database: seeding the demo tenant");
+                let opts = seed::SeedOptions::default();
+                seed::seed_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &opts).await?;
+            }
+            seed::DatabaseState::HasTenant => {}
+            seed::DatabaseState::OtherTenantsOnly => {
+                // Demo data includes global system records, which every tenant would see:
+                // never add it to a database that already serves tenants.
+                tracing::warn!(
+                    "the database already has tenants: creating an empty demo tenant, no demo data"
+                );
+                auth::ensure_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &[]).await?;
+            }
         }
         let (key, _) = auth::create_key(
             &db,

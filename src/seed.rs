@@ -159,6 +159,37 @@ pub async fn seed_tenant(
     .await
 }
 
+/// What a database holds, as far as demo seeding is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseState {
+    /// No tenant at all.
+    Empty,
+    /// The tenant asked about exists.
+    HasTenant,
+    /// Other tenants exist, not this one.
+    OtherTenantsOnly,
+}
+
+/// Whether the database is empty, holds `tenant_id`, or only other tenants.
+pub async fn database_state(db: &Db, tenant_id: &str) -> AppResult<DatabaseState> {
+    let own = tenants::Entity::find_by_id(tenant_id.to_string())
+        .one(&db.conn)
+        .await
+        .with_context(|| format!("look up tenant {tenant_id}"))?;
+    if own.is_some() {
+        return Ok(DatabaseState::HasTenant);
+    }
+    let any = tenants::Entity::find()
+        .one(&db.conn)
+        .await
+        .context("look for any tenant")?;
+    Ok(if any.is_some() {
+        DatabaseState::OtherTenantsOnly
+    } else {
+        DatabaseState::Empty
+    })
+}
+
 fn already_exists(tenant_id: &str, hint: &str) -> AppError {
     AppError::Conflict(format!(
         "tenant `{tenant_id}` already exists; seed a fresh database or {hint}"

@@ -28,7 +28,10 @@ fn schema_command_prints_the_checked_in_sdl() {
     let sdl = run_ok(&["schema"]);
     let checked_in =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
-    assert_eq!(sdl, checked_in);
+    assert!(
+        sdl == checked_in,
+        "`runledger schema` differs from schema.graphql"
+    );
 }
 
 async fn seed_and_keys(backend: Backend) {
@@ -109,50 +112,88 @@ async fn seed_and_keys(backend: Backend) {
 }
 both!(seed_and_keys);
 
+/// A `serve --demo` child process and what it printed.
+struct Served {
+    child: std::process::Child,
+    graphiql: String,
+    base: String,
+    key: String,
+}
+
+impl Served {
+    /// Starts `runledger serve --demo` in `dir` and reads its two stdout lines.
+    fn start(dir: &std::path::Path, extra: &[&str]) -> Served {
+        let mut child = runledger()
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("RUNLEDGER_DATABASE_URL")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url_line = lines.next().unwrap().unwrap();
+        let key_line = lines.next().unwrap().unwrap();
+        let graphiql = url_line.strip_prefix("GraphiQL: ").unwrap().to_string();
+        let key = key_line.rsplit(' ').next().unwrap().to_string();
+        let base = graphiql.trim_end_matches("/graphiql").to_string();
+        Served {
+            child,
+            graphiql,
+            base,
+            key,
+        }
+    }
+
+    async fn query(&self, query: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}_{}", runledger::ids::random_hex(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_answers_and_shuts_down_gracefully() {
-    let dir =
-        std::env::temp_dir().join(format!("runledger_demo_{}", runledger::ids::random_hex(6)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut child = runledger()
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env_remove("RUNLEDGER_DATABASE_URL")
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url_line = lines.next().unwrap().unwrap();
-    let key_line = lines.next().unwrap().unwrap();
-    let graphiql = url_line.strip_prefix("GraphiQL: ").unwrap().to_string();
-    let key = key_line.rsplit(' ').next().unwrap().to_string();
-    let base = graphiql.trim_end_matches("/graphiql").to_string();
-
-    let client = reqwest::Client::new();
-    let page = client
-        .get(&graphiql)
-        .send()
+    let dir = temp_dir("runledger_demo");
+    let served = Served::start(&dir, &[]);
+    let page = reqwest::get(&served.graphiql)
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
     assert!(
-        page.contains(&key),
+        page.contains(&served.key),
         "GraphiQL opens ready to send the demo key"
     );
-    let body: serde_json::Value = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&key)
-        .json(&json!({"query": "{ viewer { tenantId role } llmRuns { totalCount } audit { integrity { hashChainValid } } }"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = served
+        .query("{ viewer { tenantId role } llmRuns { totalCount } audit { integrity { hashChainValid } } }")
+        .await;
     assert_eq!(
         body["data"]["viewer"],
         json!({"tenantId": "demo", "role": "AUDITOR"})
@@ -164,13 +205,39 @@ async fn serve_demo_answers_and_shuts_down_gracefully() {
     );
     // The default database is a SQLite file in the working directory.
     assert!(dir.join("runledger.db").exists());
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
+    let exit = served.stop();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    // Started again on the same database: a new key, the same data.
+    let served = Served::start(&dir, &[]);
+    let body = served.query("{ llmRuns { totalCount } }").await;
+    assert_eq!(body["data"]["llmRuns"]["totalCount"], json!(200));
+    assert!(served.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_on_a_database_with_other_tenants_adds_no_demo_data() {
+    let dir = temp_dir("runledger_demo_seeded");
+    let db = dir.join("other.db");
+    let url = db.display().to_string();
+    run_ok(&[
+        "seed",
+        "--database-url",
+        &url,
+        "--tenants",
+        "1",
+        "--runs",
+        "5",
+        "--steps-per-run",
+        "2",
+    ]);
+    let served = Served::start(&dir, &["--database-url", &url]);
+    let body = served
+        .query("{ viewer { tenantId } llmRuns { totalCount } systemRecords { totalCount } }")
+        .await;
+    assert_eq!(body["data"]["viewer"]["tenantId"], json!("demo"));
+    assert_eq!(body["data"]["llmRuns"]["totalCount"], json!(0));
+    assert!(served.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
