@@ -16,6 +16,9 @@ impl MigrationName for Migration {
 /// time order); PostgreSQL uses TIMESTAMPTZ (microsecond precision, which is also the precision
 /// runledger truncates every timestamp to, so both backends return the same instants).
 struct Types {
+    /// Identifiers: compared byte-wise on both backends (PostgreSQL's default collation would
+    /// order ties differently from SQLite and cost more), so keyset pages agree everywhere.
+    key: &'static str,
     ts: &'static str,
     bigint: &'static str,
     int: &'static str,
@@ -26,6 +29,7 @@ struct Types {
 fn types(backend: DbBackend) -> Types {
     match backend {
         DbBackend::Postgres => Types {
+            key: "TEXT COLLATE \"C\"",
             ts: "TIMESTAMPTZ",
             bigint: "BIGINT",
             int: "INTEGER",
@@ -33,6 +37,7 @@ fn types(backend: DbBackend) -> Types {
             double: "DOUBLE PRECISION",
         },
         _ => Types {
+            key: "TEXT",
             ts: "TEXT",
             bigint: "INTEGER",
             int: "INTEGER",
@@ -44,6 +49,7 @@ fn types(backend: DbBackend) -> Types {
 
 fn statements(t: &Types) -> Vec<String> {
     let Types {
+        key,
         ts,
         bigint,
         int,
@@ -53,7 +59,7 @@ fn statements(t: &Types) -> Vec<String> {
     vec![
         format!(
             "CREATE TABLE tenants (
-                id TEXT NOT NULL PRIMARY KEY,
+                id {key} NOT NULL PRIMARY KEY,
                 name TEXT NOT NULL,
                 compliance_frameworks TEXT NOT NULL,
                 created_at {ts} NOT NULL
@@ -61,8 +67,8 @@ fn statements(t: &Types) -> Vec<String> {
         ),
         format!(
             "CREATE TABLE api_keys (
-                id TEXT NOT NULL PRIMARY KEY,
-                tenant_id TEXT NOT NULL REFERENCES tenants (id),
+                id {key} NOT NULL PRIMARY KEY,
+                tenant_id {key} NOT NULL REFERENCES tenants (id),
                 role TEXT NOT NULL,
                 secret_hash TEXT NOT NULL,
                 label TEXT,
@@ -73,9 +79,9 @@ fn statements(t: &Types) -> Vec<String> {
         "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)".to_string(),
         format!(
             "CREATE TABLE llm_runs (
-                tenant_id TEXT NOT NULL,
-                run_id TEXT NOT NULL,
-                trace_id TEXT,
+                tenant_id {key} NOT NULL,
+                run_id {key} NOT NULL,
+                trace_id {key},
                 provider TEXT NOT NULL,
                 model TEXT NOT NULL,
                 input_tokens {bigint} NOT NULL,
@@ -102,8 +108,8 @@ fn statements(t: &Types) -> Vec<String> {
         "CREATE INDEX llm_runs_trace ON llm_runs (tenant_id, trace_id)".to_string(),
         format!(
             "CREATE TABLE trace_steps (
-                tenant_id TEXT NOT NULL,
-                trace_id TEXT NOT NULL,
+                tenant_id {key} NOT NULL,
+                trace_id {key} NOT NULL,
                 step_index {int} NOT NULL,
                 occurred_at {ts} NOT NULL,
                 skill_name TEXT NOT NULL,
@@ -118,9 +124,9 @@ fn statements(t: &Types) -> Vec<String> {
         ),
         format!(
             "CREATE TABLE governance_events (
-                tenant_id TEXT NOT NULL,
-                id TEXT NOT NULL,
-                run_id TEXT NOT NULL,
+                tenant_id {key} NOT NULL,
+                id {key} NOT NULL,
+                run_id {key} NOT NULL,
                 occurred_at {ts} NOT NULL,
                 event_type TEXT NOT NULL,
                 policy_id TEXT,
@@ -138,15 +144,15 @@ fn statements(t: &Types) -> Vec<String> {
             .to_string(),
         format!(
             "CREATE TABLE system_records (
-                id TEXT NOT NULL PRIMARY KEY,
-                tenant_id TEXT,
+                id {key} NOT NULL PRIMARY KEY,
+                tenant_id {key},
                 component TEXT NOT NULL,
                 event_type TEXT NOT NULL,
                 severity TEXT NOT NULL,
                 summary TEXT NOT NULL,
                 details TEXT,
                 caused_by TEXT,
-                correlation_id TEXT,
+                correlation_id {key},
                 origin TEXT NOT NULL,
                 occurred_at {ts} NOT NULL,
                 recorded_at {ts} NOT NULL,
@@ -161,9 +167,9 @@ fn statements(t: &Types) -> Vec<String> {
             .to_string(),
         format!(
             "CREATE TABLE telemetry_samples (
-                tenant_id TEXT NOT NULL,
-                id TEXT NOT NULL,
-                run_id TEXT NOT NULL,
+                tenant_id {key} NOT NULL,
+                id {key} NOT NULL,
+                run_id {key} NOT NULL,
                 sampled_at {ts} NOT NULL,
                 metric TEXT NOT NULL,
                 value {double} NOT NULL,
@@ -177,9 +183,9 @@ fn statements(t: &Types) -> Vec<String> {
             .to_string(),
         format!(
             "CREATE TABLE audit_ledger (
-                tenant_id TEXT NOT NULL,
+                tenant_id {key} NOT NULL,
                 seq {bigint} NOT NULL,
-                id TEXT NOT NULL,
+                id {key} NOT NULL,
                 category TEXT NOT NULL,
                 event_type TEXT NOT NULL,
                 entity_type TEXT NOT NULL,
@@ -190,7 +196,7 @@ fn statements(t: &Types) -> Vec<String> {
                 decision TEXT,
                 before_state TEXT,
                 after_state TEXT,
-                correlation_id TEXT,
+                correlation_id {key},
                 occurred_at {ts} NOT NULL,
                 recorded_at {ts} NOT NULL,
                 prev_hash TEXT NOT NULL,
@@ -202,7 +208,7 @@ fn statements(t: &Types) -> Vec<String> {
         "CREATE INDEX audit_ledger_category ON audit_ledger (tenant_id, category, seq)".to_string(),
         format!(
             "CREATE TABLE ledger_checkpoints (
-                tenant_id TEXT NOT NULL,
+                tenant_id {key} NOT NULL,
                 tree_size {bigint} NOT NULL,
                 root_hash TEXT NOT NULL,
                 signed_note TEXT NOT NULL,
@@ -213,9 +219,9 @@ fn statements(t: &Types) -> Vec<String> {
         ),
         format!(
             "CREATE TABLE log_exports (
-                tenant_id TEXT NOT NULL,
-                id TEXT NOT NULL,
-                run_id TEXT,
+                tenant_id {key} NOT NULL,
+                id {key} NOT NULL,
+                run_id {key},
                 scope TEXT NOT NULL,
                 format TEXT NOT NULL,
                 requested_by TEXT NOT NULL,
