@@ -31,6 +31,8 @@ pub struct Facade {
     caller: Option<Caller>,
     loaders: Option<Loaders>,
     tenant: OnceCell<tenants::Model>,
+    /// A verification reads the whole ledger: one per request, however often it is asked.
+    integrity: OnceCell<audit::AuditIntegrity>,
 }
 
 /// What an authorized operation works with.
@@ -50,6 +52,7 @@ impl Facade {
             caller,
             loaders,
             tenant: OnceCell::new(),
+            integrity: OnceCell::new(),
         }
     }
 

@@ -228,6 +228,7 @@ pub struct AuditViews;
 #[Object]
 impl AuditViews {
     /// O1: identity lifecycle (tenant and key events, failed authentication), newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn identity(
         &self,
         ctx: &Context<'_>,
@@ -240,6 +241,7 @@ impl AuditViews {
         entries(ctx, filter, first, after, last, before).await
     }
     /// O2: authorization decisions, allowed and denied, as stored; optionally one decision.
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn authorization(
         &self,
         ctx: &Context<'_>,
@@ -254,6 +256,7 @@ impl AuditViews {
         entries(ctx, filter, first, after, last, before).await
     }
     /// O3: who viewed or exported which evidence, newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn access(
         &self,
         ctx: &Context<'_>,
@@ -265,11 +268,13 @@ impl AuditViews {
         let filter = AuditFilter::only(LedgerCategory::Access);
         entries(ctx, filter, first, after, last, before).await
     }
-    /// O4: verifies the whole hash chain now.
+    /// O4: verifies the whole hash chain now (once per request, however often it is asked).
+    #[graphql(complexity = "crate::graphql::INTEGRITY_COST + child_complexity")]
     async fn integrity(&self, ctx: &Context<'_>) -> Result<AuditIntegrity> {
         Ok(AuditIntegrity(facade(ctx)?.audit_integrity().await?))
     }
     /// O5: compliance exports and their state, newest first.
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn exports(
         &self,
         ctx: &Context<'_>,
@@ -297,6 +302,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The tenant's audit ledger, newest (highest seq) first.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn audit_entries(
         &self,
         ctx: &Context<'_>,

@@ -38,6 +38,18 @@ impl Default for Limits {
     }
 }
 
+/// Complexity of a connection: its selection counted once per row of the page asked for, so
+/// a page of 100 costs a hundred times a page of one.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first
+        .or(last)
+        .map_or(crate::domain::PageSize::DEFAULT, |n| n.clamp(1, 100) as u64);
+    rows as usize * child_complexity.max(1) + 1
+}
+
+/// Complexity of a full integrity verification, which reads the whole ledger.
+pub const INTEGRITY_COST: usize = 500;
+
 /// Builds the schema with its limits.
 pub fn build_schema(limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)

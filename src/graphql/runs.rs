@@ -520,6 +520,7 @@ pub struct RunsQuery;
 impl RunsQuery {
     /// LLM runs of the caller's tenant, newest first by default (keyset-paginated).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn llm_runs(
         &self,
         ctx: &Context<'_>,

@@ -307,6 +307,7 @@ pub struct SystemQuery;
 impl SystemQuery {
     /// System records visible to the caller's tenant (its own and global), newest first.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
     async fn system_records(
         &self,
         ctx: &Context<'_>,

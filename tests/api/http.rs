@@ -425,7 +425,7 @@ both!(bad_input_gets_precise_errors);
 
 async fn limits_are_enforced(backend: Backend) {
     let settings = HttpSettings {
-        max_body_bytes: 4096,
+        max_body_bytes: 8192,
         ..HttpSettings::default()
     };
     let app = TestApp::spawn_with(backend, settings).await;
@@ -443,8 +443,24 @@ async fn limits_are_enforced(backend: Backend) {
         json!("QUERY_TOO_COMPLEX"),
         "{body}"
     );
+    // Too complex: a page's selection counts once per row asked for.
+    let fields: String = (0..60).map(|i| format!("f{i}: runId ")).collect();
+    let wide = format!("{{ llmRuns(first: 100) {{ nodes {{ {fields} }} }} }}");
+    let (_, body) = app
+        .post(Some(&keys.alpha_viewer), &json!({"query": wide}))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("QUERY_TOO_COMPLEX"),
+        "{body}"
+    );
+    let narrow = format!("{{ llmRuns(first: 5) {{ nodes {{ {fields} }} }} }}");
+    let (_, body) = app
+        .post(Some(&keys.alpha_viewer), &json!({"query": narrow}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
     // Too large a body.
-    let big = json!({"query": format!("{{ viewer {{ role }} }} #{}", "x".repeat(8192))});
+    let big = json!({"query": format!("{{ viewer {{ role }} }} #{}", "x".repeat(16384))});
     let (s, _) = app.post(Some(&keys.alpha_viewer), &big).await;
     assert_eq!(s, 413);
     // The server keeps serving.
