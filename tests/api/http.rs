@@ -315,6 +315,13 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
             "after",
         ),
         (
+            // A forged cursor of the right list, with an integer key.
+            r#"{ llmRuns(after: "djF8cnVucy5zdGFydGVkfGk1fHg") { totalCount } }"#,
+            json!({}),
+            "BAD_USER_INPUT",
+            "after",
+        ),
+        (
             "query($c: String) { auditEntries(after: $c) { totalCount } }",
             json!({"c": run_cursor}),
             "BAD_USER_INPUT",

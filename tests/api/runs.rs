@@ -220,6 +220,7 @@ async fn pagination_forward_and_backward_while_inserting(backend: Backend) {
     // Backward from the end in pages of 4: the same rows, new-top included, none twice.
     let mut back = Vec::new();
     let mut before: Option<String> = None;
+    let mut inserted_while_backward = false;
     loop {
         let data = app
             .query(k, page, json!({"last": 4, "before": before}))
@@ -232,12 +233,34 @@ async fn pagination_forward_and_backward_while_inserting(backend: Backend) {
             .map(|e| e["node"]["runId"].as_str().unwrap().to_string())
             .collect();
         back.splice(0..0, ids);
+        if !inserted_while_backward {
+            // A run newer than everything arrives while paging backward: it lands in the page
+            // read last, and no row already read moves.
+            let spec = fixture::RunSpec {
+                run_id: "new-top-2",
+                started: 199_999,
+                completed: None,
+                trace: None,
+                ..alpha_runs().remove(0)
+            };
+            runledger::ingest::store(
+                app.db(),
+                "alpha",
+                runledger::ingest::EvidenceBatch {
+                    runs: vec![fixture::run_model("alpha", &spec)],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            inserted_while_backward = true;
+        }
         if !conn["pageInfo"]["hasPreviousPage"].as_bool().unwrap() {
             break;
         }
         before = conn["pageInfo"]["startCursor"].as_str().map(String::from);
     }
-    let mut all = vec!["new-top".to_string()];
+    let mut all = vec!["new-top-2".to_string(), "new-top".to_string()];
     all.extend(expected);
     assert_eq!(back, all);
     let unique: HashSet<&String> = back.iter().collect();
@@ -249,6 +272,45 @@ fn sha256_of_sorted_json(v: &Value) -> String {
     // serde_json (without preserve_order) keeps object keys sorted; the fixture's keys are ASCII
     // and its numbers integers, so its compact form is the RFC 8785 form.
     hex::encode(Sha256::digest(serde_json::to_string(v).unwrap().as_bytes()))
+}
+
+fn ts(seconds: i64) -> Value {
+    json!(at(seconds).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}
+
+/// The canonical bundle of r2 (DESIGN: O5 export), written out from the fixture's values.
+fn expected_bundle_of_r2() -> Value {
+    let step = |index: i64, seconds: i64, skill: &str, status: &str| {
+        json!({
+            "kind": "trace_step", "tenant_id": "alpha", "trace_id": "tr2", "step_index": index,
+            "occurred_at": ts(seconds), "skill_name": skill, "status": status,
+            "outcome_category": if status == "SUCCEEDED" { "SUCCESS" } else { "ERROR" },
+            "cost_cents": 3 + index, "duration_ms": 250 * (index + 1), "recorded_at": ts(seconds + 1),
+        })
+    };
+    json!({
+        "kind": "llm_run_bundle",
+        "format_version": 1,
+        "run": {
+            "kind": "llm_run", "tenant_id": "alpha", "run_id": "r2", "trace_id": "tr2",
+            "provider": "anthropic", "model": "claude-sonnet-4", "input_tokens": 400,
+            "output_tokens": 120, "cost_cents": 40, "execution_status": "FAILED",
+            "started_at": ts(60), "completed_at": ts(90), "source": "sdk", "is_synthetic": false,
+            "human_actor_id": "h-1", "agent_id": "agent-1", "system_id": "agent-runtime",
+            "origin": "HUMAN", "recorded_at": ts(80),
+        },
+        "steps": [
+            step(0, 61, "plan", "SUCCEEDED"),
+            step(1, 70, "tool:sql_query", "FAILED"),
+            step(2, 71, "respond", "SKIPPED"),
+        ],
+        "governance_events": [{
+            "kind": "governance_event", "tenant_id": "alpha", "id": "g2", "run_id": "r2",
+            "occurred_at": ts(65), "event_type": "POLICY_EVALUATED", "policy_id": "pol-b",
+            "rule_id": "pol-b-rule-1", "decision": "WARN", "entity_type": "run", "entity_id": "r2",
+            "reason": "pol-b decided WARN", "recorded_at": ts(66),
+        }],
+    })
 }
 
 async fn depth_views_of_a_run(backend: Backend) {
@@ -361,8 +423,9 @@ async fn depth_views_of_a_run(backend: Backend) {
         .collect();
     assert_eq!(ids, vec!["g2", "s1", "tr2#1", "tr2#2", "g-sys1"]);
 
-    // Export: the bundle's checksum is the SHA-256 of its canonical form.
+    // Export: the bundle is the canonical evidence of the run, built here from the fixture.
     let export = &run["export"];
+    assert_eq!(export["bundle"], expected_bundle_of_r2());
     assert_eq!(
         export["bundleChecksum"],
         json!(sha256_of_sorted_json(&export["bundle"]))

@@ -15,7 +15,11 @@ const NESTED: &str = r#"query($n: Int) { llmRuns(first: $n) { totalCount nodes {
     replay { events { source recordId } }
     wide: replay(windowSeconds: 600) { events { recordId } }
     export { bundleChecksum exports { status } }
-    system { events { events { recordId } } telemetry { status } snapshot { found } }
+    envelope { checksum record { runId } }
+    system {
+        events { events { recordId } } telemetry { status } snapshot { found }
+        replay { events { recordId } } attribution(windowSeconds: 120) { total }
+    }
 } } }"#;
 
 async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
