@@ -301,11 +301,7 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
     assert_eq!(i["latestCheckpoint"]["treeSize"], json!(ALPHA_ENTRIES));
 
     // An attacker with database access bypasses the triggers and edits entry 3.
-    let disable = match backend {
-        Backend::Sqlite => "DROP TRIGGER audit_ledger_refuse_update",
-        Backend::Postgres => "ALTER TABLE audit_ledger DISABLE TRIGGER USER",
-    };
-    app.store.exec(disable).await.unwrap();
+    allow_ledger_updates(&app, backend).await;
     app.store
         .exec("UPDATE audit_ledger SET action_reason = 'nothing to see' WHERE tenant_id = 'alpha' AND seq = 3")
         .await
@@ -373,6 +369,15 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
 }
 both!(integrity_is_verified_and_tampering_detected);
 
+/// What an attacker with database access does first: switch the UPDATE refusal off.
+async fn allow_ledger_updates(app: &TestApp, backend: Backend) {
+    let disable = match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_ledger_refuse_update",
+        Backend::Postgres => "ALTER TABLE audit_ledger DISABLE TRIGGER USER",
+    };
+    app.store.exec(disable).await.unwrap();
+}
+
 fn checkpoint_sql(size: usize, root: &str) -> String {
     format!(
         "INSERT INTO ledger_checkpoints (tenant_id, tree_size, root_hash, signed_note, key_id, recorded_at) \
@@ -402,11 +407,7 @@ async fn rechained_history_is_caught_by_the_checkpoint_root(backend: Backend) {
         .await
         .unwrap();
 
-    let disable = match backend {
-        Backend::Sqlite => "DROP TRIGGER audit_ledger_refuse_update",
-        Backend::Postgres => "ALTER TABLE audit_ledger DISABLE TRIGGER USER",
-    };
-    app.store.exec(disable).await.unwrap();
+    allow_ledger_updates(&app, backend).await;
     entries[1]["actionReason"] = json!("rewritten");
     let mut prev = entries[0]["entryHash"].as_str().unwrap().to_string();
     for e in entries.iter_mut().skip(1) {

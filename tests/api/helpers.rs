@@ -156,8 +156,8 @@ impl TestDb {
             .map(|r| r.rows_affected())
     }
 
-    /// Runs a raw query and returns the first column of each row as i64.
-    pub async fn query_i64(&self, sql: &str) -> Vec<i64> {
+    /// Runs a raw query and returns the first column of each row.
+    pub async fn query_column<T: sea_orm::TryGetable>(&self, sql: &str) -> Vec<T> {
         let rows = self
             .db
             .conn
@@ -165,21 +165,18 @@ impl TestDb {
             .await
             .expect("raw query");
         rows.iter()
-            .map(|r| r.try_get_by_index::<i64>(0).expect("i64 column"))
+            .map(|r| r.try_get_by_index::<T>(0).expect("first column"))
             .collect()
     }
 
-    /// Runs a raw query and returns the first column of each row as a string.
+    /// The first column of each row as i64 (counts, seqs).
+    pub async fn query_i64(&self, sql: &str) -> Vec<i64> {
+        self.query_column(sql).await
+    }
+
+    /// The first column of each row as text.
     pub async fn query_strings(&self, sql: &str) -> Vec<String> {
-        let rows = self
-            .db
-            .conn
-            .query_all_raw(Statement::from_string(self.db.backend(), sql.to_string()))
-            .await
-            .expect("raw query");
-        rows.iter()
-            .map(|r| r.try_get_by_index::<String>(0).expect("text column"))
-            .collect()
+        self.query_column(sql).await
     }
 }
 

@@ -159,6 +159,24 @@ async fn list_filters_and_order(backend: Backend) {
 }
 both!(list_filters_and_order);
 
+/// Writes one more alpha run (no steps) starting at `t0 + started` seconds.
+async fn insert_run(app: &TestApp, run_id: &'static str, started: i64) {
+    let spec = fixture::RunSpec {
+        run_id,
+        started,
+        completed: None,
+        trace: None,
+        ..alpha_runs().remove(0)
+    };
+    let batch = runledger::ingest::EvidenceBatch {
+        runs: vec![fixture::run_model("alpha", &spec)],
+        ..Default::default()
+    };
+    runledger::ingest::store(app.db(), "alpha", batch)
+        .await
+        .unwrap();
+}
+
 async fn pagination_forward_and_backward_while_inserting(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let keys = fixture::load(&app).await;
@@ -189,23 +207,7 @@ async fn pagination_forward_and_backward_while_inserting(backend: Backend) {
             } else {
                 ("new-bottom", -99_999)
             };
-            let spec = fixture::RunSpec {
-                run_id: id,
-                started,
-                completed: None,
-                trace: None,
-                ..alpha_runs().remove(0)
-            };
-            runledger::ingest::store(
-                app.db(),
-                "alpha",
-                runledger::ingest::EvidenceBatch {
-                    runs: vec![fixture::run_model("alpha", &spec)],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+            insert_run(&app, id, started).await;
             inserted += 1;
         }
         if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
@@ -236,23 +238,7 @@ async fn pagination_forward_and_backward_while_inserting(backend: Backend) {
         if !inserted_while_backward {
             // A run newer than everything arrives while paging backward: it lands in the page
             // read last, and no row already read moves.
-            let spec = fixture::RunSpec {
-                run_id: "new-top-2",
-                started: 199_999,
-                completed: None,
-                trace: None,
-                ..alpha_runs().remove(0)
-            };
-            runledger::ingest::store(
-                app.db(),
-                "alpha",
-                runledger::ingest::EvidenceBatch {
-                    runs: vec![fixture::run_model("alpha", &spec)],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+            insert_run(&app, "new-top-2", 199_999).await;
             inserted_while_backward = true;
         }
         if !conn["pageInfo"]["hasPreviousPage"].as_bool().unwrap() {
