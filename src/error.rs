@@ -90,11 +90,16 @@ impl AppError {
         }
     }
 
-    /// Logs internal causes with their chain; the one mapping into a GraphQL error.
-    pub fn into_graphql(self) -> async_graphql::Error {
-        if let AppError::Internal { context, source } = &self {
+    /// Logs an internal failure with its context and cause chain (client errors are not logged).
+    pub fn log(&self) {
+        if let AppError::Internal { context, source } = self {
             tracing::error!(error.context = %context, error.chain = %chain(source.as_ref()), "internal error");
         }
+    }
+
+    /// The one mapping into a GraphQL error; internal causes are logged, not sent.
+    pub fn into_graphql(self) -> async_graphql::Error {
+        self.log();
         let code = self.code();
         async_graphql::ErrorExtensions::extend_with(
             async_graphql::Error::new(self.client_message()),

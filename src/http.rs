@@ -92,20 +92,9 @@ fn respond(status: StatusCode, media: MediaType, body: &Value) -> Response {
     resp
 }
 
-/// A request error: no `data` key, 400 under graphql-response+json.
-fn request_error(
-    media: MediaType,
-    status_for_new: StatusCode,
-    code: &str,
-    message: &str,
-) -> Response {
+/// An error raised before any execution (malformed HTTP, bad credentials): no `data` key.
+fn request_error(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
-    let status = match media {
-        MediaType::GraphqlResponse => status_for_new,
-        // application/json clients get 200 for GraphQL errors, except for malformed HTTP.
-        MediaType::Json if status_for_new == StatusCode::BAD_REQUEST => StatusCode::BAD_REQUEST,
-        MediaType::Json => status_for_new,
-    };
     respond(status, media, &body)
 }
 
@@ -115,7 +104,6 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"runledger\""),
     );
-    resp.status_mut().clone_from(&StatusCode::UNAUTHORIZED);
     resp
 }
 
@@ -206,7 +194,6 @@ pub async fn graphql_get(
             "BAD_USER_INPUT",
             "mutations are only accepted over POST",
         );
-        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
@@ -259,14 +246,12 @@ pub async fn graphql_post(
         .trim()
         .to_ascii_lowercase();
     if content_type != JSON {
-        let mut resp = request_error(
+        return request_error(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
             "POST bodies must be `application/json`",
         );
-        *resp.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return resp;
     }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -305,10 +290,13 @@ async fn execute(
         Ok(c) => c,
         Err(AppError::Unauthenticated(msg)) => return unauthenticated(media, &msg),
         Err(e) => {
-            let code = e.code();
-            let msg = e.client_message();
-            let _ = e.into_graphql();
-            return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, code, &msg);
+            e.log();
+            return request_error(
+                media,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.code(),
+                &e.client_message(),
+            );
         }
     };
     match batch {
