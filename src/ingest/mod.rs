@@ -26,6 +26,8 @@ use crate::domain::{ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult, Context};
 use crate::ids;
 use crate::ledger::{self, NewEntry, merkle};
+
+mod idempotency;
 use entity::{
     audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
     trace_steps,
@@ -84,10 +86,27 @@ impl EvidenceBatch {
 pub struct StoredBatch {
     /// Evidence records written (exports not counted).
     pub records: usize,
+    /// What this batch wrote, in batch order.
+    pub stored: Vec<RecordRef>,
+    /// Records that were already stored with the same content (an idempotent retry): not
+    /// written again.
+    pub already_present: Vec<RecordRef>,
     /// Hex Merkle root of the record hashes, when at least one evidence record was written.
     pub merkle_root: Option<String>,
     /// The ledger entries appended: the producer entries, then the anchor entry (if any).
     pub ledger: Vec<audit_ledger::Model>,
+}
+
+/// One evidence record, by kind and key, with the hash of its canonical form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordRef {
+    /// Table of the record: `llm_runs`, `trace_steps`, `governance_events`, `system_records`,
+    /// `telemetry_samples`.
+    pub kind: &'static str,
+    /// The record's key as a client names it (`<traceId>#<index>` for steps).
+    pub key: String,
+    /// Hex SHA-256 of the canonical record.
+    pub checksum: String,
 }
 
 /// Truncates a run's timestamps to microseconds and sets its record hash.
@@ -132,78 +151,56 @@ pub fn seal_export(e: &mut log_exports::Model) {
     e.delivered_at = e.delivered_at.map(micros);
 }
 
-/// The batch after sealing, with the anchor it needs (if it holds evidence).
-struct SealedBatch {
-    batch: EvidenceBatch,
-    anchor: Option<BatchAnchor>,
+/// Seals every record in place (microsecond timestamps, record hashes).
+fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
+    batch.runs.iter_mut().for_each(seal_run);
+    batch.steps.iter_mut().for_each(seal_step);
+    batch.governance.iter_mut().for_each(seal_governance);
+    batch.system_records.iter_mut().for_each(seal_system_record);
+    batch.telemetry.iter_mut().for_each(seal_telemetry);
+    batch.exports.iter_mut().for_each(seal_export);
+    batch
 }
 
-struct BatchAnchor {
-    merkle_root: String,
-    after_state: Value,
-}
-
-/// Seals every record in place and computes the Merkle root over the record hashes.
-fn seal(mut batch: EvidenceBatch) -> AppResult<SealedBatch> {
+/// The anchor of the records a batch writes: the RFC 6962 Merkle root of their record hashes,
+/// in [`LEAF_ORDER`], each table in batch order. `None` when nothing new is written.
+fn anchor_of(batch: &EvidenceBatch) -> AppResult<Option<(String, Value)>> {
+    let hashes = batch
+        .runs
+        .iter()
+        .map(|r| &r.record_hash)
+        .chain(batch.steps.iter().map(|s| &s.record_hash))
+        .chain(batch.governance.iter().map(|g| &g.record_hash))
+        .chain(batch.system_records.iter().map(|s| &s.record_hash))
+        .chain(batch.telemetry.iter().map(|t| &t.record_hash));
     let mut leaves: Vec<[u8; 32]> = Vec::with_capacity(batch.evidence_records());
-    let mut leaf = |hash: &str| -> AppResult<()> {
-        let parsed = merkle::parse_hash(hash).ok_or_else(|| {
+    for hash in hashes {
+        leaves.push(merkle::parse_hash(hash).ok_or_else(|| {
             AppError::internal(
                 "compute the Merkle root of an evidence batch",
                 format!("record hash `{hash}` is not 32 bytes of hex"),
             )
-        })?;
-        leaves.push(parsed);
-        Ok(())
-    };
-    for r in &mut batch.runs {
-        seal_run(r);
-        leaf(&r.record_hash)?;
+        })?);
     }
-    for s in &mut batch.steps {
-        seal_step(s);
-        leaf(&s.record_hash)?;
+    if leaves.is_empty() {
+        return Ok(None);
     }
-    for g in &mut batch.governance {
-        seal_governance(g);
-        leaf(&g.record_hash)?;
-    }
-    for s in &mut batch.system_records {
-        seal_system_record(s);
-        leaf(&s.record_hash)?;
-    }
-    for t in &mut batch.telemetry {
-        seal_telemetry(t);
-        leaf(&t.record_hash)?;
-    }
-    for e in &mut batch.exports {
-        seal_export(e);
-    }
-
-    let anchor = if leaves.is_empty() {
-        None
-    } else {
-        let merkle_root = hex::encode(merkle::root(&leaves));
-        let after_state = json!({
-            "records": leaves.len(),
-            "merkle_root": merkle_root,
-            "leaf_order": LEAF_ORDER,
-            "counts": {
-                "llm_runs": batch.runs.len(),
-                "trace_steps": batch.steps.len(),
-                "governance_events": batch.governance.len(),
-                "system_records": batch.system_records.len(),
-                "telemetry_samples": batch.telemetry.len(),
-            },
-            "first_record_hash": leaves.first().map(hex::encode),
-            "last_record_hash": leaves.last().map(hex::encode),
-        });
-        Some(BatchAnchor {
-            merkle_root,
-            after_state,
-        })
-    };
-    Ok(SealedBatch { batch, anchor })
+    let merkle_root = hex::encode(merkle::root(&leaves));
+    let after_state = json!({
+        "records": leaves.len(),
+        "merkle_root": merkle_root,
+        "leaf_order": LEAF_ORDER,
+        "counts": {
+            "llm_runs": batch.runs.len(),
+            "trace_steps": batch.steps.len(),
+            "governance_events": batch.governance.len(),
+            "system_records": batch.system_records.len(),
+            "telemetry_samples": batch.telemetry.len(),
+        },
+        "first_record_hash": leaves.first().map(hex::encode),
+        "last_record_hash": leaves.last().map(hex::encode),
+    });
+    Ok(Some((merkle_root, after_state)))
 }
 
 /// Refuses records that name another tenant than the one the batch is written for.
@@ -253,30 +250,36 @@ fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
 /// Writes a batch of evidence for one tenant atomically and anchors it in the tenant's ledger.
 ///
 /// Every timestamp is truncated to microseconds and every `record_hash` is recomputed (whatever
-/// the caller put there). A record whose key already exists fails the whole batch with
-/// [`AppError::Conflict`]; nothing is overwritten.
+/// the caller put there). A record already stored with the same content (all but its
+/// `recorded_at`) is an idempotent retry: reported in `already_present`, not written again. A
+/// different record under an existing key fails the whole batch with [`AppError::Conflict`]
+/// naming the key; nothing is overwritten.
 pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<StoredBatch> {
     check_tenant(tenant_id, &batch)?;
     if batch.is_empty() {
         return Ok(StoredBatch {
             records: 0,
+            stored: Vec::new(),
+            already_present: Vec::new(),
             merkle_root: None,
             ledger: Vec::new(),
         });
     }
-    let records = batch.evidence_records();
     // Sealed before the write transaction begins, so hashing never lengthens the time the
     // (on SQLite, single) writer is held.
-    let sealed = if records + batch.exports.len() <= INLINE_SEAL_LIMIT {
-        seal(batch)?
+    let batch = if batch.evidence_records() + batch.exports.len() <= INLINE_SEAL_LIMIT {
+        seal(batch)
     } else {
         tokio::task::spawn_blocking(move || seal(batch))
             .await
-            .with_context(|| format!("hash an evidence batch for tenant {tenant_id}"))??
+            .with_context(|| format!("hash an evidence batch for tenant {tenant_id}"))?
     };
-    let SealedBatch { batch, anchor } = sealed;
 
     let tx = db.begin_write().await?;
+    let (batch, already_present) = idempotency::split(&tx.txn, tenant_id, batch).await?;
+    let stored = idempotency::refs(&batch);
+    let records = batch.evidence_records();
+    let anchor = anchor_of(&batch)?;
     insert_rows::<llm_runs::ActiveModel, _>(&tx.txn, tenant_id, "llm_runs", batch.runs).await?;
     insert_rows::<trace_steps::ActiveModel, _>(&tx.txn, tenant_id, "trace_steps", batch.steps)
         .await?;
@@ -306,9 +309,9 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
 
     let mut entries = batch.ledger_entries;
     let merkle_root = match anchor {
-        Some(anchor) => {
-            entries.push(anchor_entry(anchor.after_state));
-            Some(anchor.merkle_root)
+        Some((merkle_root, after_state)) => {
+            entries.push(anchor_entry(after_state));
+            Some(merkle_root)
         }
         None => None,
     };
@@ -316,6 +319,8 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     tx.commit().await?;
     Ok(StoredBatch {
         records,
+        stored,
+        already_present,
         merkle_root,
         ledger,
     })
@@ -419,26 +424,25 @@ mod tests {
             runs: vec![run("t", "a"), run("t", "b")],
             ..Default::default()
         };
-        let sealed = seal(batch).expect("sealed");
-        let a = &sealed.batch.runs[0];
+        let sealed = seal(batch);
+        let a = &sealed.runs[0];
         assert_eq!(a.started_at, at(1_234_000));
         assert_eq!(a.record_hash, hash_json(&run_json(a)));
         let leaves: Vec<[u8; 32]> = sealed
-            .batch
             .runs
             .iter()
             .filter_map(|r| merkle::parse_hash(&r.record_hash))
             .collect();
-        let anchor = sealed.anchor.expect("an anchor");
-        assert_eq!(anchor.merkle_root, hex::encode(merkle::root(&leaves)));
-        assert_eq!(anchor.after_state["records"], json!(2));
-        assert_eq!(anchor.after_state["counts"]["llm_runs"], json!(2));
+        let (merkle_root, after_state) = anchor_of(&sealed).expect("hashes").expect("an anchor");
+        assert_eq!(merkle_root, hex::encode(merkle::root(&leaves)));
+        assert_eq!(after_state["records"], json!(2));
+        assert_eq!(after_state["counts"]["llm_runs"], json!(2));
     }
 
     #[test]
     fn exports_alone_are_not_anchored() {
-        let sealed = seal(EvidenceBatch::default()).expect("sealed");
-        assert!(sealed.anchor.is_none());
+        let sealed = seal(EvidenceBatch::default());
+        assert!(anchor_of(&sealed).expect("hashes").is_none());
     }
 
     #[test]

@@ -1,0 +1,268 @@
+//! Idempotent writes. Inside the write transaction, every record of a batch is looked up by
+//! its key: a record stored with the same content (everything but `recorded_at`, which a
+//! retry cannot reproduce) is an idempotent retry and is not written again; a different record
+//! under the same key is a CONFLICT naming the key, and nothing of the batch is written.
+//!
+//! Lookups are one statement per table and chunk of keys (`IN (…)`), not one per record.
+
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use serde_json::Value;
+
+use super::{EvidenceBatch, RecordRef};
+use crate::canonical::{
+    canonical_json, governance_json, run_json, step_json, system_json, telemetry_json,
+};
+use crate::error::{AppError, AppResult, Context};
+use entity::{governance_events, llm_runs, system_records, telemetry_samples, trace_steps};
+
+/// Keys per lookup statement: far below SQLite's bound-parameter limit.
+const KEYS_PER_LOOKUP: usize = 500;
+
+/// Canonical content of a record without the time it was stored.
+fn content(mut record: Value) -> String {
+    if let Some(map) = record.as_object_mut() {
+        map.remove("recorded_at");
+    }
+    canonical_json(&record)
+}
+
+fn step_key(s: &trace_steps::Model) -> String {
+    format!("{}#{}", s.trace_id, s.step_index)
+}
+
+/// References to every evidence record of a batch, in leaf order.
+pub(super) fn refs(batch: &EvidenceBatch) -> Vec<RecordRef> {
+    let mut out = Vec::with_capacity(batch.evidence_records());
+    let r = |kind, key: &str, hash: &str| RecordRef {
+        kind,
+        key: key.to_string(),
+        checksum: hash.to_string(),
+    };
+    out.extend(
+        batch
+            .runs
+            .iter()
+            .map(|x| r("llm_runs", &x.run_id, &x.record_hash)),
+    );
+    out.extend(
+        batch
+            .steps
+            .iter()
+            .map(|x| r("trace_steps", &step_key(x), &x.record_hash)),
+    );
+    out.extend(
+        batch
+            .governance
+            .iter()
+            .map(|x| r("governance_events", &x.id, &x.record_hash)),
+    );
+    out.extend(
+        batch
+            .system_records
+            .iter()
+            .map(|x| r("system_records", &x.id, &x.record_hash)),
+    );
+    out.extend(
+        batch
+            .telemetry
+            .iter()
+            .map(|x| r("telemetry_samples", &x.id, &x.record_hash)),
+    );
+    out
+}
+
+/// How one kind of record is keyed, compared and described.
+struct Kind<M> {
+    table: &'static str,
+    noun: &'static str,
+    key: fn(&M) -> String,
+    json: fn(&M) -> Value,
+    hash: fn(&M) -> String,
+}
+
+/// Splits incoming records into those to write and those already present.
+fn partition<M>(
+    kind: &Kind<M>,
+    incoming: Vec<M>,
+    stored: Vec<M>,
+    present: &mut Vec<RecordRef>,
+) -> AppResult<Vec<M>> {
+    let stored: HashMap<String, M> = stored.into_iter().map(|m| ((kind.key)(&m), m)).collect();
+    let mut in_batch: HashMap<String, String> = HashMap::new();
+    let mut fresh = Vec::with_capacity(incoming.len());
+    for m in incoming {
+        let key = (kind.key)(&m);
+        let body = content((kind.json)(&m));
+        let conflict = |why: &str| {
+            Err(AppError::Conflict(format!(
+                "{} `{key}` {why}; nothing of the batch was written",
+                kind.noun
+            )))
+        };
+        if let Some(earlier) = in_batch.get(&key) {
+            if *earlier != body {
+                return conflict("appears twice in the batch with different content");
+            }
+            present.push(RecordRef {
+                kind: kind.table,
+                key,
+                checksum: (kind.hash)(&m),
+            });
+            continue;
+        }
+        match stored.get(&key) {
+            Some(existing) if content((kind.json)(existing)) == body => present.push(RecordRef {
+                kind: kind.table,
+                key,
+                checksum: (kind.hash)(existing),
+            }),
+            Some(_) => return conflict("already exists with different content"),
+            None => {
+                in_batch.insert(key, body);
+                fresh.push(m);
+            }
+        }
+    }
+    Ok(fresh)
+}
+
+/// Splits a sealed batch into what must be written and what is already stored.
+pub(super) async fn split(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    mut batch: EvidenceBatch,
+) -> AppResult<(EvidenceBatch, Vec<RecordRef>)> {
+    let mut present = Vec::new();
+
+    let ids: Vec<String> = batch.runs.iter().map(|r| r.run_id.clone()).collect();
+    let mut stored = Vec::new();
+    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        stored.extend(
+            llm_runs::Entity::find()
+                .filter(llm_runs::Column::TenantId.eq(tenant_id))
+                .filter(llm_runs::Column::RunId.is_in(chunk.iter().cloned()))
+                .all(txn)
+                .await
+                .context("look up stored runs")?,
+        );
+    }
+    let kind = Kind {
+        table: "llm_runs",
+        noun: "run",
+        key: |r: &llm_runs::Model| r.run_id.clone(),
+        json: run_json,
+        hash: |r| r.record_hash.clone(),
+    };
+    batch.runs = partition(&kind, std::mem::take(&mut batch.runs), stored, &mut present)?;
+
+    let mut traces: Vec<String> = batch.steps.iter().map(|s| s.trace_id.clone()).collect();
+    traces.sort();
+    traces.dedup();
+    let mut stored = Vec::new();
+    for chunk in traces.chunks(KEYS_PER_LOOKUP) {
+        stored.extend(
+            trace_steps::Entity::find()
+                .filter(trace_steps::Column::TenantId.eq(tenant_id))
+                .filter(trace_steps::Column::TraceId.is_in(chunk.iter().cloned()))
+                .all(txn)
+                .await
+                .context("look up stored trace steps")?,
+        );
+    }
+    let kind = Kind {
+        table: "trace_steps",
+        noun: "trace step",
+        key: step_key,
+        json: step_json,
+        hash: |s: &trace_steps::Model| s.record_hash.clone(),
+    };
+    batch.steps = partition(
+        &kind,
+        std::mem::take(&mut batch.steps),
+        stored,
+        &mut present,
+    )?;
+
+    let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();
+    let mut stored = Vec::new();
+    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        stored.extend(
+            governance_events::Entity::find()
+                .filter(governance_events::Column::TenantId.eq(tenant_id))
+                .filter(governance_events::Column::Id.is_in(chunk.iter().cloned()))
+                .all(txn)
+                .await
+                .context("look up stored governance events")?,
+        );
+    }
+    let kind = Kind {
+        table: "governance_events",
+        noun: "governance event",
+        key: |g: &governance_events::Model| g.id.clone(),
+        json: governance_json,
+        hash: |g| g.record_hash.clone(),
+    };
+    batch.governance = partition(
+        &kind,
+        std::mem::take(&mut batch.governance),
+        stored,
+        &mut present,
+    )?;
+
+    // System record ids are global keys: a stored record of another tenant (or a global one)
+    // under the same id differs in content, so it is a conflict like any other.
+    let ids: Vec<String> = batch.system_records.iter().map(|s| s.id.clone()).collect();
+    let mut stored = Vec::new();
+    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        stored.extend(
+            system_records::Entity::find()
+                .filter(system_records::Column::Id.is_in(chunk.iter().cloned()))
+                .all(txn)
+                .await
+                .context("look up stored system records")?,
+        );
+    }
+    let kind = Kind {
+        table: "system_records",
+        noun: "system record",
+        key: |s: &system_records::Model| s.id.clone(),
+        json: system_json,
+        hash: |s| s.record_hash.clone(),
+    };
+    batch.system_records = partition(
+        &kind,
+        std::mem::take(&mut batch.system_records),
+        stored,
+        &mut present,
+    )?;
+
+    let ids: Vec<String> = batch.telemetry.iter().map(|t| t.id.clone()).collect();
+    let mut stored = Vec::new();
+    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        stored.extend(
+            telemetry_samples::Entity::find()
+                .filter(telemetry_samples::Column::TenantId.eq(tenant_id))
+                .filter(telemetry_samples::Column::Id.is_in(chunk.iter().cloned()))
+                .all(txn)
+                .await
+                .context("look up stored telemetry samples")?,
+        );
+    }
+    let kind = Kind {
+        table: "telemetry_samples",
+        noun: "telemetry sample",
+        key: |t: &telemetry_samples::Model| t.id.clone(),
+        json: telemetry_json,
+        hash: |t| t.record_hash.clone(),
+    };
+    batch.telemetry = partition(
+        &kind,
+        std::mem::take(&mut batch.telemetry),
+        stored,
+        &mut present,
+    )?;
+
+    Ok((batch, present))
+}
