@@ -34,7 +34,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             max_batch: 10,
-            max_body_bytes: 1 << 20,
+            max_body_bytes: 4 << 20,
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             graphiql_bearer: None,

@@ -73,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNLEDGER_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
     /// Maximum request body size in bytes.
-    #[arg(long, env = "RUNLEDGER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "RUNLEDGER_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
     /// Per-request time limit in seconds.
     #[arg(long, env = "RUNLEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30)]

@@ -156,6 +156,11 @@ impl Role {
     pub fn can_read_audit(self) -> bool {
         matches!(self, Role::Auditor | Role::Admin)
     }
+
+    /// May write evidence (runs, steps, system records, telemetry, producer audit events).
+    pub fn can_write_evidence(self) -> bool {
+        matches!(self, Role::Ingest)
+    }
 }
 
 impl Severity {

@@ -29,6 +29,8 @@ pub enum Permission {
     ReadEvidence,
     /// The audit ledger views and exports.
     ReadAudit,
+    /// Writing evidence.
+    WriteEvidence,
 }
 
 impl Permission {
@@ -36,6 +38,7 @@ impl Permission {
         match self {
             Permission::ReadEvidence => "read:evidence",
             Permission::ReadAudit => "read:audit",
+            Permission::WriteEvidence => "write:evidence",
         }
     }
 }
@@ -45,6 +48,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
     match permission {
         Permission::ReadEvidence => role.can_read_evidence(),
         Permission::ReadAudit => role.can_read_audit(),
+        Permission::WriteEvidence => role.can_write_evidence(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! permission matrix, and owns the request's DataLoaders, bound to the caller's tenant.
 
 pub mod audit;
+pub mod ingest;
 pub mod loaders;
 pub mod lookup;
 pub mod metadata;

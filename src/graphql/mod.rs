@@ -3,11 +3,12 @@
 
 pub mod audit;
 pub mod common;
+pub mod ingest;
 pub mod node;
 pub mod runs;
 pub mod system;
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 /// The root query: the topics' parts side by side.
 #[derive(MergedObject, Default)]
@@ -18,7 +19,11 @@ pub struct Query(
     audit::AuditQuery,
 );
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// The root mutation: writes, by topic.
+#[derive(MergedObject, Default)]
+pub struct Mutation(ingest::IngestMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Limits applied to every query.
 #[derive(Clone, Debug)]
@@ -52,7 +57,7 @@ pub const INTEGRITY_COST: usize = 500;
 
 /// Builds the schema with its limits.
 pub fn build_schema(limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64);

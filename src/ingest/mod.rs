@@ -28,6 +28,7 @@ use crate::ids;
 use crate::ledger::{self, NewEntry, merkle};
 
 mod idempotency;
+pub mod input;
 use entity::{
     audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
     trace_steps,

@@ -8,6 +8,7 @@ mod cli;
 mod fixture;
 mod helpers;
 mod http;
+mod ingest;
 mod isolation;
 mod runs;
 mod schema;
