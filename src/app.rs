@@ -10,14 +10,14 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::db::Db;
 use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
-use crate::http;
+use crate::{http, otlp};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
                 .post(http::graphql_post)
                 .fallback(http::graphql_other),
         )
+        .route("/v1/traces", post(otlp::traces))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))

@@ -150,6 +150,7 @@ pub fn step_json(s: &trace_steps::Model) -> Value {
         "outcome_category": s.outcome_category,
         "cost_cents": s.cost_cents,
         "duration_ms": s.duration_ms,
+        "span_id": s.span_id,
         "recorded_at": timestamp(&s.recorded_at),
     })
 }

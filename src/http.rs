@@ -108,7 +108,10 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
 }
 
 /// Resolves the bearer key, if one was sent.
-async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, AppError> {
+pub(crate) async fn caller_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -7,6 +7,7 @@
 //! - [`app`]: builds the axum router (GraphQL over HTTP, GraphiQL, health) from shared state;
 //!   the tests start the same router.
 //! - [`http`]: the GraphQL-over-HTTP handler (content negotiation, status codes, GET rules).
+//! - [`otlp`]: the OpenTelemetry OTLP/HTTP trace receiver (`POST /v1/traces`).
 //! - [`graphql`]: the schema: thin resolvers per topic that call the facade.
 //! - [`facade`]: the 19 read operations of the three topics, their evidence metadata, keyset
 //!   pagination and the per-request DataLoaders. Only the facade and the write paths touch
@@ -31,4 +32,5 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod ledger;
+pub mod otlp;
 pub mod seed;

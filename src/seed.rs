@@ -948,6 +948,7 @@ impl TenantGenerator {
                 outcome_category: d.outcome.to_string(),
                 cost_cents: d.cost_cents,
                 duration_ms: d.duration_ms,
+                span_id: None,
                 recorded_at: ts(end_us + rng.range(50 * MILLI, 2 * SECOND)),
                 record_hash: String::new(),
             });

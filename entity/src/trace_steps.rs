@@ -17,6 +17,8 @@ pub struct Model {
     pub outcome_category: String,
     pub cost_cents: i64,
     pub duration_ms: i64,
+    /// OpenTelemetry span id (hex), for steps that arrived as spans.
+    pub span_id: Option<String>,
     pub recorded_at: DateTimeUtc,
     pub record_hash: String,
 }

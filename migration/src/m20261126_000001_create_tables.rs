@@ -117,11 +117,16 @@ fn statements(t: &Types) -> Vec<String> {
                 outcome_category TEXT NOT NULL,
                 cost_cents {bigint} NOT NULL,
                 duration_ms {bigint} NOT NULL,
+                span_id {key},
                 recorded_at {ts} NOT NULL,
                 record_hash TEXT NOT NULL,
                 PRIMARY KEY (tenant_id, trace_id, step_index)
             )"
         ),
+        // Steps that came as OpenTelemetry spans are also keyed by their span id, so a
+        // re-sent span is recognised whatever index it was given (NULLs never collide).
+        "CREATE UNIQUE INDEX trace_steps_span ON trace_steps (tenant_id, trace_id, span_id)"
+            .to_string(),
         format!(
             "CREATE TABLE governance_events (
                 tenant_id {key} NOT NULL,

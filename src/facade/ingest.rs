@@ -38,3 +38,27 @@ impl Facade {
         Ok(IngestOutcome { stored, metadata })
     }
 }
+
+/// What an OTLP export did: what was stored, and the spans refused with why.
+pub struct OtlpOutcome {
+    pub stored: StoredBatch,
+    pub rejected: usize,
+    pub reasons: Vec<String>,
+}
+
+impl Facade {
+    /// Maps an OTLP trace export onto runs and steps of the caller's tenant and stores them.
+    pub async fn ingest_otlp(
+        &self,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> AppResult<OtlpOutcome> {
+        let caller = auth::authorize(self.caller.as_ref(), Permission::WriteEvidence)?;
+        let mapped = ingest::otlp::map(&caller.tenant_id, request, Utc::now());
+        let stored = ingest::store(&self.db, &caller.tenant_id, mapped.batch).await?;
+        Ok(OtlpOutcome {
+            stored,
+            rejected: mapped.rejected,
+            reasons: mapped.reasons,
+        })
+    }
+}

@@ -128,6 +128,92 @@ fn partition<M>(
     Ok(fresh)
 }
 
+/// Where steps that arrived as spans go: recognised by span id when already stored, else
+/// appended after the highest index of their trace, in time order.
+struct SpanSlots {
+    stored_spans: HashMap<(String, String), trace_steps::Model>,
+    next_index: HashMap<String, i32>,
+}
+
+impl SpanSlots {
+    fn new(stored: &[trace_steps::Model], incoming: &[trace_steps::Model]) -> Self {
+        let mut next_index: HashMap<String, i32> = HashMap::new();
+        for s in stored.iter().chain(incoming) {
+            let next = next_index.entry(s.trace_id.clone()).or_insert(0);
+            *next = (*next).max(s.step_index + 1);
+        }
+        let stored_spans = stored
+            .iter()
+            .filter_map(|s| {
+                s.span_id
+                    .clone()
+                    .map(|span| ((s.trace_id.clone(), span), s.clone()))
+            })
+            .collect();
+        SpanSlots {
+            stored_spans,
+            next_index,
+        }
+    }
+
+    /// Content of a span-step, without what the server assigns (index, recording time).
+    fn content(s: &trace_steps::Model) -> String {
+        let mut v = step_json(s);
+        if let Some(map) = v.as_object_mut() {
+            map.remove("step_index");
+        }
+        content(v)
+    }
+
+    fn place(
+        mut self,
+        mut spans: Vec<trace_steps::Model>,
+        present: &mut Vec<RecordRef>,
+    ) -> AppResult<Vec<trace_steps::Model>> {
+        spans.sort_by(|a, b| {
+            (&a.trace_id, a.occurred_at, &a.span_id).cmp(&(&b.trace_id, b.occurred_at, &b.span_id))
+        });
+        let mut placed: Vec<trace_steps::Model> = Vec::with_capacity(spans.len());
+        let mut in_batch: HashMap<(String, String), String> = HashMap::new();
+        for mut s in spans {
+            let span_id = s.span_id.clone().unwrap_or_default();
+            let key = (s.trace_id.clone(), span_id.clone());
+            let body = Self::content(&s);
+            let conflict = || {
+                Err(AppError::Conflict(format!(
+                    "span `{span_id}` of trace `{}` already exists with different content; \
+                     nothing of the batch was written",
+                    s.trace_id
+                )))
+            };
+            if let Some(existing) = self.stored_spans.get(&key) {
+                if Self::content(existing) != body {
+                    return conflict();
+                }
+                present.push(RecordRef {
+                    kind: "trace_steps",
+                    key: step_key(existing),
+                    checksum: existing.record_hash.clone(),
+                });
+                continue;
+            }
+            if let Some(earlier) = in_batch.get(&key) {
+                if *earlier != body {
+                    return conflict();
+                }
+                continue;
+            }
+            let next = self.next_index.entry(s.trace_id.clone()).or_insert(0);
+            s.step_index = *next;
+            *next += 1;
+            super::seal_step(&mut s);
+            in_batch.insert(key, body);
+            placed.push(s);
+        }
+        Ok(placed)
+    }
+}
+
 /// Splits a sealed batch into what must be written and what is already stored.
 pub(super) async fn split(
     txn: &DatabaseTransaction,
@@ -157,7 +243,12 @@ pub(super) async fn split(
     };
     batch.runs = partition(&kind, std::mem::take(&mut batch.runs), stored, &mut present)?;
 
-    let mut traces: Vec<String> = batch.steps.iter().map(|s| s.trace_id.clone()).collect();
+    let mut traces: Vec<String> = batch
+        .steps
+        .iter()
+        .chain(batch.spans.iter())
+        .map(|s| s.trace_id.clone())
+        .collect();
     traces.sort();
     traces.dedup();
     let mut stored = Vec::new();
@@ -171,6 +262,7 @@ pub(super) async fn split(
                 .context("look up stored trace steps")?,
         );
     }
+    let spans = SpanSlots::new(&stored, &batch.steps);
     let kind = Kind {
         table: "trace_steps",
         noun: "trace step",
@@ -184,6 +276,8 @@ pub(super) async fn split(
         stored,
         &mut present,
     )?;
+    let placed = spans.place(std::mem::take(&mut batch.spans), &mut present)?;
+    batch.steps.extend(placed);
 
     let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();
     let mut stored = Vec::new();

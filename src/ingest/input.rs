@@ -311,6 +311,7 @@ impl Check {
             outcome_category: self.id(&format!("{path}.outcomeCategory"), &s.outcome_category)?,
             cost_cents: self.non_negative(&format!("{path}.costCents"), s.cost_cents)?,
             duration_ms: self.non_negative(&format!("{path}.durationMs"), s.duration_ms)?,
+            span_id: None,
             recorded_at: self.now,
             record_hash: String::new(),
         })

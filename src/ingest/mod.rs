@@ -29,6 +29,7 @@ use crate::ledger::{self, NewEntry, merkle};
 
 mod idempotency;
 pub mod input;
+pub mod otlp;
 use entity::{
     audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
     trace_steps,
@@ -56,6 +57,9 @@ const INLINE_SEAL_LIMIT: usize = 256;
 pub struct EvidenceBatch {
     pub runs: Vec<llm_runs::Model>,
     pub steps: Vec<trace_steps::Model>,
+    /// Steps that arrived as OpenTelemetry spans: keyed by `span_id`; their `step_index` is
+    /// assigned when they are written (after the trace's highest stored index, in time order).
+    pub spans: Vec<trace_steps::Model>,
     pub governance: Vec<governance_events::Model>,
     /// Records with `tenant_id: None` are global (visible to every tenant); they are anchored
     /// in the ledger of the tenant whose batch carried them.
@@ -71,6 +75,7 @@ impl EvidenceBatch {
     pub fn evidence_records(&self) -> usize {
         self.runs.len()
             + self.steps.len()
+            + self.spans.len()
             + self.governance.len()
             + self.system_records.len()
             + self.telemetry.len()
@@ -156,6 +161,7 @@ pub fn seal_export(e: &mut log_exports::Model) {
 fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
     batch.runs.iter_mut().for_each(seal_run);
     batch.steps.iter_mut().for_each(seal_step);
+    batch.spans.iter_mut().for_each(seal_step);
     batch.governance.iter_mut().for_each(seal_governance);
     batch.system_records.iter_mut().for_each(seal_system_record);
     batch.telemetry.iter_mut().for_each(seal_telemetry);

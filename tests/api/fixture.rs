@@ -198,6 +198,7 @@ pub fn step_model(tenant: &str, s: &(&str, i32, i64, &str, &str)) -> trace_steps
         },
         cost_cents: 3 + s.1 as i64,
         duration_ms: 250 * (s.1 as i64 + 1),
+        span_id: None,
         recorded_at: at(s.2 + 1),
         record_hash: String::new(),
     }
@@ -502,6 +503,7 @@ pub async fn load(app: &TestApp) -> Keys {
         telemetry: alpha_telemetry(),
         exports: alpha_exports(),
         ledger_entries: alpha_ledger(),
+        ..Default::default()
     };
     ingest::store(db, "alpha", alpha).await.unwrap();
     let beta_run = RunSpec {
@@ -549,6 +551,7 @@ pub async fn load(app: &TestApp) -> Keys {
             None,
             3,
         )],
+        ..Default::default()
     };
     ingest::store(db, "beta", beta).await.unwrap();
     keys

@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod ingest;
 mod isolation;
+mod otlp;
 mod runs;
 mod schema;
 mod seeded;

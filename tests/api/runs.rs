@@ -271,7 +271,8 @@ fn expected_bundle_of_r2() -> Value {
             "kind": "trace_step", "tenant_id": "alpha", "trace_id": "tr2", "step_index": index,
             "occurred_at": ts(seconds), "skill_name": skill, "status": status,
             "outcome_category": if status == "SUCCEEDED" { "SUCCESS" } else { "ERROR" },
-            "cost_cents": 3 + index, "duration_ms": 250 * (index + 1), "recorded_at": ts(seconds + 1),
+            "cost_cents": 3 + index, "duration_ms": 250 * (index + 1), "span_id": null,
+            "recorded_at": ts(seconds + 1),
         })
     };
     json!({

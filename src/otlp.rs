@@ -1,0 +1,196 @@
+//! `POST /v1/traces`: the OTLP/HTTP trace receiver, protobuf or JSON, optionally gzip-compressed,
+//! authenticated with the same API keys as GraphQL (role `ingest`). Spans become runs and steps
+//! (see `ingest::otlp`); the answer is an `ExportTraceServiceResponse`, with a partial-success
+//! part naming how many spans were refused and why. Errors follow OTLP/HTTP: a `google.rpc.Status`
+//! body in the request's encoding and a status code that says whether to retry.
+
+use std::io::Read;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::facade::Facade;
+use crate::http::caller_of;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// `google.rpc.Status`, the error body of OTLP/HTTP.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => PROTOBUF,
+            Encoding::Json => JSON,
+        }
+    }
+}
+
+fn reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    resp
+}
+
+/// An OTLP error: `google.rpc.Status` with a gRPC code matching the HTTP status.
+fn error(status: StatusCode, encoding: Encoding, message: &str) -> Response {
+    let code = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3, // INVALID_ARGUMENT
+        StatusCode::UNAUTHORIZED => 16,                                    // UNAUTHENTICATED
+        StatusCode::FORBIDDEN => 7,                                        // PERMISSION_DENIED
+        StatusCode::CONFLICT => 6,                                         // ALREADY_EXISTS
+        StatusCode::PAYLOAD_TOO_LARGE => 8,                                // RESOURCE_EXHAUSTED
+        _ => 13,                                                           // INTERNAL
+    };
+    let body = match encoding {
+        Encoding::Protobuf => RpcStatus {
+            code,
+            message: message.to_string(),
+        }
+        .encode_to_vec(),
+        Encoding::Json => serde_json::json!({"code": code, "message": message})
+            .to_string()
+            .into_bytes(),
+    };
+    let mut resp = reply(status, encoding, body);
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"runledger\""),
+        );
+    }
+    resp
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Inflates a gzip body, refusing to grow past `limit` bytes (a small bomb stays small).
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the gzip body does not decompress: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("the decompressed body exceeds {limit} bytes"));
+    }
+    Ok(out)
+}
+
+/// `POST /v1/traces`.
+pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = header_text(&headers, header::CONTENT_TYPE)
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let encoding = match media.as_str() {
+        PROTOBUF => Encoding::Protobuf,
+        JSON => Encoding::Json,
+        _ => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Encoding::Json,
+                "OTLP bodies must be application/x-protobuf or application/json",
+            );
+        }
+    };
+    // Compressed bodies may expand up to 8 times the body limit, no further.
+    let limit = state.settings.max_body_bytes.saturating_mul(8);
+    let raw = match header_text(&headers, header::CONTENT_ENCODING).trim() {
+        "" | "identity" => body.to_vec(),
+        "gzip" => match gunzip(&body, limit) {
+            Ok(b) => b,
+            Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
+        },
+        other => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                encoding,
+                &format!("Content-Encoding `{other}` is not supported; use gzip or none"),
+            );
+        }
+    };
+    let request = match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw.as_slice())
+            .map_err(|e| format!("the body is not an OTLP ExportTraceServiceRequest: {e}")),
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw)
+            .map_err(|e| format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {e}")),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
+    };
+    let caller = match caller_of(&state, &headers).await {
+        Ok(Some(c)) => Some(c),
+        Ok(None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                encoding,
+                "authentication required: send `Authorization: Bearer <api key>`",
+            );
+        }
+        Err(e) => return app_error(e, encoding),
+    };
+    let facade = Facade::for_request(state.db.clone(), caller);
+    match facade.ingest_otlp(&request).await {
+        Ok(outcome) => {
+            let partial_success = (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: outcome.rejected as i64,
+                error_message: outcome.reasons.join("; "),
+            });
+            let response = ExportTraceServiceResponse { partial_success };
+            let body = match encoding {
+                Encoding::Protobuf => response.encode_to_vec(),
+                Encoding::Json => serde_json::to_vec(&response).unwrap_or_default(),
+            };
+            reply(StatusCode::OK, encoding, body)
+        }
+        Err(e) => app_error(e, encoding),
+    }
+}
+
+fn app_error(e: AppError, encoding: Encoding) -> Response {
+    e.log();
+    let status = match &e {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::BadUserInput(_) | AppError::NotFound(_) | AppError::QueryTooComplex(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, encoding, &e.client_message())
+}
