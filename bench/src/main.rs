@@ -1,10 +1,11 @@
-//! `runledger-bench ingest`: ingest throughput over real HTTP — runs with nested steps sent as
-//! batched GraphQL mutations by concurrent clients — on SQLite and PostgreSQL. Reports steps
-//! per second persisted (a mutation is acknowledged only after its commit) and checks that
-//! every step is queryable afterwards.
+//! Ingest throughput over real HTTP, on SQLite and PostgreSQL: concurrent clients send batches
+//! of runs with their steps, either as GraphQL `ingestRuns` mutations (`ingest`) or as OTLP/HTTP
+//! protobuf trace exports (`otlp`, one root span per run and one child span per step). Reports
+//! steps per second persisted (a request is acknowledged only after its commit) and checks that
+//! every run is queryable afterwards.
 //!
-//! Usage: `cargo run --release -p runledger-bench -- ingest [--postgres URL] [--clients 4]
-//! [--requests 40] [--runs-per-request 100] [--steps-per-run 20]`
+//! Usage: `cargo run --release -p runledger-bench -- ingest|otlp [--postgres URL]
+//! [--clients 4] [--requests 10] [--runs-per-request 100] [--steps-per-run 20]`
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Parser)]
 #[command(about = "runledger ingest benchmark")]
 struct Args {
-    /// What to measure.
-    #[arg(value_parser = ["ingest"])]
+    /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
+    #[arg(value_parser = ["ingest", "otlp"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -71,6 +72,75 @@ fn batch(client: usize, request: usize, args: &Args) -> Value {
     json!({"query": MUTATION, "variables": {"runs": runs}})
 }
 
+/// One OTLP export: per run a root span and `steps_per_run` child spans.
+fn otlp_batch(client: usize, request: usize, args: &Args) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let kv = |k: &str, v: any_value::Value| KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    };
+    let base: u64 = 1_780_000_000_000_000_000;
+    let mut spans = Vec::new();
+    for r in 0..args.runs_per_request {
+        // Distinct and non-zero ids; runs 1 ms apart, all in the past.
+        let n = ((client * 1000 + request) * 10_000 + r) as u64 + 1;
+        let trace_id = n.to_be_bytes().repeat(2);
+        let root_id = (n * 1000 + 1).to_be_bytes().to_vec();
+        let start = base + n * 1_000_000;
+        spans.push(Span {
+            trace_id: trace_id.clone(),
+            span_id: root_id.clone(),
+            name: "invoke_agent bench".into(),
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + 900_000_000,
+            attributes: vec![
+                kv(
+                    "gen_ai.provider.name",
+                    any_value::Value::StringValue("openai".into()),
+                ),
+                kv(
+                    "gen_ai.request.model",
+                    any_value::Value::StringValue("gpt-4o".into()),
+                ),
+                kv(
+                    "gen_ai.usage.input_tokens",
+                    any_value::Value::IntValue(1000),
+                ),
+            ],
+            ..Default::default()
+        });
+        for s in 0..args.steps_per_run {
+            spans.push(Span {
+                trace_id: trace_id.clone(),
+                span_id: (n * 1000 + 2 + s as u64).to_be_bytes().to_vec(),
+                parent_span_id: root_id.clone(),
+                name: if s % 3 == 0 {
+                    "chat gpt-4o".into()
+                } else {
+                    "execute_tool web_search".into()
+                },
+                start_time_unix_nano: start + s as u64 * 10_000_000,
+                end_time_unix_nano: start + s as u64 * 10_000_000 + 5_000_000,
+                ..Default::default()
+            });
+        }
+    }
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
 struct Outcome {
     backend: &'static str,
     steps: usize,
@@ -98,40 +168,60 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let address = format!(
-        "http://{}/graphql",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let host = listener.local_addr().map_err(|e| e.to_string())?;
+    let address = format!("http://{host}/graphql");
+    let otlp = args.what == "otlp";
+    let target = if otlp {
+        format!("http://{host}/v1/traces")
+    } else {
+        address.clone()
+    };
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     // Bodies are built before the clock starts.
-    let bodies: Vec<Vec<String>> = (0..args.clients)
+    let bodies: Vec<Vec<Vec<u8>>> = (0..args.clients)
         .map(|c| {
             (0..args.requests)
-                .map(|r| batch(c, r, args).to_string())
+                .map(|r| {
+                    if otlp {
+                        otlp_batch(c, r, args)
+                    } else {
+                        batch(c, r, args).to_string().into_bytes()
+                    }
+                })
                 .collect()
         })
         .collect();
+    let content_type = if otlp {
+        "application/x-protobuf"
+    } else {
+        "application/json"
+    };
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for requests in bodies {
         let client = client.clone();
-        let address = address.clone();
+        let address = target.clone();
         let key = ingest_key.clone();
         tasks.push(tokio::spawn(async move {
             for body in requests {
                 let resp = client
                     .post(&address)
                     .bearer_auth(&key)
-                    .header("content-type", "application/json")
+                    .header("content-type", content_type)
                     .body(body)
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
-                let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-                if v.get("errors").is_some() {
-                    return Err(v.to_string());
+                let status = resp.status();
+                let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+                let failed = !status.is_success()
+                    || (!otlp
+                        && serde_json::from_slice::<Value>(&bytes)
+                            .map_or(true, |v| v.get("errors").is_some()));
+                if failed {
+                    return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
                 }
             }
             Ok::<(), String>(())
@@ -194,8 +284,8 @@ async fn main() -> Result<(), String> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "ingest: {} clients x {} mutations x {} runs x {} steps",
-        args.clients, args.requests, args.runs_per_request, args.steps_per_run
+        "{}: {} clients x {} requests x {} runs x {} steps",
+        args.what, args.clients, args.requests, args.runs_per_request, args.steps_per_run
     );
     println!("| backend | steps | seconds | steps/s | queryable |");
     println!("|---|---|---|---|---|");
