@@ -283,6 +283,9 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     };
 
     let tx = db.begin_write().await?;
+    // Lookups, index assignment and inserts must see no concurrent writer of the tenant, or two
+    // requests could both find a key free (or give two spans one step index).
+    ledger::lock_tenant(&tx.txn, tenant_id).await?;
     let (batch, already_present) = idempotency::split(&tx.txn, tenant_id, batch).await?;
     let stored = idempotency::refs(&batch);
     let records = batch.evidence_records();

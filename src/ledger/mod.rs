@@ -110,15 +110,7 @@ pub async fn append<C: ConnectionTrait>(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [advisory_key(tenant_id).into()],
-        ))
-        .await
-        .with_context(|| format!("lock the ledger of tenant {tenant_id}"))?;
-    }
+    lock_tenant(txn, tenant_id).await?;
     let head = audit_ledger::Entity::find()
         .filter(audit_ledger::Column::TenantId.eq(tenant_id))
         .order_by_desc(audit_ledger::Column::Seq)
@@ -191,6 +183,22 @@ fn active_entry(m: audit_ledger::Model) -> audit_ledger::ActiveModel {
         prev_hash: Set(m.prev_hash),
         entry_hash: Set(m.entry_hash),
     }
+}
+
+/// Serializes the tenant's writes until the transaction ends: on PostgreSQL a
+/// transaction-scoped advisory lock (taken again by the same transaction, it stacks), which also
+/// orders writers in other server processes; on SQLite the write gate already does.
+pub async fn lock_tenant<C: ConnectionTrait>(txn: &C, tenant_id: &str) -> AppResult<()> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(tenant_id).into()],
+        ))
+        .await
+        .with_context(|| format!("lock the writes of tenant {tenant_id}"))?;
+    }
+    Ok(())
 }
 
 /// A stable 64-bit advisory-lock key for a tenant (first 8 bytes of SHA-256 of its id).

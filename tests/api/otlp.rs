@@ -297,3 +297,36 @@ async fn otlp_json_partial_success_retries_and_errors(backend: Backend) {
     assert_eq!(status, 400);
 }
 both!(otlp_json_partial_success_retries_and_errors);
+
+async fn concurrent_exports_of_one_trace_get_distinct_step_indexes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let t0: u64 = 1_777_000_000_000_000_000;
+    let export = |i: u64| {
+        json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+            "traceId": trace, "spanId": format!("00f067aa0ba902b{i}"), "parentSpanId": "00f067aa0ba90200",
+            "name": format!("execute_tool t{i}"), "startTimeUnixNano": (t0 + i * 1_000_000).to_string(),
+            "endTimeUnixNano": (t0 + i * 1_000_000 + 500).to_string()
+        }]}]}]})
+        .to_string()
+        .into_bytes()
+    };
+    let sends = (1..=6).map(|i| {
+        post_otlp(
+            &app,
+            Some(&keys.alpha_ingest),
+            "application/json",
+            export(i),
+        )
+    });
+    for (status, bytes) in futures_util::future::join_all(sends).await {
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    }
+    let indexes = app
+        .store
+        .query_i64(&format!("SELECT CAST(step_index AS BIGINT) FROM trace_steps WHERE trace_id = '{trace}' ORDER BY step_index"))
+        .await;
+    assert_eq!(indexes, vec![0, 1, 2, 3, 4, 5]);
+}
+both!(concurrent_exports_of_one_trace_get_distinct_step_indexes);
