@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::facade::Facade;
 use crate::http::caller_of;
+use crate::ingest::otlp::MAX_SPANS;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -93,10 +94,10 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-/// Inflates a gzip body, refusing to grow past `limit` bytes (a small bomb stays small).
+/// Inflates a gzip body (every member), refusing to grow past `limit` bytes.
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
+    flate2::read::MultiGzDecoder::new(body)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("the gzip body does not decompress: {e}"))?;
@@ -104,6 +105,67 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, String> {
         return Err(format!("the decompressed body exceeds {limit} bytes"));
     }
     Ok(out)
+}
+
+/// Reads a varint of the protobuf wire format.
+fn varint(buf: &mut &[u8]) -> Result<u64, String> {
+    prost::encoding::decode_varint(buf).map_err(|e| format!("malformed protobuf: {e}"))
+}
+
+/// Calls `on_field(field, bytes)` for each length-delimited field of a message and skips the
+/// others, checking the wire format as it goes.
+fn fields<'a>(
+    mut buf: &'a [u8],
+    mut on_field: impl FnMut(u64, &'a [u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        let skip = match key & 7 {
+            0 => {
+                varint(&mut buf)?;
+                0
+            }
+            1 => 8,
+            5 => 4,
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).map_err(|e| e.to_string())?;
+                if len > buf.len() {
+                    return Err("malformed protobuf: a field runs past the end".into());
+                }
+                on_field(key >> 3, &buf[..len])?;
+                len
+            }
+            _ => return Err("malformed protobuf: unknown wire type".into()),
+        };
+        if skip > buf.len() {
+            return Err("malformed protobuf: a field runs past the end".into());
+        }
+        buf = &buf[skip..];
+    }
+    Ok(())
+}
+
+/// Counts the spans of an encoded `ExportTraceServiceRequest` without decoding them, so that
+/// an oversized request is refused before millions of spans are allocated.
+fn count_spans(raw: &[u8]) -> Result<usize, String> {
+    let mut spans = 0usize;
+    fields(raw, |field, resource_spans| {
+        if field != 1 {
+            return Ok(());
+        }
+        fields(resource_spans, |field, scope_spans| {
+            if field != 2 {
+                return Ok(());
+            }
+            fields(scope_spans, |field, _| {
+                if field == 2 {
+                    spans += 1;
+                }
+                Ok(())
+            })
+        })
+    })?;
+    Ok(spans)
 }
 
 /// `POST /v1/traces`.
@@ -125,9 +187,24 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
             );
         }
     };
-    // Compressed bodies may expand up to 8 times the body limit, no further.
-    let limit = state.settings.max_body_bytes.saturating_mul(8);
-    let raw = match header_text(&headers, header::CONTENT_ENCODING).trim() {
+    // Who is asking comes first: nothing is decompressed or decoded for an unknown caller.
+    let caller = match caller_of(&state, &headers).await {
+        Ok(Some(c)) => Some(c),
+        Ok(None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                encoding,
+                "authentication required: send `Authorization: Bearer <api key>`",
+            );
+        }
+        Err(e) => return app_error(e, encoding),
+    };
+    // A compressed body may not decompress past the body limit itself.
+    let limit = state.settings.max_body_bytes;
+    let content_encoding = header_text(&headers, header::CONTENT_ENCODING)
+        .trim()
+        .to_ascii_lowercase();
+    let raw = match content_encoding.as_str() {
         "" | "identity" => body.to_vec(),
         "gzip" => match gunzip(&body, limit) {
             Ok(b) => b,
@@ -142,25 +219,20 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     };
     let request = match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw.as_slice())
-            .map_err(|e| format!("the body is not an OTLP ExportTraceServiceRequest: {e}")),
+        Encoding::Protobuf => count_spans(&raw).and_then(|n| {
+            if n > MAX_SPANS {
+                Err(format!("the request holds {n} spans; at most {MAX_SPANS}"))
+            } else {
+                ExportTraceServiceRequest::decode(raw.as_slice())
+                    .map_err(|e| format!("the body is not an OTLP ExportTraceServiceRequest: {e}"))
+            }
+        }),
         Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw)
             .map_err(|e| format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {e}")),
     };
     let request = match request {
         Ok(r) => r,
         Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
-    };
-    let caller = match caller_of(&state, &headers).await {
-        Ok(Some(c)) => Some(c),
-        Ok(None) => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                encoding,
-                "authentication required: send `Authorization: Bearer <api key>`",
-            );
-        }
-        Err(e) => return app_error(e, encoding),
     };
     let facade = Facade::for_request(state.db.clone(), caller);
     match facade.ingest_otlp(&request).await {
@@ -190,7 +262,13 @@ fn app_error(e: AppError, encoding: Encoding) -> Response {
         }
         AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        // Our internal failures are database or I/O trouble: OTLP exporters retry a 503.
+        AppError::Internal { .. } => StatusCode::SERVICE_UNAVAILABLE,
     };
-    error(status, encoding, &e.client_message())
+    let mut resp = error(status, encoding, &e.client_message());
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
 }

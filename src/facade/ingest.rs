@@ -55,10 +55,13 @@ impl Facade {
         let caller = auth::authorize(self.caller.as_ref(), Permission::WriteEvidence)?;
         let mapped = ingest::otlp::map(&caller.tenant_id, request, Utc::now());
         let stored = ingest::store(&self.db, &caller.tenant_id, mapped.batch).await?;
+        let mut reasons = mapped.reasons;
+        // Spans that conflict with stored records are refused one by one.
+        reasons.extend(stored.rejected.iter().take(10).cloned());
         Ok(OtlpOutcome {
+            rejected: mapped.rejected + stored.rejected.len(),
+            reasons,
             stored,
-            rejected: mapped.rejected,
-            reasons: mapped.reasons,
         })
     }
 }

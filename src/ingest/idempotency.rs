@@ -82,12 +82,33 @@ struct Kind<M> {
     hash: fn(&M) -> String,
 }
 
+/// What the lookups decided besides "write it".
+struct Verdicts {
+    present: Vec<RecordRef>,
+    rejected: Vec<String>,
+    /// Conflicts refuse one record (partial success) rather than the batch.
+    lenient: bool,
+}
+
+impl Verdicts {
+    /// A conflict: the batch fails, or (lenient) the record is refused and noted.
+    fn conflict(&mut self, noun: &str, key: &str, why: &str) -> AppResult<()> {
+        if self.lenient {
+            self.rejected.push(format!("{noun} `{key}` {why}"));
+            return Ok(());
+        }
+        Err(AppError::Conflict(format!(
+            "{noun} `{key}` {why}; nothing of the batch was written"
+        )))
+    }
+}
+
 /// Splits incoming records into those to write and those already present.
 fn partition<M>(
     kind: &Kind<M>,
     incoming: Vec<M>,
     stored: Vec<M>,
-    present: &mut Vec<RecordRef>,
+    v: &mut Verdicts,
 ) -> AppResult<Vec<M>> {
     let stored: HashMap<String, M> = stored.into_iter().map(|m| ((kind.key)(&m), m)).collect();
     let mut in_batch: HashMap<String, String> = HashMap::new();
@@ -95,17 +116,16 @@ fn partition<M>(
     for m in incoming {
         let key = (kind.key)(&m);
         let body = content((kind.json)(&m));
-        let conflict = |why: &str| {
-            Err(AppError::Conflict(format!(
-                "{} `{key}` {why}; nothing of the batch was written",
-                kind.noun
-            )))
-        };
         if let Some(earlier) = in_batch.get(&key) {
             if *earlier != body {
-                return conflict("appears twice in the batch with different content");
+                v.conflict(
+                    kind.noun,
+                    &key,
+                    "appears twice in the batch with different content",
+                )?;
+                continue;
             }
-            present.push(RecordRef {
+            v.present.push(RecordRef {
                 kind: kind.table,
                 key,
                 checksum: (kind.hash)(&m),
@@ -113,12 +133,12 @@ fn partition<M>(
             continue;
         }
         match stored.get(&key) {
-            Some(existing) if content((kind.json)(existing)) == body => present.push(RecordRef {
+            Some(existing) if content((kind.json)(existing)) == body => v.present.push(RecordRef {
                 kind: kind.table,
                 key,
                 checksum: (kind.hash)(existing),
             }),
-            Some(_) => return conflict("already exists with different content"),
+            Some(_) => v.conflict(kind.noun, &key, "already exists with different content")?,
             None => {
                 in_batch.insert(key, body);
                 fresh.push(m);
@@ -168,7 +188,7 @@ impl SpanSlots {
     fn place(
         mut self,
         mut spans: Vec<trace_steps::Model>,
-        present: &mut Vec<RecordRef>,
+        v: &mut Verdicts,
     ) -> AppResult<Vec<trace_steps::Model>> {
         spans.sort_by(|a, b| {
             (&a.trace_id, a.occurred_at, &a.span_id).cmp(&(&b.trace_id, b.occurred_at, &b.span_id))
@@ -179,18 +199,13 @@ impl SpanSlots {
             let span_id = s.span_id.clone().unwrap_or_default();
             let key = (s.trace_id.clone(), span_id.clone());
             let body = Self::content(&s);
-            let conflict = || {
-                Err(AppError::Conflict(format!(
-                    "span `{span_id}` of trace `{}` already exists with different content; \
-                     nothing of the batch was written",
-                    s.trace_id
-                )))
-            };
+            let what = format!("{span_id}` of trace `{}", s.trace_id);
             if let Some(existing) = self.stored_spans.get(&key) {
                 if Self::content(existing) != body {
-                    return conflict();
+                    v.conflict("span", &what, "already exists with different content")?;
+                    continue;
                 }
-                present.push(RecordRef {
+                v.present.push(RecordRef {
                     kind: "trace_steps",
                     key: step_key(existing),
                     checksum: existing.record_hash.clone(),
@@ -199,11 +214,23 @@ impl SpanSlots {
             }
             if let Some(earlier) = in_batch.get(&key) {
                 if *earlier != body {
-                    return conflict();
+                    v.conflict(
+                        "span",
+                        &what,
+                        "appears twice in the batch with different content",
+                    )?;
                 }
                 continue;
             }
             let next = self.next_index.entry(s.trace_id.clone()).or_insert(0);
+            if *next > super::input::MAX_STEP_INDEX {
+                v.conflict(
+                    "span",
+                    &what,
+                    "cannot be placed: its trace has no free step index",
+                )?;
+                continue;
+            }
             s.step_index = *next;
             *next += 1;
             super::seal_step(&mut s);
@@ -219,8 +246,12 @@ pub(super) async fn split(
     txn: &DatabaseTransaction,
     tenant_id: &str,
     mut batch: EvidenceBatch,
-) -> AppResult<(EvidenceBatch, Vec<RecordRef>)> {
-    let mut present = Vec::new();
+) -> AppResult<(EvidenceBatch, Vec<RecordRef>, Vec<String>)> {
+    let mut v = Verdicts {
+        present: Vec::new(),
+        rejected: Vec::new(),
+        lenient: batch.reject_conflicts,
+    };
 
     let ids: Vec<String> = batch.runs.iter().map(|r| r.run_id.clone()).collect();
     let mut stored = Vec::new();
@@ -241,7 +272,7 @@ pub(super) async fn split(
         json: run_json,
         hash: |r| r.record_hash.clone(),
     };
-    batch.runs = partition(&kind, std::mem::take(&mut batch.runs), stored, &mut present)?;
+    batch.runs = partition(&kind, std::mem::take(&mut batch.runs), stored, &mut v)?;
 
     let mut traces: Vec<String> = batch
         .steps
@@ -270,13 +301,8 @@ pub(super) async fn split(
         json: step_json,
         hash: |s: &trace_steps::Model| s.record_hash.clone(),
     };
-    batch.steps = partition(
-        &kind,
-        std::mem::take(&mut batch.steps),
-        stored,
-        &mut present,
-    )?;
-    let placed = spans.place(std::mem::take(&mut batch.spans), &mut present)?;
+    batch.steps = partition(&kind, std::mem::take(&mut batch.steps), stored, &mut v)?;
+    let placed = spans.place(std::mem::take(&mut batch.spans), &mut v)?;
     batch.steps.extend(placed);
 
     let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();
@@ -298,12 +324,7 @@ pub(super) async fn split(
         json: governance_json,
         hash: |g| g.record_hash.clone(),
     };
-    batch.governance = partition(
-        &kind,
-        std::mem::take(&mut batch.governance),
-        stored,
-        &mut present,
-    )?;
+    batch.governance = partition(&kind, std::mem::take(&mut batch.governance), stored, &mut v)?;
 
     // System record ids are global keys: a stored record of another tenant (or a global one)
     // under the same id differs in content, so it is a conflict like any other.
@@ -329,7 +350,7 @@ pub(super) async fn split(
         &kind,
         std::mem::take(&mut batch.system_records),
         stored,
-        &mut present,
+        &mut v,
     )?;
 
     let ids: Vec<String> = batch.telemetry.iter().map(|t| t.id.clone()).collect();
@@ -351,12 +372,7 @@ pub(super) async fn split(
         json: telemetry_json,
         hash: |t| t.record_hash.clone(),
     };
-    batch.telemetry = partition(
-        &kind,
-        std::mem::take(&mut batch.telemetry),
-        stored,
-        &mut present,
-    )?;
+    batch.telemetry = partition(&kind, std::mem::take(&mut batch.telemetry), stored, &mut v)?;
 
-    Ok((batch, present))
+    Ok((batch, v.present, v.rejected))
 }

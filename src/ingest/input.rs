@@ -25,6 +25,8 @@ pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
 pub const MAX_ITEMS: usize = 1000;
 /// Most records (runs, steps, events, samples together) in one mutation.
 pub const MAX_RECORDS: usize = 20_000;
+/// Highest step index accepted (so that indexes assigned after it never overflow).
+pub const MAX_STEP_INDEX: i32 = 1_000_000;
 /// Most nesting of a JSON value (details, states).
 pub const MAX_JSON_DEPTH: usize = 10;
 /// Largest JSON value in canonical form, in bytes.
@@ -295,10 +297,13 @@ impl Check {
             (None, Some(own)) => self.id(&format!("{path}.traceId"), own)?,
             (None, None) => return Err(bad(&format!("{path}.traceId"), "is required")),
         };
-        if s.step_index < 0 {
+        if !(0..=MAX_STEP_INDEX).contains(&s.step_index) {
             return Err(bad(
                 &format!("{path}.stepIndex"),
-                format!("must not be negative, got {}", s.step_index),
+                format!(
+                    "must be between 0 and {MAX_STEP_INDEX}, got {}",
+                    s.step_index
+                ),
             ));
         }
         Ok(trace_steps::Model {

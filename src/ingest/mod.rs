@@ -68,6 +68,9 @@ pub struct EvidenceBatch {
     pub exports: Vec<log_exports::Model>,
     /// Producer audit events, appended in this order before the batch's anchor entry.
     pub ledger_entries: Vec<NewEntry>,
+    /// Refuse conflicting records one by one (reported in `StoredBatch::rejected`) instead of
+    /// failing the batch: OTLP's partial success.
+    pub reject_conflicts: bool,
 }
 
 impl EvidenceBatch {
@@ -97,6 +100,8 @@ pub struct StoredBatch {
     /// Records that were already stored with the same content (an idempotent retry): not
     /// written again.
     pub already_present: Vec<RecordRef>,
+    /// Records refused one by one (only with `reject_conflicts`), with why.
+    pub rejected: Vec<String>,
     /// Hex Merkle root of the record hashes, when at least one evidence record was written.
     pub merkle_root: Option<String>,
     /// The ledger entries appended: the producer entries, then the anchor entry (if any).
@@ -268,6 +273,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
             records: 0,
             stored: Vec::new(),
             already_present: Vec::new(),
+            rejected: Vec::new(),
             merkle_root: None,
             ledger: Vec::new(),
         });
@@ -286,7 +292,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     // Lookups, index assignment and inserts must see no concurrent writer of the tenant, or two
     // requests could both find a key free (or give two spans one step index).
     ledger::lock_tenant(&tx.txn, tenant_id).await?;
-    let (batch, already_present) = idempotency::split(&tx.txn, tenant_id, batch).await?;
+    let (batch, already_present, rejected) = idempotency::split(&tx.txn, tenant_id, batch).await?;
     let stored = idempotency::refs(&batch);
     let records = batch.evidence_records();
     let anchor = anchor_of(&batch)?;
@@ -331,6 +337,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
         records,
         stored,
         already_present,
+        rejected,
         merkle_root,
         ledger,
     })

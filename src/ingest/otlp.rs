@@ -128,6 +128,21 @@ fn check<'a>(
     })
 }
 
+/// The span that is the run: the trace's parentless span, else (when the agent was called from
+/// another service, so its root has a remote parent) the earliest `invoke_agent` span whose
+/// parent is not among the trace's spans here.
+fn root_of(spans: &[Checked<'_>]) -> Option<usize> {
+    if let Some(i) = spans.iter().position(|c| c.span.parent_span_id.is_empty()) {
+        return Some(i);
+    }
+    spans.iter().position(|c| {
+        attr_str(&c.span.attributes, "gen_ai.operation.name").as_deref() == Some("invoke_agent")
+            && !spans
+                .iter()
+                .any(|p| p.span.span_id == c.span.parent_span_id)
+    })
+}
+
 fn failed(span: &Span) -> bool {
     span.status
         .as_ref()
@@ -165,10 +180,31 @@ pub fn map(tenant_id: &str, request: &ExportTraceServiceRequest, now: DateTime<U
         }
     }
 
-    let mut batch = EvidenceBatch::default();
-    for (trace_id, spans) in by_trace {
-        let root = spans.iter().find(|c| c.span.parent_span_id.is_empty());
-        for c in spans.iter().filter(|c| !c.span.parent_span_id.is_empty()) {
+    let mut batch = EvidenceBatch {
+        reject_conflicts: true,
+        ..Default::default()
+    };
+    for (trace_id, mut spans) in by_trace {
+        spans.sort_by_key(|c| (c.start, c.span_id.clone()));
+        let root = root_of(&spans);
+        // A second parentless span cannot be the run as well: refused, not silently dropped.
+        let extra_roots = spans
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| c.span.parent_span_id.is_empty() && Some(*i) != root)
+            .count();
+        if extra_roots > 0 {
+            rejected += extra_roots;
+            *reasons
+                .entry("a second root span in one trace")
+                .or_default() += extra_roots;
+        }
+        let root = root.map(|i| &spans[i]);
+        let is_root = |c: &Checked<'_>| root.is_some_and(|r| r.span_id == c.span_id);
+        for c in spans
+            .iter()
+            .filter(|c| !is_root(c) && !c.span.parent_span_id.is_empty())
+        {
             let a = &c.span.attributes;
             let is_failed = failed(c.span);
             batch.spans.push(trace_steps::Model {
@@ -199,7 +235,7 @@ pub fn map(tenant_id: &str, request: &ExportTraceServiceRequest, now: DateTime<U
         }
         let Some(root) = root else { continue };
         let ra = &root.span.attributes;
-        let children = || spans.iter().filter(|c| !c.span.parent_span_id.is_empty());
+        let children = || spans.iter().filter(|c| !is_root(c));
         let from_any = |keys: &[&str]| {
             first_str(ra, keys)
                 .or_else(|| children().find_map(|c| first_str(&c.span.attributes, keys)))

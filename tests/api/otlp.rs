@@ -330,3 +330,189 @@ async fn concurrent_exports_of_one_trace_get_distinct_step_indexes(backend: Back
     assert_eq!(indexes, vec![0, 1, 2, 3, 4, 5]);
 }
 both!(concurrent_exports_of_one_trace_get_distinct_step_indexes);
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+async fn otlp_roots_conflicts_and_limits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let k = Some(keys.alpha_ingest.as_str());
+    let t0: u64 = 1_777_000_000_000_000_000;
+    let span = |trace: &str, id: &str, parent: &str, name: &str, attrs: Value, status: i32| {
+        json!({"traceId": trace, "spanId": id, "parentSpanId": parent, "name": name,
+               "startTimeUnixNano": t0.to_string(), "endTimeUnixNano": (t0 + 1_000_000).to_string(),
+               "attributes": attrs, "status": {"code": status}})
+    };
+    let export = |spans: Value| {
+        json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+            .to_string()
+            .into_bytes()
+    };
+
+    // An agent called from another service: its invoke_agent span has a remote parent.
+    let remote = "1111111111111111aaaaaaaaaaaaaaaa";
+    let body = export(json!([
+        span(
+            remote,
+            "2222222222222222",
+            "9999999999999999",
+            "invoke_agent remote",
+            json!([{"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}}]),
+            1
+        ),
+        span(
+            remote,
+            "3333333333333333",
+            "2222222222222222",
+            "chat",
+            json!([]),
+            1
+        ),
+    ]));
+    // Sent gzip-compressed.
+    let resp = app
+        .client
+        .post(format!("{}/v1/traces", app.address))
+        .bearer_auth(&keys.alpha_ingest)
+        .header("content-type", "application/json")
+        .header("content-encoding", "GZIP")
+        .body(gzip(&body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let d = app
+        .query(
+            &keys.alpha_viewer,
+            &format!(r#"{{ llmRun(runId: "{remote}") {{ provider trace {{ totalSteps }} }} }}"#),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        d["llmRun"],
+        json!({"provider": "openai", "trace": {"totalSteps": 1}})
+    );
+
+    // Two parentless spans in one trace: the first is the run, the second is refused.
+    let twins = "4444444444444444bbbbbbbbbbbbbbbb";
+    let (status, bytes) = post_otlp(
+        &app,
+        k,
+        "application/json",
+        export(json!([
+            span(
+                twins,
+                "5555555555555555",
+                "",
+                "invoke_agent a",
+                json!([]),
+                1
+            ),
+            span(
+                twins,
+                "6666666666666666",
+                "",
+                "invoke_agent b",
+                json!([]),
+                1
+            ),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], json!(1));
+    assert!(
+        answer["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("second root")
+    );
+
+    // A re-sent span that changed is refused alone; the rest of the export is stored.
+    let (status, _) = post_otlp(
+        &app,
+        k,
+        "application/json",
+        export(json!([
+            span(
+                remote,
+                "3333333333333333",
+                "2222222222222222",
+                "chat",
+                json!([]),
+                2
+            ),
+            span(
+                remote,
+                "7777777777777777",
+                "2222222222222222",
+                "respond",
+                json!([]),
+                1
+            ),
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let d = app
+        .query(
+            &keys.alpha_viewer,
+            &format!(
+                r#"{{ llmRun(runId: "{remote}") {{ trace {{ steps {{ skillName status }} }} }} }}"#
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        d["llmRun"]["trace"]["steps"],
+        json!([{"skillName": "chat", "status": "SUCCEEDED"}, {"skillName": "respond", "status": "SUCCEEDED"}])
+    );
+
+    // Nothing is decoded for an unknown caller; oversized exports are refused before decoding.
+    let (status, _) = post_otlp(&app, None, "application/x-protobuf", vec![0xff; 64]).await;
+    assert_eq!(status, 401);
+    let many: Vec<u8> = {
+        // 20001 empty spans: field 2 (spans) inside field 2 (scope_spans) inside field 1.
+        let spans: Vec<u8> = std::iter::repeat_n([0x12u8, 0x00], 20_001)
+            .flatten()
+            .collect();
+        let mut scope = vec![0x12];
+        prost_len(&mut scope, spans.len());
+        scope.extend(spans);
+        let mut resource = vec![0x0a];
+        prost_len(&mut resource, scope.len());
+        resource.extend(scope);
+        resource
+    };
+    let (status, bytes) = post_otlp(&app, k, "application/x-protobuf", many).await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
+
+    // Step indexes stay bounded.
+    let (code, message) = app
+        .query_error(k, "mutation($s: [TraceStepInput!]!) { ingestTraceSteps(steps: $s) { storedCount } }",
+            json!({"s": [{"traceId": "t", "stepIndex": 2147483647, "timestamp": "2026-05-01T10:00:00Z", "skillName": "x", "status": "SUCCEEDED", "outcomeCategory": "SUCCESS"}]}))
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("steps[0].stepIndex"), "{message}");
+}
+both!(otlp_roots_conflicts_and_limits);
+
+/// Appends a protobuf length (varint).
+fn prost_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
