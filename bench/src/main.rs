@@ -141,6 +141,20 @@ fn otlp_batch(client: usize, request: usize, args: &Args) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Steps in the database, counted by SQL (not through the code under measure).
+async fn stored_steps(db: &Db) -> Result<i64, String> {
+    let row = db
+        .conn
+        .query_one_raw(Statement::from_string(
+            db.backend(),
+            "SELECT COUNT(*) FROM trace_steps".to_string(),
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no row")?;
+    row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
+}
+
 struct Outcome {
     backend: &'static str,
     steps: usize,
@@ -164,7 +178,7 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
         max_body_bytes: 64 << 20,
         ..HttpSettings::default()
     };
-    let router = app::router(AppState::new(db, settings));
+    let router = app::router(AppState::new(db.clone(), settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -216,7 +230,12 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
                     .map_err(|e| e.to_string())?;
                 let status = resp.status();
                 let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-                let failed = !status.is_success()
+                // OTLP answers 200 with a partial success when it refused spans: a failure here.
+                let refused = otlp
+                    && <opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse as prost::Message>::decode(bytes.as_ref())
+                        .map_or(true, |r| r.partial_success.is_some_and(|p| p.rejected_spans > 0));
+                let failed = refused
+                    || !status.is_success()
                     || (!otlp
                         && serde_json::from_slice::<Value>(&bytes)
                             .map_or(true, |v| v.get("errors").is_some()));
@@ -246,7 +265,11 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
         backend,
         steps: args.clients * args.requests * args.runs_per_request * args.steps_per_run,
         elapsed,
-        queryable: runs * args.steps_per_run as i64,
+        queryable: if runs == (args.clients * args.requests * args.runs_per_request) as i64 {
+            stored_steps(&db).await?
+        } else {
+            -1
+        },
     })
 }
 

@@ -111,13 +111,13 @@ fn partition<M>(
     v: &mut Verdicts,
 ) -> AppResult<Vec<M>> {
     let stored: HashMap<String, M> = stored.into_iter().map(|m| ((kind.key)(&m), m)).collect();
-    let mut in_batch: HashMap<String, String> = HashMap::new();
-    let mut fresh = Vec::with_capacity(incoming.len());
+    // Contents are only canonicalized when keys meet: this runs under the tenant's write lock.
+    let mut in_batch: HashMap<String, usize> = HashMap::new();
+    let mut fresh: Vec<M> = Vec::with_capacity(incoming.len());
     for m in incoming {
         let key = (kind.key)(&m);
-        let body = content((kind.json)(&m));
-        if let Some(earlier) = in_batch.get(&key) {
-            if *earlier != body {
+        if let Some(&earlier) = in_batch.get(&key) {
+            if content((kind.json)(&fresh[earlier])) != content((kind.json)(&m)) {
                 v.conflict(
                     kind.noun,
                     &key,
@@ -133,14 +133,16 @@ fn partition<M>(
             continue;
         }
         match stored.get(&key) {
-            Some(existing) if content((kind.json)(existing)) == body => v.present.push(RecordRef {
-                kind: kind.table,
-                key,
-                checksum: (kind.hash)(existing),
-            }),
+            Some(existing) if content((kind.json)(existing)) == content((kind.json)(&m)) => {
+                v.present.push(RecordRef {
+                    kind: kind.table,
+                    key,
+                    checksum: (kind.hash)(existing),
+                })
+            }
             Some(_) => v.conflict(kind.noun, &key, "already exists with different content")?,
             None => {
-                in_batch.insert(key, body);
+                in_batch.insert(key, fresh.len());
                 fresh.push(m);
             }
         }
@@ -194,14 +196,13 @@ impl SpanSlots {
             (&a.trace_id, a.occurred_at, &a.span_id).cmp(&(&b.trace_id, b.occurred_at, &b.span_id))
         });
         let mut placed: Vec<trace_steps::Model> = Vec::with_capacity(spans.len());
-        let mut in_batch: HashMap<(String, String), String> = HashMap::new();
+        let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
         for mut s in spans {
             let span_id = s.span_id.clone().unwrap_or_default();
             let key = (s.trace_id.clone(), span_id.clone());
-            let body = Self::content(&s);
             let what = format!("{span_id}` of trace `{}", s.trace_id);
             if let Some(existing) = self.stored_spans.get(&key) {
-                if Self::content(existing) != body {
+                if Self::content(existing) != Self::content(&s) {
                     v.conflict("span", &what, "already exists with different content")?;
                     continue;
                 }
@@ -212,8 +213,8 @@ impl SpanSlots {
                 });
                 continue;
             }
-            if let Some(earlier) = in_batch.get(&key) {
-                if *earlier != body {
+            if let Some(&earlier) = in_batch.get(&key) {
+                if Self::content(&placed[earlier]) != Self::content(&s) {
                     v.conflict(
                         "span",
                         &what,
@@ -234,7 +235,7 @@ impl SpanSlots {
             s.step_index = *next;
             *next += 1;
             super::seal_step(&mut s);
-            in_batch.insert(key, body);
+            in_batch.insert(key, placed.len());
             placed.push(s);
         }
         Ok(placed)

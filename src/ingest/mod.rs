@@ -13,8 +13,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, DatabaseTransaction, DbErr, EntityTrait, InsertMany, IntoActiveModel,
-    Iterable, SqlErr,
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    InsertMany, IntoActiveModel, Iterable, SqlErr, Statement,
 };
 use serde_json::{Value, json};
 
@@ -297,8 +297,12 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     let records = batch.evidence_records();
     let anchor = anchor_of(&batch)?;
     insert_rows::<llm_runs::ActiveModel, _>(&tx.txn, tenant_id, "llm_runs", batch.runs).await?;
-    insert_rows::<trace_steps::ActiveModel, _>(&tx.txn, tenant_id, "trace_steps", batch.steps)
-        .await?;
+    if db.backend() == DbBackend::Postgres {
+        insert_steps_unnest(&tx.txn, tenant_id, &batch.steps).await?;
+    } else {
+        insert_rows::<trace_steps::ActiveModel, _>(&tx.txn, tenant_id, "trace_steps", batch.steps)
+            .await?;
+    }
     insert_rows::<governance_events::ActiveModel, _>(
         &tx.txn,
         tenant_id,
@@ -386,6 +390,56 @@ where
             .await
             .map_err(|e| write_error(e, tenant_id, table))?;
     }
+}
+
+/// Steps are the bulk of every batch. On PostgreSQL they go in as one column array per field
+/// (`INSERT … SELECT * FROM UNNEST(…)`): twelve bound parameters however many rows, instead of
+/// a statement with tens of thousands of parameters that PostgreSQL must parse and plan.
+async fn insert_steps_unnest(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    steps: &[trace_steps::Model],
+) -> AppResult<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    fn column<T, F>(steps: &[trace_steps::Model], f: F) -> sea_orm::Value
+    where
+        F: Fn(&trace_steps::Model) -> T,
+        sea_orm::Value: From<Vec<T>>,
+    {
+        sea_orm::Value::from(steps.iter().map(f).collect::<Vec<T>>())
+    }
+    let values = vec![
+        column(steps, |s| s.tenant_id.clone()),
+        column(steps, |s| s.trace_id.clone()),
+        column(steps, |s| s.step_index),
+        column(steps, |s| s.occurred_at),
+        column(steps, |s| s.skill_name.clone()),
+        column(steps, |s| s.status.clone()),
+        column(steps, |s| s.outcome_category.clone()),
+        column(steps, |s| s.cost_cents),
+        column(steps, |s| s.duration_ms),
+        // The driver cannot bind NULL array elements: no span id travels as '' (span ids are
+        // hex, never empty) and becomes NULL again in the statement.
+        column(steps, |s| s.span_id.clone().unwrap_or_default()),
+        column(steps, |s| s.recorded_at),
+        column(steps, |s| s.record_hash.clone()),
+    ];
+    let sql = "INSERT INTO trace_steps (tenant_id, trace_id, step_index, occurred_at, skill_name, \
+               status, outcome_category, cost_cents, duration_ms, span_id, recorded_at, record_hash) \
+               SELECT t, tr, i, o, sk, st, oc, c, d, NULLIF(sp, ''), r, h \
+               FROM UNNEST($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], \
+               $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
+               $11::timestamptz[], $12::text[]) AS u(t, tr, i, o, sk, st, oc, c, d, sp, r, h)";
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await
+    .map(|_| ())
+    .map_err(|e| write_error(e, tenant_id, "trace_steps"))
 }
 
 /// A duplicate key is the client's conflict; anything else is internal.
