@@ -2058,6 +2058,7 @@ fn entry(
     occurred_us: i64,
 ) -> NewEntry {
     NewEntry {
+        id: None,
         category,
         event_type: event_type.to_string(),
         entity_type: entity.0.to_string(),

@@ -169,6 +169,7 @@ pub async fn ensure_tenant(
         &tx.txn,
         tenant_id,
         vec![NewEntry {
+            id: None,
             category: LedgerCategory::Identity,
             event_type: "TENANT_CREATED".into(),
             entity_type: "tenant".into(),
@@ -238,6 +239,7 @@ pub async fn create_key(
         &tx.txn,
         tenant_id,
         vec![NewEntry {
+            id: None,
             category: LedgerCategory::Identity,
             event_type: "KEY_CREATED".into(),
             entity_type: "api_key".into(),

@@ -154,7 +154,9 @@ impl IngestMutation {
     ) -> Result<IngestResult> {
         let f = facade(ctx)?;
         let outcome = f
-            .ingest(SourceDomain::Logs, |check, _| check.audit_events(&events))
+            .ingest(SourceDomain::Logs, |check, tenant| {
+                check.audit_events(tenant, &events)
+            })
             .await?;
         Ok(IngestResult(outcome))
     }

@@ -15,7 +15,10 @@ use crate::canonical::{
     canonical_json, governance_json, run_json, step_json, system_json, telemetry_json,
 };
 use crate::error::{AppError, AppResult, Context};
-use entity::{governance_events, llm_runs, system_records, telemetry_samples, trace_steps};
+use crate::ledger::NewEntry;
+use entity::{
+    audit_ledger, governance_events, llm_runs, system_records, telemetry_samples, trace_steps,
+};
 
 /// Keys per lookup statement: far below SQLite's bound-parameter limit.
 const KEYS_PER_LOOKUP: usize = 500;
@@ -242,6 +245,94 @@ impl SpanSlots {
     }
 }
 
+/// Splits producer ledger entries that carry an id into new ones and re-sends: a stored entry
+/// with the same id and the same content is already present; other content is a conflict.
+async fn split_ledger(
+    txn: &DatabaseTransaction,
+    tenant_id: &str,
+    entries: Vec<NewEntry>,
+    v: &mut Verdicts,
+) -> AppResult<Vec<NewEntry>> {
+    let ids: Vec<String> = entries.iter().filter_map(|e| e.id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(entries);
+    }
+    let mut stored: HashMap<String, audit_ledger::Model> = HashMap::new();
+    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        for m in audit_ledger::Entity::find()
+            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+            .filter(audit_ledger::Column::Id.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await
+            .context("look up stored producer events")?
+        {
+            stored.insert(m.id.clone(), m);
+        }
+    }
+    // What a producer said, in the shape it is stored in.
+    let said = |e: &NewEntry| {
+        (
+            e.category.as_str().to_string(),
+            e.event_type.clone(),
+            e.entity_type.clone(),
+            e.entity_id.clone(),
+            e.actor_type.as_str().to_string(),
+            e.actor_id.clone(),
+            e.action_reason.clone(),
+            e.before_state.as_ref().map(canonical_json),
+            e.after_state.as_ref().map(canonical_json),
+            e.correlation_id.clone(),
+            crate::canonical::micros(e.occurred_at),
+        )
+    };
+    let kept = |m: &audit_ledger::Model| {
+        (
+            m.category.clone(),
+            m.event_type.clone(),
+            m.entity_type.clone(),
+            m.entity_id.clone(),
+            m.actor_type.clone(),
+            m.actor_id.clone(),
+            m.action_reason.clone(),
+            m.before_state.clone(),
+            m.after_state.clone(),
+            m.correlation_id.clone(),
+            m.occurred_at,
+        )
+    };
+    let mut fresh: Vec<NewEntry> = Vec::with_capacity(entries.len());
+    let mut in_batch: HashMap<String, usize> = HashMap::new();
+    for e in entries {
+        let Some(id) = e.id.clone() else {
+            fresh.push(e);
+            continue;
+        };
+        if let Some(&earlier) = in_batch.get(&id) {
+            if said(&fresh[earlier]) != said(&e) {
+                v.conflict(
+                    "audit event",
+                    &id,
+                    "appears twice in the batch with different content",
+                )?;
+            }
+            continue;
+        }
+        match stored.get(&id) {
+            Some(m) if kept(m) == said(&e) => v.present.push(RecordRef {
+                kind: "audit_ledger",
+                key: id,
+                checksum: m.entry_hash.clone(),
+            }),
+            Some(_) => v.conflict("audit event", &id, "already exists with different content")?,
+            None => {
+                in_batch.insert(id, fresh.len());
+                fresh.push(e);
+            }
+        }
+    }
+    Ok(fresh)
+}
+
 /// Splits a sealed batch into what must be written and what is already stored.
 pub(super) async fn split(
     txn: &DatabaseTransaction,
@@ -374,6 +465,14 @@ pub(super) async fn split(
         hash: |t| t.record_hash.clone(),
     };
     batch.telemetry = partition(&kind, std::mem::take(&mut batch.telemetry), stored, &mut v)?;
+
+    batch.ledger_entries = split_ledger(
+        txn,
+        tenant_id,
+        std::mem::take(&mut batch.ledger_entries),
+        &mut v,
+    )
+    .await?;
 
     Ok((batch, v.present, v.rejected))
 }

@@ -140,6 +140,9 @@ pub struct TelemetrySampleInput {
 /// A change a producer reports to the audit ledger, e.g. a policy rule or limit changed.
 #[derive(Clone, Debug, async_graphql::InputObject)]
 pub struct AuditEventInput {
+    /// The producer's id for the event, unique within the tenant: a re-sent event with the same
+    /// id and content is not appended again.
+    pub event_id: String,
     /// E.g. `POLICY_RULE_CHANGED`, `LIMIT_CHANGED`.
     pub event_type: String,
     /// E.g. `policy`, `rule`, `limit`.
@@ -256,6 +259,13 @@ impl Check {
         }
         Ok(())
     }
+}
+
+/// The ledger id of a producer event: `le_` and 32 hex characters of
+/// SHA-256(tenant ‖ 0x1f ‖ event id).
+fn producer_entry_id(tenant_id: &str, event_id: &str) -> String {
+    let digest = crate::canonical::sha256_hex(format!("{tenant_id}\u{1f}{event_id}").as_bytes());
+    format!("le_{}", &digest[..32])
 }
 
 fn json_depth(v: &Value) -> usize {
@@ -510,8 +520,13 @@ impl Check {
         })
     }
 
-    /// Producer audit events, appended to the ledger as GOVERNANCE entries.
-    pub fn audit_events(&self, events: &[AuditEventInput]) -> AppResult<EvidenceBatch> {
+    /// Producer audit events, appended to the ledger as GOVERNANCE entries. Each entry's id is
+    /// derived from the tenant and the producer's event id, so a re-send is recognised.
+    pub fn audit_events(
+        &self,
+        tenant_id: &str,
+        events: &[AuditEventInput],
+    ) -> AppResult<EvidenceBatch> {
         self.count("events", events.len())?;
         let mut out = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
@@ -522,6 +537,10 @@ impl Check {
                     Ok(v.as_ref().map(|j| j.0.clone()))
                 };
             out.push(NewEntry {
+                id: Some(producer_entry_id(
+                    tenant_id,
+                    &self.id(&p("eventId"), &e.event_id)?,
+                )),
                 category: LedgerCategory::Governance,
                 event_type: self.id(&p("eventType"), &e.event_type)?,
                 entity_type: self.id(&p("entityType"), &e.entity_type)?,

@@ -350,6 +350,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
 /// The ledger entry that commits to a batch's Merkle root.
 fn anchor_entry(after_state: Value) -> NewEntry {
     NewEntry {
+        id: None,
         category: LedgerCategory::Anchor,
         event_type: "EVIDENCE_BATCH_ANCHORED".into(),
         entity_type: "evidence_batch".into(),

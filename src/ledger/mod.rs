@@ -27,9 +27,11 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Version tag, the first field of every encoded entry.
 pub const ENCODING_VERSION: &str = "runledger.ledger.v1";
 
-/// A fact to append; the appender assigns tenant, seq, id, hashes and `recorded_at`.
+/// A fact to append; the appender assigns tenant, seq, hashes and `recorded_at`, and the id
+/// unless the entry brings one (a producer event's id, which makes a re-send recognisable).
 #[derive(Clone, Debug)]
 pub struct NewEntry {
+    pub id: Option<String>,
     pub category: LedgerCategory,
     pub event_type: String,
     pub entity_type: String,
@@ -129,7 +131,7 @@ pub async fn append<C: ConnectionTrait>(
         let mut model = audit_ledger::Model {
             tenant_id: tenant_id.to_string(),
             seq,
-            id: crate::ids::new_id("le"),
+            id: e.id.unwrap_or_else(|| crate::ids::new_id("le")),
             category: e.category.as_str().to_string(),
             event_type: e.event_type,
             entity_type: e.entity_type,

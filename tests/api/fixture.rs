@@ -404,6 +404,7 @@ fn entry(
     seconds: i64,
 ) -> NewEntry {
     NewEntry {
+        id: None,
         category,
         event_type: event_type.into(),
         entity_type: entity.0.into(),

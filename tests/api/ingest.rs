@@ -408,7 +408,7 @@ async fn every_validation_rule_names_the_item_and_stores_nothing(backend: Backen
         ),
         (
             "mutation($e: [AuditEventInput!]!) { recordAuditEvents(events: $e) { storedCount } }",
-            json!({"e": [{"eventType": "LIMIT_CHANGED", "entityType": "limit", "entityId": "", "actorType": "HUMAN", "occurredAt": "2026-05-01T10:00:00Z"}]}),
+            json!({"e": [{"eventId": "ev-bad", "eventType": "LIMIT_CHANGED", "entityType": "limit", "entityId": "", "actorType": "HUMAN", "occurredAt": "2026-05-01T10:00:00Z"}]}),
             "events[0].entityId: must not be empty",
         ),
     ];
@@ -472,16 +472,29 @@ async fn steps_system_records_telemetry_and_audit_events(backend: Backend) {
             ]}))
         .await;
     assert_eq!(d["ingestTelemetry"]["storedCount"], json!(2));
-    let d = app
-        .query(k, "mutation($e: [AuditEventInput!]!) { recordAuditEvents(events: $e) { storedCount ledgerEntries { category eventType beforeState afterState actorId } } }",
-            json!({"e": [{"eventType": "LIMIT_CHANGED", "entityType": "limit", "entityId": "daily-cost", "actorType": "HUMAN", "actorId": "ops@acme",
-                          "actionReason": "Q3 budget", "beforeState": {"cents": 5000}, "afterState": {"cents": 8000}, "occurredAt": "2026-05-02T09:00:00Z"}]}))
-        .await;
+    let record = "mutation($e: [AuditEventInput!]!) { recordAuditEvents(events: $e) { storedCount ledgerEntries { category eventType beforeState afterState actorId } alreadyPresent { kind } } }";
+    let event = json!({"eventId": "ev-limit-1", "eventType": "LIMIT_CHANGED", "entityType": "limit", "entityId": "daily-cost", "actorType": "HUMAN", "actorId": "ops@acme",
+                       "actionReason": "Q3 budget", "beforeState": {"cents": 5000}, "afterState": {"cents": 8000}, "occurredAt": "2026-05-02T09:00:00Z"});
+    let d = app.query(k, record, json!({"e": [event.clone()]})).await;
     assert_eq!(d["recordAuditEvents"]["storedCount"], json!(0));
     assert_eq!(
         d["recordAuditEvents"]["ledgerEntries"],
         json!([{"category": "GOVERNANCE", "eventType": "LIMIT_CHANGED", "beforeState": {"cents": 5000}, "afterState": {"cents": 8000}, "actorId": "ops@acme"}])
     );
+    // Re-sent: recognised by its id, not appended again. Changed under the same id: a conflict.
+    let d = app.query(k, record, json!({"e": [event.clone()]})).await;
+    assert_eq!(d["recordAuditEvents"]["ledgerEntries"], json!([]));
+    assert_eq!(
+        d["recordAuditEvents"]["alreadyPresent"],
+        json!([{"kind": "audit_ledger"}])
+    );
+    let mut changed = event.clone();
+    changed["afterState"] = json!({"cents": 9000});
+    let (code, message) = app
+        .query_error(Some(k), record, json!({"e": [changed]}))
+        .await;
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains("audit event"), "{message}");
 
     // Everything reads back through the read API.
     let d = app
