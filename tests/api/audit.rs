@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::both;
 use crate::fixture;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, merkle_root};
 
 /// Alpha's ledger after the fixture: TENANT_CREATED, 3 × KEY_CREATED, then the ingest batch's
 /// 5 producer entries and its anchor.
@@ -232,25 +232,6 @@ fn leaf_hash_from_spec(tenant: &str, e: &Value) -> String {
     hex::encode(h.finalize())
 }
 
-/// RFC 6962 Merkle tree hash, written recursively from the RFC's definition.
-fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
-    match leaves.len() {
-        0 => Sha256::digest([]).into(),
-        1 => leaves[0],
-        n => {
-            let mut k = 1;
-            while k * 2 < n {
-                k *= 2;
-            }
-            let mut h = Sha256::new();
-            h.update([1u8]);
-            h.update(mth(&leaves[..k]));
-            h.update(mth(&leaves[k..]));
-            h.finalize().into()
-        }
-    }
-}
-
 async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let keys = fixture::load(&app).await;
@@ -284,12 +265,12 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
     assert_eq!(i["firstBrokenSeq"], Value::Null);
     assert_eq!(i["head"]["seq"], json!(ALPHA_ENTRIES));
     assert_eq!(i["head"]["entryHash"], entries.last().unwrap()["entryHash"]);
-    assert_eq!(i["merkleRoot"], json!(hex::encode(mth(&leaves))));
+    assert_eq!(i["merkleRoot"], json!(hex::encode(merkle_root(&leaves))));
     assert_eq!(i["unanchoredEntries"], json!(ALPHA_ENTRIES));
     assert_eq!(i["latestCheckpoint"], Value::Null);
 
     // With a checkpoint covering the whole tree, nothing is unanchored.
-    let root = hex::encode(mth(&leaves));
+    let root = hex::encode(merkle_root(&leaves));
     app.store
         .exec(&checkpoint_sql(ALPHA_ENTRIES, &root))
         .await
@@ -403,7 +384,10 @@ async fn rechained_history_is_caught_by_the_checkpoint_root(backend: Backend) {
         })
         .collect();
     app.store
-        .exec(&checkpoint_sql(entries.len(), &hex::encode(mth(&leaves))))
+        .exec(&checkpoint_sql(
+            entries.len(),
+            &hex::encode(merkle_root(&leaves)),
+        ))
         .await
         .unwrap();
 

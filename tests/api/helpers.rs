@@ -303,3 +303,24 @@ impl TestApp {
         self.store.statements.load(Ordering::SeqCst)
     }
 }
+
+/// RFC 6962 Merkle tree hash of leaf hashes, written recursively from the RFC's definition
+/// (independently of the server's bottom-up implementation).
+pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            let mut h = Sha256::new();
+            h.update([1u8]);
+            h.update(merkle_root(&leaves[..k]));
+            h.update(merkle_root(&leaves[k..]));
+            h.finalize().into()
+        }
+    }
+}

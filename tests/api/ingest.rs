@@ -3,11 +3,10 @@
 //! conflicts; roles.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::both;
 use crate::fixture::{self, Keys};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, merkle_root};
 
 const INGEST_RUNS: &str = r#"mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) {
     storedCount alreadyPresentCount merkleRoot
@@ -30,25 +29,6 @@ fn run(run_id: &str) -> Value {
             {"eventId": format!("gov-{run_id}"), "timestamp": "2026-05-01T10:00:05Z", "eventType": "POLICY_EVALUATED", "policyId": "pol-sql", "ruleId": "no-ddl", "decision": "WARN", "entityType": "step", "entityId": "1", "reason": "DDL keyword in tool input"}
         ]
     })
-}
-
-/// RFC 6962 Merkle root of leaf hashes given as hex, written from the RFC's definition.
-fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
-    match leaves.len() {
-        0 => Sha256::digest([]).into(),
-        1 => leaves[0],
-        n => {
-            let mut k = 1;
-            while k * 2 < n {
-                k *= 2;
-            }
-            let mut h = Sha256::new();
-            h.update([1u8]);
-            h.update(mth(&leaves[..k]));
-            h.update(mth(&leaves[k..]));
-            h.finalize().into()
-        }
-    }
 }
 
 async fn setup(backend: Backend) -> (TestApp, Keys) {
@@ -94,18 +74,31 @@ async fn runs_are_stored_read_back_and_retries_are_idempotent(backend: Backend) 
         ]
     );
     // The anchor commits to the Merkle root of exactly these records.
-    let leaves: Vec<[u8; 32]> = r["stored"]
+    // The anchor commits to the records as stored: their hashes read from the database, in the
+    // documented leaf order (runs, steps, governance events).
+    let mut hashes = app
+        .store
+        .query_strings(
+            "SELECT record_hash FROM llm_runs WHERE tenant_id = 'alpha' AND run_id = 'w1'",
+        )
+        .await;
+    hashes.extend(app.store.query_strings("SELECT record_hash FROM trace_steps WHERE tenant_id = 'alpha' AND trace_id = 'trace-w1' ORDER BY step_index").await);
+    hashes.extend(app.store.query_strings("SELECT record_hash FROM governance_events WHERE tenant_id = 'alpha' AND id = 'gov-w1'").await);
+    let stored_checksums: Vec<&str> = r["stored"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            hex::decode(s["checksum"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
+        .map(|s| s["checksum"].as_str().unwrap())
         .collect();
-    let root = hex::encode(mth(&leaves));
+    assert_eq!(
+        stored_checksums,
+        hashes.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let leaves: Vec<[u8; 32]> = hashes
+        .iter()
+        .map(|h| hex::decode(h).unwrap().try_into().unwrap())
+        .collect();
+    let root = hex::encode(merkle_root(&leaves));
     assert_eq!(r["merkleRoot"], json!(root));
     assert_eq!(r["metadata"]["checksum"], json!(root));
     assert_eq!(r["metadata"]["tenantId"], json!("alpha"));
