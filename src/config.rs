@@ -34,6 +34,11 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write evidence as an operator (global system records, which no tenant key may write).
+    Ingest {
+        #[command(subcommand)]
+        command: IngestCommand,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -122,6 +127,25 @@ impl From<RoleArg> for Role {
             RoleArg::Admin => Role::Admin,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Store system records from a JSON file: an array of objects shaped like GraphQL's
+    /// `SystemRecordInput`. Prints what was stored and what was already there.
+    SystemRecords {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The JSON file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Store them as global records, visible to every tenant.
+        #[arg(long, conflicts_with = "tenant", required_unless_present = "tenant")]
+        global: bool,
+        /// Store them as records of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use runledger::app::{self, AppState, HttpSettings};
-use runledger::config::{Cli, Command, DatabaseArgs, KeysCommand, LogFormat, ServeArgs};
+use runledger::config::{
+    Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LogFormat, ServeArgs,
+};
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
 use runledger::error::{AppResult, Context};
 use runledger::graphql::Limits;
-use runledger::{auth, graphql, seed};
+use runledger::{auth, graphql, ingest, seed};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
@@ -83,6 +85,28 @@ async fn run(command: Command) -> AppResult<()> {
             auth::ensure_tenant(&db, &tenant, &tenant, &[]).await?;
             let (key, _) = auth::create_key(&db, &tenant, role.into(), label, None).await?;
             println!("{key}");
+            Ok(())
+        }
+        Command::Ingest {
+            command:
+                IngestCommand::SystemRecords {
+                    database,
+                    file,
+                    global,
+                    tenant,
+                },
+        } => {
+            let db = open(&database).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("read {}", file.display()))?;
+            let stored =
+                ingest::operator_system_records(&db, &text, global, tenant.as_deref()).await?;
+            for r in &stored.stored {
+                println!("stored {} {}", r.key, r.checksum);
+            }
+            for r in &stored.already_present {
+                println!("present {} {}", r.key, r.checksum);
+            }
             Ok(())
         }
         Command::Schema => {

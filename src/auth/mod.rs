@@ -122,9 +122,14 @@ pub async fn authenticate(db: &Db, presented: &str) -> AppResult<Caller> {
     })
 }
 
-/// Validates a tenant id: 1–64 characters of `[A-Za-z0-9._-]`.
+/// The ledger that anchors global system records written by operators. Its name cannot be a
+/// tenant id (those never start with `_`), so no key can read or write it as a tenant.
+pub const PLATFORM_LEDGER: &str = "_platform";
+
+/// Validates a tenant id: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `_`.
 pub fn validate_tenant_id(id: &str) -> AppResult<()> {
     let ok = !id.is_empty()
+        && !id.starts_with('_')
         && id.len() <= 64
         && id
             .bytes()
@@ -133,7 +138,7 @@ pub fn validate_tenant_id(id: &str) -> AppResult<()> {
         Ok(())
     } else {
         Err(AppError::bad_input(format!(
-            "tenant id `{id}` must be 1-64 characters of letters, digits, '-', '_' or '.'"
+            "tenant id `{id}` must be 1-64 characters of letters, digits, '-', '_' or '.', not starting with '_'"
         )))
     }
 }

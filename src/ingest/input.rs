@@ -463,13 +463,22 @@ impl Check {
         tenant_id: &str,
         records: &[SystemRecordInput],
     ) -> AppResult<EvidenceBatch> {
+        self.system_records_of(Some(tenant_id), records)
+    }
+
+    /// System records of a tenant, or global ones (`None`: operators only, never a tenant key).
+    pub fn system_records_of(
+        &self,
+        owner: Option<&str>,
+        records: &[SystemRecordInput],
+    ) -> AppResult<EvidenceBatch> {
         self.count("records", records.len())?;
         let mut out = Vec::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
             let p = |f: &str| format!("records[{i}].{f}");
             out.push(system_records::Model {
                 id: self.id(&p("recordId"), &r.record_id)?,
-                tenant_id: Some(tenant_id.to_string()),
+                tenant_id: owner.map(str::to_string),
                 component: self.id(&p("component"), &r.component)?,
                 event_type: self.id(&p("eventType"), &r.event_type)?,
                 severity: r.severity.as_str().to_string(),

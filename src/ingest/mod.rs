@@ -347,6 +347,48 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     })
 }
 
+/// Stores system records given as JSON text (an array shaped like GraphQL's
+/// `SystemRecordInput`), validated by the same rules: global ones (anchored in the platform
+/// ledger) or one tenant's. The operator path of the command line.
+pub async fn operator_system_records(
+    db: &Db,
+    json_text: &str,
+    global: bool,
+    tenant_id: Option<&str>,
+) -> AppResult<StoredBatch> {
+    use async_graphql::InputType;
+    let value: Value = serde_json::from_str(json_text)
+        .map_err(|e| AppError::bad_input(format!("the file is not JSON: {e}")))?;
+    let records = Vec::<input::SystemRecordInput>::parse(Some(
+        async_graphql::Value::from_json(value).map_err(|e| {
+            AppError::bad_input(format!("the file is not a list of system records: {e}"))
+        })?,
+    ))
+    .map_err(|e| {
+        AppError::bad_input(format!(
+            "the file is not a list of system records: {}",
+            e.into_server_error(Default::default()).message
+        ))
+    })?;
+    let check = input::Check::new(Utc::now());
+    let (ledger, batch) = match (global, tenant_id) {
+        (true, None) => (
+            crate::auth::PLATFORM_LEDGER,
+            check.system_records_of(None, &records)?,
+        ),
+        (false, Some(t)) => {
+            crate::auth::validate_tenant_id(t)?;
+            (t, check.system_records(t, &records)?)
+        }
+        _ => {
+            return Err(AppError::bad_input(
+                "say either --global or --tenant T, not both",
+            ));
+        }
+    };
+    store(db, ledger, batch).await
+}
+
 /// The ledger entry that commits to a batch's Merkle root.
 fn anchor_entry(after_state: Value) -> NewEntry {
     NewEntry {

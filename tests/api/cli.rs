@@ -241,3 +241,86 @@ async fn serve_demo_on_a_database_with_other_tenants_adds_no_demo_data() {
     assert!(served.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn operators_write_global_system_records(backend: Backend) {
+    let app = crate::helpers::TestApp::spawn(backend).await;
+    let keys = crate::fixture::load(&app).await;
+    let dir = temp_dir("runledger_cli_records");
+    let file = dir.join("records.json");
+    let record = |id: &str| {
+        json!({"recordId": id, "component": "gateway", "eventType": "CERT_ROTATED", "severity": "INFO",
+               "summary": "TLS certificate rotated", "causedBy": "cert-manager",
+               "occurredAt": "2026-05-01T10:00:00Z", "details": {"serial": "01ab"}})
+    };
+    std::fs::write(&file, json!([record("g-cli-1")]).to_string()).unwrap();
+    let path = file.display().to_string();
+    let url = app.store.url.clone();
+    let out = run_ok(&[
+        "ingest",
+        "system-records",
+        "--database-url",
+        &url,
+        "--file",
+        &path,
+        "--global",
+    ]);
+    assert!(out.starts_with("stored g-cli-1 "), "{out}");
+    let again = run_ok(&[
+        "ingest",
+        "system-records",
+        "--database-url",
+        &url,
+        "--file",
+        &path,
+        "--global",
+    ]);
+    assert!(again.starts_with("present g-cli-1 "), "{again}");
+
+    // Every tenant sees the global record.
+    let q = r#"{ systemRecords(filter: {eventType: "CERT_ROTATED"}) { nodes { recordId isGlobal details } } }"#;
+    for key in [&keys.alpha_viewer, &keys.beta_auditor] {
+        let d = app.query(key, q, json!({})).await;
+        assert_eq!(
+            d["systemRecords"]["nodes"],
+            json!([{"recordId": "g-cli-1", "isGlobal": true, "details": {"serial": "01ab"}}])
+        );
+    }
+    // A tenant's records through the same path stay that tenant's.
+    std::fs::write(&file, json!([record("t-cli-1")]).to_string()).unwrap();
+    run_ok(&[
+        "ingest",
+        "system-records",
+        "--database-url",
+        &url,
+        "--file",
+        &path,
+        "--tenant",
+        "alpha",
+    ]);
+    let tenant_q = r#"{ systemRecords(filter: {scope: TENANT, eventType: "CERT_ROTATED"}) { nodes { recordId } } }"#;
+    let d = app.query(&keys.alpha_viewer, tenant_q, json!({})).await;
+    assert_eq!(
+        d["systemRecords"]["nodes"],
+        json!([{"recordId": "t-cli-1"}])
+    );
+    let d = app.query(&keys.beta_auditor, tenant_q, json!({})).await;
+    assert_eq!(d["systemRecords"]["nodes"], json!([]));
+    // The platform ledger is no tenant.
+    let refused = runledger()
+        .args([
+            "ingest",
+            "system-records",
+            "--database-url",
+            &url,
+            "--file",
+            &path,
+            "--tenant",
+            "_platform",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("tenant id"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both!(operators_write_global_system_records);
