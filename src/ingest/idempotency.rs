@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Select};
 use serde_json::Value;
 
 use super::{EvidenceBatch, RecordRef};
@@ -245,6 +245,20 @@ impl SpanSlots {
     }
 }
 
+/// Rows of one table whose keys are among `keys`, one statement per chunk of keys.
+async fn lookup<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    keys: &[String],
+    what: &str,
+    select: impl Fn(&[String]) -> Select<E>,
+) -> AppResult<Vec<E::Model>> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        rows.extend(select(chunk).all(txn).await.context(what.to_string())?);
+    }
+    Ok(rows)
+}
+
 /// Splits producer ledger entries that carry an id into new ones and re-sends: a stored entry
 /// with the same id and the same content is already present; other content is a conflict.
 async fn split_ledger(
@@ -257,18 +271,16 @@ async fn split_ledger(
     if ids.is_empty() {
         return Ok(entries);
     }
-    let mut stored: HashMap<String, audit_ledger::Model> = HashMap::new();
-    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-        for m in audit_ledger::Entity::find()
-            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-            .filter(audit_ledger::Column::Id.is_in(chunk.iter().cloned()))
-            .all(txn)
-            .await
-            .context("look up stored producer events")?
-        {
-            stored.insert(m.id.clone(), m);
-        }
-    }
+    let stored: HashMap<String, audit_ledger::Model> =
+        lookup(txn, &ids, "look up stored producer events", |chunk| {
+            audit_ledger::Entity::find()
+                .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+                .filter(audit_ledger::Column::Id.is_in(chunk.iter().cloned()))
+        })
+        .await?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
     // What a producer said, in the shape it is stored in.
     let said = |e: &NewEntry| {
         (
@@ -346,17 +358,12 @@ pub(super) async fn split(
     };
 
     let ids: Vec<String> = batch.runs.iter().map(|r| r.run_id.clone()).collect();
-    let mut stored = Vec::new();
-    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-        stored.extend(
-            llm_runs::Entity::find()
-                .filter(llm_runs::Column::TenantId.eq(tenant_id))
-                .filter(llm_runs::Column::RunId.is_in(chunk.iter().cloned()))
-                .all(txn)
-                .await
-                .context("look up stored runs")?,
-        );
-    }
+    let stored = lookup(txn, &ids, "look up stored runs", |chunk| {
+        llm_runs::Entity::find()
+            .filter(llm_runs::Column::TenantId.eq(tenant_id))
+            .filter(llm_runs::Column::RunId.is_in(chunk.iter().cloned()))
+    })
+    .await?;
     let kind = Kind {
         table: "llm_runs",
         noun: "run",
@@ -374,17 +381,12 @@ pub(super) async fn split(
         .collect();
     traces.sort();
     traces.dedup();
-    let mut stored = Vec::new();
-    for chunk in traces.chunks(KEYS_PER_LOOKUP) {
-        stored.extend(
-            trace_steps::Entity::find()
-                .filter(trace_steps::Column::TenantId.eq(tenant_id))
-                .filter(trace_steps::Column::TraceId.is_in(chunk.iter().cloned()))
-                .all(txn)
-                .await
-                .context("look up stored trace steps")?,
-        );
-    }
+    let stored = lookup(txn, &traces, "look up stored trace steps", |chunk| {
+        trace_steps::Entity::find()
+            .filter(trace_steps::Column::TenantId.eq(tenant_id))
+            .filter(trace_steps::Column::TraceId.is_in(chunk.iter().cloned()))
+    })
+    .await?;
     let spans = SpanSlots::new(&stored, &batch.steps);
     let kind = Kind {
         table: "trace_steps",
@@ -398,17 +400,12 @@ pub(super) async fn split(
     batch.steps.extend(placed);
 
     let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();
-    let mut stored = Vec::new();
-    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-        stored.extend(
-            governance_events::Entity::find()
-                .filter(governance_events::Column::TenantId.eq(tenant_id))
-                .filter(governance_events::Column::Id.is_in(chunk.iter().cloned()))
-                .all(txn)
-                .await
-                .context("look up stored governance events")?,
-        );
-    }
+    let stored = lookup(txn, &ids, "look up stored governance events", |chunk| {
+        governance_events::Entity::find()
+            .filter(governance_events::Column::TenantId.eq(tenant_id))
+            .filter(governance_events::Column::Id.is_in(chunk.iter().cloned()))
+    })
+    .await?;
     let kind = Kind {
         table: "governance_events",
         noun: "governance event",
@@ -421,16 +418,11 @@ pub(super) async fn split(
     // System record ids are global keys: a stored record of another tenant (or a global one)
     // under the same id differs in content, so it is a conflict like any other.
     let ids: Vec<String> = batch.system_records.iter().map(|s| s.id.clone()).collect();
-    let mut stored = Vec::new();
-    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-        stored.extend(
-            system_records::Entity::find()
-                .filter(system_records::Column::Id.is_in(chunk.iter().cloned()))
-                .all(txn)
-                .await
-                .context("look up stored system records")?,
-        );
-    }
+    let stored = lookup(txn, &ids, "look up stored system records", |chunk| {
+        system_records::Entity::find()
+            .filter(system_records::Column::Id.is_in(chunk.iter().cloned()))
+    })
+    .await?;
     let kind = Kind {
         table: "system_records",
         noun: "system record",
@@ -446,17 +438,12 @@ pub(super) async fn split(
     )?;
 
     let ids: Vec<String> = batch.telemetry.iter().map(|t| t.id.clone()).collect();
-    let mut stored = Vec::new();
-    for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-        stored.extend(
-            telemetry_samples::Entity::find()
-                .filter(telemetry_samples::Column::TenantId.eq(tenant_id))
-                .filter(telemetry_samples::Column::Id.is_in(chunk.iter().cloned()))
-                .all(txn)
-                .await
-                .context("look up stored telemetry samples")?,
-        );
-    }
+    let stored = lookup(txn, &ids, "look up stored telemetry samples", |chunk| {
+        telemetry_samples::Entity::find()
+            .filter(telemetry_samples::Column::TenantId.eq(tenant_id))
+            .filter(telemetry_samples::Column::Id.is_in(chunk.iter().cloned()))
+    })
+    .await?;
     let kind = Kind {
         table: "telemetry_samples",
         noun: "telemetry sample",

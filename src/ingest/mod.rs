@@ -130,9 +130,14 @@ pub fn seal_run(r: &mut llm_runs::Model) {
 
 /// Truncates a step's timestamps to microseconds and sets its record hash.
 pub fn seal_step(s: &mut trace_steps::Model) {
+    truncate_step_times(s);
+    s.record_hash = hash_json(&step_json(s));
+}
+
+/// Truncates a step's timestamps to microseconds (the precision both backends store).
+fn truncate_step_times(s: &mut trace_steps::Model) {
     s.occurred_at = micros(s.occurred_at);
     s.recorded_at = micros(s.recorded_at);
-    s.record_hash = hash_json(&step_json(s));
 }
 
 /// Truncates a governance event's timestamps to microseconds and sets its record hash.
@@ -166,7 +171,8 @@ pub fn seal_export(e: &mut log_exports::Model) {
 fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
     batch.runs.iter_mut().for_each(seal_run);
     batch.steps.iter_mut().for_each(seal_step);
-    batch.spans.iter_mut().for_each(seal_step);
+    // Spans are hashed once their step index is known (`idempotency`), not before.
+    batch.spans.iter_mut().for_each(truncate_step_times);
     batch.governance.iter_mut().for_each(seal_governance);
     batch.system_records.iter_mut().for_each(seal_system_record);
     batch.telemetry.iter_mut().for_each(seal_telemetry);

@@ -246,15 +246,7 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
             e["seq"]
         );
     }
-    let leaves: Vec<[u8; 32]> = entries
-        .iter()
-        .map(|e| {
-            hex::decode(e["entryHash"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect();
+    let leaves = leaves_of(&entries);
     let q = "{ audit { integrity { status hashChainValid entriesChecked anomaliesDetected firstBrokenSeq head { seq entryHash } merkleRoot latestCheckpoint { treeSize } unanchoredEntries anomalies { kind seq } metadata { checksum tenantId } } } }";
     let d = app.query(k, q, json!({})).await;
     let i = &d["audit"]["integrity"];
@@ -350,6 +342,19 @@ async fn integrity_is_verified_and_tampering_detected(backend: Backend) {
 }
 both!(integrity_is_verified_and_tampering_detected);
 
+/// The entries' hashes as Merkle leaves, in the order given.
+fn leaves_of(entries: &[Value]) -> Vec<[u8; 32]> {
+    entries
+        .iter()
+        .map(|e| {
+            hex::decode(e["entryHash"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
+
 /// What an attacker with database access does first: switch the UPDATE refusal off.
 async fn allow_ledger_updates(app: &TestApp, backend: Backend) {
     let disable = match backend {
@@ -374,15 +379,7 @@ async fn rechained_history_is_caught_by_the_checkpoint_root(backend: Backend) {
     let k = &keys.alpha_auditor;
     let mut entries = all_entries(&app, k).await;
     entries.reverse();
-    let leaves: Vec<[u8; 32]> = entries
-        .iter()
-        .map(|e| {
-            hex::decode(e["entryHash"].as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect();
+    let leaves = leaves_of(&entries);
     app.store
         .exec(&checkpoint_sql(
             entries.len(),

@@ -13,6 +13,16 @@ fn runledger() -> Command {
     Command::new(env!("CARGO_BIN_EXE_runledger"))
 }
 
+/// Runs a command that must fail; returns its stderr.
+fn run_err(args: &[&str]) -> String {
+    let out = runledger().args(args).output().expect("run runledger");
+    assert!(
+        !out.status.success(),
+        "runledger {args:?} should have failed"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn run_ok(args: &[&str]) -> String {
     let out = runledger().args(args).output().expect("run runledger");
     assert!(
@@ -64,9 +74,7 @@ async fn seed_and_keys(backend: Backend) {
         vec![90]
     );
     // Seeding the same tenants again is refused, and writes nothing.
-    let again = runledger().args(&first).output().unwrap();
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert!(run_err(&first).contains("already exists"));
     assert_eq!(a.query_i64("SELECT COUNT(*) FROM llm_runs").await, vec![30]);
 
     // keys create prints the key alone and creates a new tenant.
@@ -93,8 +101,8 @@ async fn seed_and_keys(backend: Backend) {
         !stored[0].contains(&key[16..]),
         "the secret is stored hashed"
     );
-    let bad = runledger()
-        .args([
+    assert!(
+        run_err(&[
             "keys",
             "create",
             "--database-url",
@@ -104,10 +112,8 @@ async fn seed_and_keys(backend: Backend) {
             "--role",
             "viewer",
         ])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("tenant id"));
+        .contains("tenant id")
+    );
     run_ok(&["migrate", "--database-url", a.url.as_str()]);
 }
 both!(seed_and_keys);
@@ -306,8 +312,8 @@ async fn operators_write_global_system_records(backend: Backend) {
     let d = app.query(&keys.beta_auditor, tenant_q, json!({})).await;
     assert_eq!(d["systemRecords"]["nodes"], json!([]));
     // The platform ledger is no tenant.
-    let refused = runledger()
-        .args([
+    assert!(
+        run_err(&[
             "ingest",
             "system-records",
             "--database-url",
@@ -317,10 +323,8 @@ async fn operators_write_global_system_records(backend: Backend) {
             "--tenant",
             "_platform",
         ])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("tenant id"));
+        .contains("tenant id")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 both!(operators_write_global_system_records);
