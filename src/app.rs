@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::db::Db;
 use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
+use crate::ledger::checkpoint::LedgerKeys;
 use crate::{http, otlp};
 
 /// HTTP-level settings.
@@ -48,14 +49,17 @@ pub struct AppState {
     pub db: Db,
     pub schema: AppSchema,
     pub settings: Arc<HttpSettings>,
+    /// The key that signs checkpoints, and the keys verification trusts.
+    pub ledger: LedgerKeys,
 }
 
 impl AppState {
-    pub fn new(db: Db, settings: HttpSettings) -> Self {
+    pub fn new(db: Db, ledger: LedgerKeys, settings: HttpSettings) -> Self {
         AppState {
             schema: build_schema(&settings.limits),
             db,
             settings: Arc::new(settings),
+            ledger,
         }
     }
 }
@@ -77,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/traces", post(otlp::traces))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(CHECKPOINT_KEY_PATH, get(checkpoint_key))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .merge(graphiql::router(page))
         .with_state(state)
@@ -113,6 +118,19 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// Where the checkpoint verifier key is published (no authentication: it is public).
+pub const CHECKPOINT_KEY_PATH: &str = "/.well-known/runledger/checkpoint-key";
+
+/// The C2SP verifier key of the key that signs checkpoints, one line of text.
+async fn checkpoint_key(State(state): State<AppState>) -> Response {
+    let mut resp = format!("{}\n", state.ledger.signer.verifier_key()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
 }

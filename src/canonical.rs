@@ -262,3 +262,12 @@ mod tests {
         assert_eq!(timestamp(&t), "2026-01-02T03:04:05.000000Z");
     }
 }
+
+/// Serde support for timestamps in the canonical text form (six fractional digits, `Z`).
+pub mod serde_timestamp {
+    use chrono::{DateTime, Utc};
+
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::timestamp(t))
+    }
+}

@@ -39,6 +39,77 @@ pub enum Command {
         #[command(subcommand)]
         command: IngestCommand,
     },
+    /// Verify tenants' ledgers (chain, signed checkpoints, anchored records) and print the
+    /// report as JSON. Exit codes: 0 verified and fully covered by signed checkpoints; 3
+    /// verified but with entries no checkpoint covers yet (an unanchored tail); 1 an anomaly
+    /// was found; 2 the verification could not run (bad arguments, database unreachable).
+    Verify(VerifyArgs),
+}
+
+/// Where the checkpoint signing key lives and how checkpoints are named and scheduled.
+#[derive(Debug, Clone, Args)]
+pub struct LedgerArgs {
+    /// Ed25519 key that signs checkpoints (C2SP note private key). Created with owner-only
+    /// permissions on first start when absent; keep it where database credentials cannot reach.
+    #[arg(
+        long,
+        env = "RUNLEDGER_SIGNING_KEY_FILE",
+        default_value = "runledger-signing.key"
+    )]
+    pub signing_key_file: std::path::PathBuf,
+    /// Log name: the key's name and the prefix of every checkpoint origin (`<name>/<tenant>`).
+    #[arg(long, env = "RUNLEDGER_LOG_NAME", default_value = "runledger")]
+    pub log_name: String,
+    /// Further trusted verifier keys (earlier signing keys), comma-separated.
+    #[arg(long, env = "RUNLEDGER_TRUSTED_KEYS", value_delimiter = ',')]
+    pub trusted_keys: Vec<String>,
+}
+
+/// When the server signs checkpoints.
+#[derive(Debug, Clone, Args)]
+pub struct CheckpointArgs {
+    /// Sign a checkpoint once this many entries of a ledger are not covered.
+    #[arg(long, env = "RUNLEDGER_CHECKPOINT_EVERY_ENTRIES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every_entries: u64,
+    /// Sign a checkpoint once the oldest uncovered entry is this many seconds old.
+    #[arg(long, env = "RUNLEDGER_CHECKPOINT_INTERVAL_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Verify only this tenant (default: every tenant and the platform ledger).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A signed checkpoint you kept earlier (a file with the note): the ledger must still
+    /// contain exactly that tree, which detects a rollback to an older state.
+    #[arg(long)]
+    pub trusted_checkpoint: Option<std::path::PathBuf>,
+    /// The verifier key to trust (`<name>+<id>+<key>`, or a file holding it). Default: the
+    /// public half of --signing-key-file.
+    #[arg(long, env = "RUNLEDGER_VERIFIER_KEY")]
+    pub public_key: Option<String>,
+    /// Signing key file whose public half is trusted when --public-key is absent (never
+    /// created by `verify`).
+    #[arg(
+        long,
+        env = "RUNLEDGER_SIGNING_KEY_FILE",
+        default_value = "runledger-signing.key"
+    )]
+    pub signing_key_file: std::path::PathBuf,
+    /// Log name (prefix of checkpoint origins).
+    #[arg(long, env = "RUNLEDGER_LOG_NAME", default_value = "runledger")]
+    pub log_name: String,
+    /// Start from the newest good checkpoint instead of walking every entry.
+    #[arg(long)]
+    pub incremental: bool,
+    /// Skip re-hashing the evidence records of every anchor (faster; chain and checkpoints only).
+    #[arg(long)]
+    pub skip_records: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,6 +160,10 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, env = "RUNLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,6 +182,8 @@ pub struct SeedArgs {
     /// Seed of the generator: the same seed gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
 }
 
 /// Role names as typed on the command line.
@@ -163,5 +240,10 @@ pub enum KeysCommand {
         /// Free-text label to recognise the key by.
         #[arg(long)]
         label: Option<String>,
+    },
+    /// Print the verifier key of the checkpoint signing key (creating the key when absent).
+    Public {
+        #[command(flatten)]
+        ledger: LedgerArgs,
     },
 }

@@ -7,12 +7,16 @@ use std::time::Duration;
 use clap::Parser;
 use runledger::app::{self, AppState, HttpSettings};
 use runledger::config::{
-    Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LogFormat, ServeArgs,
+    Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
+    VerifyArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
-use runledger::error::{AppResult, Context};
+use runledger::error::{AppError, AppResult, Context};
 use runledger::graphql::Limits;
+use runledger::ledger::checkpoint::{self, CheckpointPolicy, LedgerKeys};
+use runledger::ledger::note::{self, NoteVerifier};
+use runledger::ledger::verify::{self, Verdict, VerificationMode, VerifyOptions};
 use runledger::{auth, graphql, ingest, seed};
 use tracing_subscriber::EnvFilter;
 
@@ -42,6 +46,15 @@ async fn main() -> ExitCode {
         _ => LogFormat::Text,
     };
     init_logging(format);
+    if let Command::Verify(args) = cli.command {
+        return match verify_ledgers(args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {}", e.describe());
+                ExitCode::from(EXIT_VERIFY_ERROR)
+            }
+        };
+    }
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,8 +64,116 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `verify` exit codes (documented in the README and `runledger verify --help`).
+const EXIT_VERIFY_ANOMALY: u8 = 1;
+const EXIT_VERIFY_ERROR: u8 = 2;
+const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
+
+/// Loads (or creates, owner-only) the checkpoint signing key.
+fn ledger_keys(args: &LedgerArgs) -> AppResult<LedgerKeys> {
+    let (signer, created) = note::load_or_create(&args.signing_key_file, &args.log_name)?;
+    if created {
+        tracing::info!(path = %args.signing_key_file.display(), verifier_key = %signer.verifier_key(),
+            "created the checkpoint signing key (owner-only permissions)");
+    }
+    let mut keys = LedgerKeys::new(signer, &args.log_name);
+    for k in &args.trusted_keys {
+        keys.extra_verifiers.push(NoteVerifier::parse(k)?);
+    }
+    Ok(keys)
+}
+
+/// The verifier key an auditor trusts: given as text or a file, else the key file's public half.
+fn verifier_for(args: &VerifyArgs) -> AppResult<NoteVerifier> {
+    match &args.public_key {
+        Some(text) => {
+            let path = std::path::Path::new(text);
+            let text = if path.is_file() {
+                std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+            } else {
+                text.clone()
+            };
+            NoteVerifier::parse(text.trim())
+        }
+        None if args.signing_key_file.is_file() => {
+            let (signer, _) = note::load_or_create(&args.signing_key_file, &args.log_name)?;
+            Ok(NoteVerifier::from(&signer))
+        }
+        None => Err(AppError::bad_input(format!(
+            "no verifier key: pass --public-key (see `runledger keys public`) or a \
+             --signing-key-file that exists ({} does not)",
+            args.signing_key_file.display()
+        ))),
+    }
+}
+
+/// `runledger verify`: one JSON report per ledger on stdout; the exit code says the worst.
+async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
+    let verifier = verifier_for(&args)?;
+    // An auditor's connection may be read-only: connect, never migrate.
+    let db = Db::connect(
+        &args.database.database_url,
+        args.database.db_max_connections,
+    )
+    .await?;
+    let trusted = match &args.trusted_checkpoint {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let tenants = match (&args.tenant, &trusted) {
+        (Some(t), _) => vec![t.clone()],
+        (None, Some(note_text)) => {
+            // The trusted checkpoint names its tenant in its origin.
+            let cp =
+                note::open_checkpoint(note_text, std::slice::from_ref(&verifier)).map_err(|e| {
+                    AppError::bad_input(format!("the trusted checkpoint: {}", e.describe()))
+                })?;
+            let prefix = format!("{}/", args.log_name);
+            vec![
+                cp.origin
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&cp.origin)
+                    .to_string(),
+            ]
+        }
+        (None, None) => checkpoint::ledger_names(&db).await?,
+    };
+    let mut reports = Vec::new();
+    for tenant in &tenants {
+        let opts = VerifyOptions {
+            mode: if args.incremental {
+                VerificationMode::Incremental
+            } else {
+                VerificationMode::Full
+            },
+            verifiers: vec![verifier.clone()],
+            origin: verify::origin_of(&args.log_name, tenant),
+            trusted_checkpoint: trusted.clone(),
+            check_records: !args.skip_records,
+        };
+        reports.push(verify::verify(&db.conn, tenant, &opts).await?);
+    }
+    let worst = if reports.iter().any(|r| r.status == Verdict::Broken) {
+        EXIT_VERIFY_ANOMALY
+    } else if reports
+        .iter()
+        .any(|r| r.status == Verdict::VerifiedUnanchoredTail)
+    {
+        EXIT_VERIFY_UNANCHORED_TAIL
+    } else {
+        0
+    };
+    let out = serde_json::to_string_pretty(&serde_json::json!({ "ledgers": reports }))
+        .context("write the verification report")?;
+    println!("{out}");
+    Ok(ExitCode::from(worst))
+}
+
 async fn run(command: Command) -> AppResult<()> {
     match command {
+        Command::Verify(_) => Ok(()),
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             open(&args).await?;
@@ -67,9 +188,12 @@ async fn run(command: Command) -> AppResult<()> {
                 steps_per_run: args.steps_per_run,
                 seed: args.seed,
             };
+            let keys = ledger_keys(&args.ledger)?;
             for tenant in seed::seed(&db, &opts).await? {
                 println!("{tenant}");
             }
+            // End with a checkpoint, so a quiet seeded ledger is fully covered.
+            checkpoint::checkpoint_all(&db, &keys, None).await?;
             Ok(())
         }
         Command::Keys {
@@ -85,6 +209,13 @@ async fn run(command: Command) -> AppResult<()> {
             auth::ensure_tenant(&db, &tenant, &tenant, &[]).await?;
             let (key, _) = auth::create_key(&db, &tenant, role.into(), label, None).await?;
             println!("{key}");
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Public { ledger },
+        } => {
+            let keys = ledger_keys(&ledger)?;
+            println!("{}", keys.signer.verifier_key());
             Ok(())
         }
         Command::Ingest {
@@ -121,6 +252,7 @@ const DEMO_TENANT: &str = "demo";
 
 async fn serve(args: ServeArgs) -> AppResult<()> {
     let db = open(&args.database).await?;
+    let keys = ledger_keys(&args.ledger)?;
     let mut demo_key = None;
     if args.demo {
         match seed::database_state(&db, DEMO_TENANT).await? {
@@ -128,6 +260,7 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
                 tracing::info!("empty database: seeding the demo tenant");
                 let opts = seed::SeedOptions::default();
                 seed::seed_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &opts).await?;
+                checkpoint::checkpoint_all(&db, &keys, None).await?;
             }
             seed::DatabaseState::HasTenant => {}
             seed::DatabaseState::OtherTenantsOnly => {
@@ -160,7 +293,20 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         },
         graphiql_bearer: demo_key.clone(),
     };
-    let router = app::router(AppState::new(db, settings));
+    let router = app::router(AppState::new(db.clone(), keys.clone(), settings));
+    let policy = CheckpointPolicy {
+        every_entries: args.checkpoints.checkpoint_every_entries,
+        interval: Duration::from_secs(args.checkpoints.checkpoint_interval_secs),
+    };
+    let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel::<()>();
+    let checkpointer = tokio::spawn(checkpoint::run_periodically(
+        db.clone(),
+        keys.clone(),
+        policy,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -176,7 +322,11 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serve HTTP")?;
-    tracing::info!("shut down");
+    // A graceful shutdown ends with a checkpoint, so a quiet ledger is fully covered.
+    let _ = stop_checkpoints.send(());
+    let _ = checkpointer.await;
+    let signed = checkpoint::checkpoint_all(&db, &keys, None).await?;
+    tracing::info!(checkpoints = signed, "shut down");
     Ok(())
 }
 

@@ -939,6 +939,7 @@ impl TenantGenerator {
                 end_us + rng.range(1, 40) * MILLI
             };
             steps.push(trace_steps::Model {
+                anchor_id: None,
                 tenant_id: self.tenant_id.clone(),
                 trace_id: trace_id.clone(),
                 step_index: index as i32,
@@ -964,6 +965,7 @@ impl TenantGenerator {
         let completed_us = cursor;
         let cost_cents: i64 = drafts.iter().map(|d| d.cost_cents).sum();
         let mut run = llm_runs::Model {
+            anchor_id: None,
             tenant_id: self.tenant_id.clone(),
             run_id: run_id.clone(),
             trace_id: Some(trace_id.clone()),
@@ -1046,6 +1048,7 @@ impl TenantGenerator {
         reason: String,
     ) -> governance_events::Model {
         governance_events::Model {
+            anchor_id: None,
             tenant_id: self.tenant_id.clone(),
             id: format!("gov_{}", rng.hex(32)),
             run_id: ctx.run_id.clone(),
@@ -1187,6 +1190,7 @@ impl TenantGenerator {
         occurred_us: i64,
     ) -> system_records::Model {
         system_records::Model {
+            anchor_id: None,
             id: format!("sys_{}", rng.hex(32)),
             tenant_id: (!global).then(|| self.tenant_id.clone()),
             component: kind.0.to_string(),
@@ -1580,6 +1584,7 @@ impl TenantGenerator {
                 ("queue_depth", queue_depth as f64, None),
             ] {
                 out.push(telemetry_samples::Model {
+                    anchor_id: None,
                     tenant_id: self.tenant_id.clone(),
                     id: format!("tel_{}", rng.hex(32)),
                     run_id: ctx.run_id.clone(),

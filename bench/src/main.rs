@@ -178,7 +178,12 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
         max_body_bytes: 64 << 20,
         ..HttpSettings::default()
     };
-    let router = app::router(AppState::new(db.clone(), settings));
+    let keys = runledger::ledger::checkpoint::LedgerKeys::new(
+        runledger::ledger::note::NoteSigner::generate("runledger-bench")
+            .map_err(|e| e.describe())?,
+        "runledger-bench",
+    );
+    let router = app::router(AppState::new(db.clone(), keys, settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

@@ -14,6 +14,9 @@ pub struct Model {
     pub signed_note: String,
     pub key_id: String,
     pub recorded_at: DateTimeUtc,
+    /// The Merkle frontier of the signed tree (perfect-subtree roots, left to right, as
+    /// concatenated hex): lets verification resume from this checkpoint.
+    pub frontier: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,9 @@ pub struct Model {
     pub recorded_at: DateTimeUtc,
     /// Hex SHA-256 of the canonical record, computed when it was written.
     pub record_hash: String,
+    /// Entity id of the ledger entry (EVIDENCE_BATCH_ANCHORED) whose Merkle root covers this
+    /// record; not part of the record's hash.
+    pub anchor_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

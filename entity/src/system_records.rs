@@ -21,6 +21,9 @@ pub struct Model {
     pub occurred_at: DateTimeUtc,
     pub recorded_at: DateTimeUtc,
     pub record_hash: String,
+    /// Entity id of the ledger entry (EVIDENCE_BATCH_ANCHORED) whose Merkle root covers this
+    /// record; not part of the record's hash.
+    pub anchor_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,6 @@
 //! The audit topic: the tenant's ledger entries (filtered list and one entry in detail) and the
 //! five audit views: identity, authorization, access, integrity, exports.
 
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
@@ -12,7 +11,8 @@ use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp};
 use crate::error::{AppError, AppResult, Context};
-use crate::ledger::{self, AnomalyKind, ChainWalker, merkle};
+use crate::ledger::verify::{self, Report, VerificationMode, VerifyOptions};
+use crate::ledger::{self, NewEntry, merkle, proof};
 use entity::{audit_ledger, ledger_checkpoints, log_exports};
 
 /// Filters of the ledger list.
@@ -144,74 +144,51 @@ pub struct AuditEntryDetail {
     pub metadata: EvidenceMetadata,
 }
 
-/// Overall verdict of an integrity verification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum IntegrityStatus {
-    /// The ledger has no entries yet.
-    Empty,
-    /// Every entry verified and every entry is covered by a signed checkpoint.
-    Verified,
-    /// The chain verified, but some entries are not yet covered by a signed checkpoint.
-    VerifiedUnanchoredTail,
-    /// At least one anomaly was found.
-    Broken,
-}
-
-/// Kind of integrity anomaly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum AnomalyType {
-    /// The stored hash is not the hash of the stored fields.
-    EntryHashMismatch,
-    /// The entry does not link to the previous entry's hash.
-    BrokenPrevLink,
-    /// Seq numbers are missing, duplicated or out of order.
-    SeqGap,
-    /// An entry of another tenant is in this tenant's chain.
-    ForeignTenant,
-    /// The ledger has fewer entries than a checkpoint covered: its tail was removed.
-    Truncated,
-    /// The Merkle root of the entries a checkpoint covers is not the checkpoint's root: history
-    /// was rewritten (even if every hash was recomputed).
-    CheckpointRootMismatch,
-}
-
-/// One anomaly found.
-#[derive(Clone, Debug, async_graphql::SimpleObject)]
-pub struct IntegrityAnomaly {
-    pub kind: AnomalyType,
-    pub seq: i64,
-    pub detail: String,
-}
-
-/// The newest entry of the chain.
-#[derive(Clone, Debug, async_graphql::SimpleObject)]
-pub struct LedgerHead {
-    pub seq: i64,
-    pub entry_hash: String,
-}
-
-/// A signed checkpoint of the ledger tree.
-#[derive(Clone, Debug, async_graphql::SimpleObject)]
-pub struct CheckpointInfo {
-    pub tree_size: i64,
-    pub root_hash: String,
-    pub recorded_at: Timestamp,
-}
-
-/// O4: the result of a real verification of the tenant's chain.
+/// O4: a verification of the tenant's ledger, and the evidence metadata of what it read.
 #[derive(Clone, Debug)]
 pub struct AuditIntegrity {
-    pub status: IntegrityStatus,
-    pub hash_chain_valid: bool,
-    pub entries_checked: i64,
-    pub anomalies: Vec<IntegrityAnomaly>,
-    pub first_broken_seq: Option<i64>,
-    pub head: Option<LedgerHead>,
-    pub merkle_root: String,
-    pub latest_checkpoint: Option<CheckpointInfo>,
-    pub unanchored_entries: i64,
-    pub verified_at: DateTime<Utc>,
+    pub report: Report,
+    /// The ledger entry that records this verification.
+    pub recorded_as: Option<audit_ledger::Model>,
     pub metadata: EvidenceMetadata,
+}
+
+/// An RFC 6962 inclusion proof of one entry in the tenant's tree.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct InclusionProof {
+    pub seq: i64,
+    /// Zero-based position of the entry among the leaves (`seq - 1`).
+    pub leaf_index: i64,
+    pub tree_size: i64,
+    /// The entry hash (the leaf).
+    pub leaf_hash: String,
+    pub root_hash: String,
+    /// Sibling hashes from the leaf up, lower-case hex.
+    pub hashes: Vec<String>,
+    /// The signed checkpoint of this tree size, when there is one.
+    pub signed_note: Option<String>,
+}
+
+/// An RFC 6962 consistency proof between two tree sizes.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct ConsistencyProof {
+    pub from_size: i64,
+    pub to_size: i64,
+    pub from_root: String,
+    pub to_root: String,
+    pub hashes: Vec<String>,
+}
+
+/// The key that signs checkpoints.
+#[derive(Clone, Debug, async_graphql::SimpleObject)]
+pub struct SigningKeyInfo {
+    /// C2SP signed-note verifier key: `<name>+<key id>+<base64 Ed25519 public key>`.
+    pub verifier_key: String,
+    pub key_name: String,
+    pub key_id: String,
+    pub algorithm: String,
+    /// The origin line of this tenant's checkpoints.
+    pub origin: String,
 }
 
 /// A page of exports.
@@ -219,9 +196,6 @@ pub struct ExportList {
     pub page: Page<log_exports::Model>,
     pub metadata: EvidenceMetadata,
 }
-
-/// How many entries a verification reads per statement.
-const VERIFY_CHUNK: u64 = 5000;
 
 fn ledger_metadata(tenant_id: &str, entries: &[&audit_ledger::Model]) -> EvidenceMetadata {
     let mut m = EvidenceMetadata::new(tenant_id, SourceDomain::Logs, "audit_ledger")
@@ -307,133 +281,209 @@ impl Facade {
         })
     }
 
-    /// O4: walks the whole chain in seq order, recomputing every hash and link, and compares
-    /// its size and Merkle root with the latest checkpoint. (Checkpoint signatures are checked
-    /// once checkpoints are signed.)
-    pub async fn audit_integrity(&self) -> AppResult<AuditIntegrity> {
-        self.scope(Permission::ReadAudit)?;
-        self.integrity
-            .get_or_try_init(|| self.verify_ledger())
-            .await
-            .cloned()
+    /// O4: verifies the tenant's ledger (incrementally from the newest good checkpoint, or
+    /// fully), once per request however often it is asked, and records the verification in
+    /// the ledger.
+    pub async fn audit_integrity(&self, mode: VerificationMode) -> AppResult<AuditIntegrity> {
+        let scope = self.scope(Permission::ReadAudit)?;
+        let cell = match mode {
+            VerificationMode::Full => &self.integrity_full,
+            VerificationMode::Incremental => &self.integrity,
+        };
+        cell.get_or_try_init(|| async {
+            let opts = VerifyOptions {
+                mode,
+                verifiers: self.ledger.verifiers(),
+                origin: self.ledger.origin(scope.tenant_id),
+                trusted_checkpoint: None,
+                check_records: true,
+            };
+            let report = verify::verify(&scope.db.conn, scope.tenant_id, &opts).await?;
+            let recorded_as = self.record_verification(scope.tenant_id, &report).await?;
+            let mut metadata =
+                EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "audit_ledger")
+                    .with_times(report.newest);
+            metadata.origin = report.head.as_ref().map(|_| Origin::System);
+            metadata.checksum = Some(report.merkle_root.clone());
+            Ok(AuditIntegrity {
+                report,
+                recorded_as,
+                metadata,
+            })
+        })
+        .await
+        .cloned()
     }
 
-    async fn verify_ledger(&self) -> AppResult<AuditIntegrity> {
+    /// Appends the INTEGRITY entry that says a verification ran, who asked, and what it found.
+    async fn record_verification(
+        &self,
+        tenant_id: &str,
+        report: &Report,
+    ) -> AppResult<Option<audit_ledger::Model>> {
+        let caller = self.caller().map(|c| format!("key:{}", c.key_id));
+        let entry = NewEntry {
+            id: None,
+            category: LedgerCategory::Integrity,
+            event_type: "LEDGER_VERIFIED".into(),
+            entity_type: "audit_ledger".into(),
+            entity_id: tenant_id.to_string(),
+            actor_type: ActorType::System,
+            actor_id: caller,
+            action_reason: Some(format!("{:?} verification requested", report.mode)),
+            decision: None,
+            before_state: None,
+            after_state: Some(report.summary()),
+            correlation_id: None,
+            occurred_at: report.verified_at,
+        };
+        let tx = self.db.begin_write().await?;
+        let mut stored = ledger::append(&tx.txn, tenant_id, vec![entry]).await?;
+        tx.commit().await?;
+        Ok(stored.pop())
+    }
+
+    /// The key that signs this server's checkpoints.
+    pub fn signing_key(&self) -> AppResult<SigningKeyInfo> {
         let scope = self.scope(Permission::ReadAudit)?;
-        let mut walker = ChainWalker::new(scope.tenant_id);
-        let mut leaves: Vec<[u8; 32]> = Vec::new();
-        let mut last_seq: Option<i64> = None;
-        let mut newest: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-        loop {
-            let mut q = audit_ledger::Entity::find()
-                .filter(audit_ledger::Column::TenantId.eq(scope.tenant_id))
-                .order_by_asc(audit_ledger::Column::Seq)
-                .limit(VERIFY_CHUNK);
-            if let Some(s) = last_seq {
-                q = q.filter(audit_ledger::Column::Seq.gt(s));
-            }
-            let chunk = q
-                .all(&scope.db.conn)
-                .await
-                .context("read the ledger for verification")?;
-            let done = (chunk.len() as u64) < VERIFY_CHUNK;
-            for e in &chunk {
-                walker.push(e);
-                leaves.push(merkle::parse_hash(&e.entry_hash).unwrap_or([0u8; 32]));
-                newest = Some(newest.map_or((e.occurred_at, e.recorded_at), |(o, r)| {
-                    (o.max(e.occurred_at), r.max(e.recorded_at))
-                }));
-            }
-            last_seq = chunk.last().map(|e| e.seq).or(last_seq);
-            if done {
-                break;
-            }
-        }
-        let walk = walker.finish();
-        let checkpoint = ledger_checkpoints::Entity::find()
+        let signer = &self.ledger.signer;
+        Ok(SigningKeyInfo {
+            verifier_key: signer.verifier_key(),
+            key_name: signer.name().to_string(),
+            key_id: signer.key_id_hex(),
+            algorithm: "Ed25519".into(),
+            origin: self.ledger.origin(scope.tenant_id),
+        })
+    }
+
+    /// The tenant's signed checkpoints, newest first (at most `limit`).
+    pub async fn checkpoints(&self, limit: u64) -> AppResult<Vec<ledger_checkpoints::Model>> {
+        let scope = self.scope(Permission::ReadAudit)?;
+        ledger_checkpoints::Entity::find()
             .filter(ledger_checkpoints::Column::TenantId.eq(scope.tenant_id))
             .order_by_desc(ledger_checkpoints::Column::TreeSize)
-            .one(&scope.db.conn)
+            .limit(limit)
+            .all(&scope.db.conn)
             .await
-            .context("read the latest ledger checkpoint")?;
-        let mut anomalies: Vec<IntegrityAnomaly> = walk
-            .anomalies
+            .context("list checkpoints")
+    }
+
+    /// Entry hashes of the first `size` entries, in seq order, as stored.
+    async fn leaves(&self, tenant_id: &str, size: i64) -> AppResult<Vec<[u8; 32]>> {
+        let hashes: Vec<String> = audit_ledger::Entity::find()
+            .select_only()
+            .column(audit_ledger::Column::EntryHash)
+            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+            .filter(audit_ledger::Column::Seq.lte(size))
+            .order_by_asc(audit_ledger::Column::Seq)
+            .into_tuple()
+            .all(&self.db.conn)
+            .await
+            .context("read entry hashes for a proof")?;
+        hashes
             .iter()
-            .map(|a| IntegrityAnomaly {
-                kind: match a.kind {
-                    AnomalyKind::EntryHashMismatch => AnomalyType::EntryHashMismatch,
-                    AnomalyKind::BrokenPrevLink => AnomalyType::BrokenPrevLink,
-                    AnomalyKind::SeqGap => AnomalyType::SeqGap,
-                    AnomalyKind::ForeignTenant => AnomalyType::ForeignTenant,
-                },
-                seq: a.seq,
-                detail: a.detail.clone(),
+            .map(|h| {
+                merkle::parse_hash(h).ok_or_else(|| {
+                    AppError::internal("read entry hashes for a proof", "a stored hash is not hex")
+                })
             })
-            .collect();
-        let entries_checked = walk.entries_checked as i64;
-        if let Some(cp) = &checkpoint {
-            match usize::try_from(cp.tree_size)
-                .ok()
-                .filter(|n| *n <= leaves.len())
-            {
-                None => anomalies.push(IntegrityAnomaly {
-                    kind: AnomalyType::Truncated,
-                    seq: entries_checked + 1,
-                    detail: format!(
-                        "checkpoint covers {} entries, the ledger has {entries_checked}",
-                        cp.tree_size
-                    ),
-                }),
-                Some(n) if hex::encode(merkle::root(&leaves[..n])) != cp.root_hash => anomalies
-                    .push(IntegrityAnomaly {
-                        kind: AnomalyType::CheckpointRootMismatch,
-                        seq: cp.tree_size,
-                        detail: format!(
-                            "the root of the first {n} entries differs from the checkpoint's"
-                        ),
-                    }),
-                Some(_) => {}
-            }
+            .collect()
+    }
+
+    /// The newest tree size (the head's seq).
+    async fn tree_size(&self, tenant_id: &str) -> AppResult<i64> {
+        let head: Option<i64> = audit_ledger::Entity::find()
+            .select_only()
+            .column(audit_ledger::Column::Seq)
+            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+            .order_by_desc(audit_ledger::Column::Seq)
+            .limit(1)
+            .into_tuple()
+            .one(&self.db.conn)
+            .await
+            .context("read the ledger head")?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// Proves that the entry `seq` is in the tree of `tree_size` entries (default: the newest
+    /// checkpoint's size, else the whole ledger).
+    pub async fn inclusion_proof(
+        &self,
+        seq: i64,
+        tree_size: Option<i64>,
+    ) -> AppResult<InclusionProof> {
+        let scope = self.scope(Permission::ReadAudit)?;
+        let head = self.tree_size(scope.tenant_id).await?;
+        let size = match tree_size {
+            Some(n) => n,
+            None => self
+                .checkpoints(1)
+                .await?
+                .first()
+                .map(|c| c.tree_size)
+                .filter(|n| *n >= seq)
+                .unwrap_or(head),
+        };
+        if size < 1 || size > head {
+            return Err(AppError::bad_input(format!(
+                "treeSize must be between 1 and the ledger's size {head}, not {size}"
+            )));
         }
-        anomalies.sort_by_key(|a| a.seq);
-        let covered = checkpoint.as_ref().map_or(0, |c| c.tree_size);
-        let unanchored_entries = (entries_checked - covered).max(0);
-        let hash_chain_valid = anomalies.is_empty();
-        let status = if !hash_chain_valid {
-            IntegrityStatus::Broken
-        } else if entries_checked == 0 {
-            IntegrityStatus::Empty
-        } else if unanchored_entries > 0 {
-            IntegrityStatus::VerifiedUnanchoredTail
-        } else {
-            IntegrityStatus::Verified
-        };
-        let head = match (walk.head_seq, walk.head_hash.clone()) {
-            (Some(seq), Some(entry_hash)) => Some(LedgerHead { seq, entry_hash }),
-            _ => None,
-        };
-        let mut metadata =
-            EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "audit_ledger")
-                .with_times(newest);
-        metadata.origin = head.as_ref().map(|_| Origin::System);
-        let merkle_root = hex::encode(merkle::root(&leaves));
-        metadata.checksum = Some(merkle_root.clone());
-        Ok(AuditIntegrity {
-            status,
-            hash_chain_valid,
-            entries_checked,
-            first_broken_seq: anomalies.iter().map(|a| a.seq).min(),
-            anomalies,
-            head,
-            merkle_root,
-            latest_checkpoint: checkpoint.map(|c| CheckpointInfo {
-                tree_size: c.tree_size,
-                root_hash: c.root_hash,
-                recorded_at: Timestamp(c.recorded_at),
-            }),
-            unanchored_entries,
-            verified_at: Utc::now(),
-            metadata,
+        if seq < 1 || seq > size {
+            return Err(AppError::bad_input(format!(
+                "seq must be between 1 and the tree size {size}, not {seq}"
+            )));
+        }
+        let leaves = self.leaves(scope.tenant_id, size).await?;
+        let index = (seq - 1) as usize;
+        let hashes = proof::inclusion_proof(&leaves, index)
+            .ok_or_else(|| AppError::internal("build an inclusion proof", "index out of range"))?;
+        let signed_note =
+            ledger_checkpoints::Entity::find_by_id((scope.tenant_id.to_string(), size))
+                .one(&self.db.conn)
+                .await
+                .context("read a checkpoint")?
+                .map(|c| c.signed_note);
+        Ok(InclusionProof {
+            seq,
+            leaf_index: index as i64,
+            tree_size: size,
+            leaf_hash: hex::encode(leaves[index]),
+            root_hash: hex::encode(merkle::root(&leaves)),
+            hashes: hashes.iter().map(hex::encode).collect(),
+            signed_note,
+        })
+    }
+
+    /// Proves that the tree of `from_size` entries is a prefix of the tree of `to_size`
+    /// (default: the ledger's size).
+    pub async fn consistency_proof(
+        &self,
+        from_size: i64,
+        to_size: Option<i64>,
+    ) -> AppResult<ConsistencyProof> {
+        let scope = self.scope(Permission::ReadAudit)?;
+        let head = self.tree_size(scope.tenant_id).await?;
+        let to = to_size.unwrap_or(head);
+        if to < 1 || to > head {
+            return Err(AppError::bad_input(format!(
+                "toSize must be between 1 and the ledger's size {head}, not {to}"
+            )));
+        }
+        if from_size < 1 || from_size > to {
+            return Err(AppError::bad_input(format!(
+                "fromSize must be between 1 and toSize {to}, not {from_size}"
+            )));
+        }
+        let leaves = self.leaves(scope.tenant_id, to).await?;
+        let hashes = proof::consistency_proof(&leaves, from_size as usize)
+            .ok_or_else(|| AppError::internal("build a consistency proof", "sizes out of range"))?;
+        Ok(ConsistencyProof {
+            from_size,
+            to_size: to,
+            from_root: hex::encode(merkle::root(&leaves[..from_size as usize])),
+            to_root: hex::encode(merkle::root(&leaves)),
+            hashes: hashes.iter().map(hex::encode).collect(),
         })
     }
 

@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 use crate::auth::{self, Caller, Permission};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
+use crate::ledger::checkpoint::LedgerKeys;
 use entity::tenants;
 use loaders::Loaders;
 
@@ -32,8 +33,11 @@ pub struct Facade {
     caller: Option<Caller>,
     loaders: Option<Loaders>,
     tenant: OnceCell<tenants::Model>,
-    /// A verification reads the whole ledger: one per request, however often it is asked.
+    /// The server's checkpoint signing identity.
+    ledger: LedgerKeys,
+    /// A verification reads the ledger: one per mode and request, however often it is asked.
     integrity: OnceCell<audit::AuditIntegrity>,
+    integrity_full: OnceCell<audit::AuditIntegrity>,
 }
 
 /// What an authorized operation works with.
@@ -44,7 +48,7 @@ pub(crate) struct Scope<'a> {
 }
 
 impl Facade {
-    pub fn for_request(db: Db, caller: Option<Caller>) -> Self {
+    pub fn for_request(db: Db, ledger: LedgerKeys, caller: Option<Caller>) -> Self {
         let loaders = caller
             .as_ref()
             .map(|c| Loaders::new(db.clone(), c.tenant_id.clone()));
@@ -53,7 +57,9 @@ impl Facade {
             caller,
             loaders,
             tenant: OnceCell::new(),
+            ledger,
             integrity: OnceCell::new(),
+            integrity_full: OnceCell::new(),
         }
     }
 

@@ -10,11 +10,13 @@ use super::runs::LogExport;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::facade::EvidenceMetadata;
 use crate::facade::audit::{
-    AuditEntryDetail as Detail, AuditFilter, AuditIntegrity as Integrity, CheckpointInfo,
-    IntegrityAnomaly, IntegrityStatus, LedgerHead,
+    AuditEntryDetail as Detail, AuditFilter, AuditIntegrity as Integrity, ConsistencyProof,
+    InclusionProof, SigningKeyInfo,
 };
 use crate::facade::page::ListKind;
+use crate::ledger::verify::{Anomaly, CheckpointView, Head, Verdict, VerificationMode};
 use entity::audit_ledger;
+use entity::ledger_checkpoints;
 
 /// One entry of the tenant's hash-chained audit ledger.
 #[derive(Clone)]
@@ -114,54 +116,133 @@ impl AuditEntryDetail {
     }
 }
 
-/// O4: a real verification of the tenant's hash chain.
+/// O4: a real verification of the tenant's ledger.
 pub struct AuditIntegrity(Integrity);
 
 #[Object]
 impl AuditIntegrity {
-    async fn status(&self) -> IntegrityStatus {
-        self.0.status
+    async fn status(&self) -> Verdict {
+        self.0.report.status
     }
-    /// True when every hash and link verified.
+    /// FULL (from seq 1) or INCREMENTAL (from the newest good checkpoint).
+    async fn mode(&self) -> VerificationMode {
+        self.0.report.mode
+    }
+    /// True when no anomaly of the chain or tree was found (hashes, links, seq, truncation,
+    /// checkpoint roots).
     async fn hash_chain_valid(&self) -> bool {
-        self.0.hash_chain_valid
+        self.0.report.hash_chain_valid
+    }
+    /// The first seq this verification read (1 for a full run).
+    async fn from_seq(&self) -> i64 {
+        self.0.report.from_seq
     }
     async fn entries_checked(&self) -> i64 {
-        self.0.entries_checked
+        self.0.report.entries_checked as i64
+    }
+    /// Signed checkpoints whose signature and root were checked.
+    async fn checkpoints_checked(&self) -> i64 {
+        self.0.report.checkpoints_checked as i64
+    }
+    /// Anchor entries whose Merkle root was recomputed from their evidence records.
+    async fn anchors_checked(&self) -> i64 {
+        self.0.report.anchors_checked as i64
+    }
+    /// Evidence records re-hashed for the anchors.
+    async fn records_checked(&self) -> i64 {
+        self.0.report.records_checked as i64
     }
     async fn anomalies_detected(&self) -> i32 {
-        self.0.anomalies.len() as i32
+        self.0.report.anomalies.len() as i32
     }
     /// Every anomaly found, in seq order.
-    async fn anomalies(&self) -> &[IntegrityAnomaly] {
-        &self.0.anomalies
+    async fn anomalies(&self) -> &[Anomaly] {
+        &self.0.report.anomalies
     }
     /// The lowest seq with an anomaly.
     async fn first_broken_seq(&self) -> Option<i64> {
-        self.0.first_broken_seq
+        self.0.report.first_broken_seq
     }
     /// The newest entry.
-    async fn head(&self) -> Option<&LedgerHead> {
-        self.0.head.as_ref()
+    async fn head(&self) -> Option<&Head> {
+        self.0.report.head.as_ref()
     }
     /// RFC 6962 Merkle root over every entry hash, in seq order.
     async fn merkle_root(&self) -> &str {
-        &self.0.merkle_root
+        &self.0.report.merkle_root
     }
-    /// The newest signed checkpoint, if any.
-    async fn latest_checkpoint(&self) -> Option<&CheckpointInfo> {
-        self.0.latest_checkpoint.as_ref()
+    /// The newest signed checkpoint, if any, with whether its signature verified.
+    async fn latest_checkpoint(&self) -> Option<Checkpoint> {
+        self.0
+            .report
+            .latest_checkpoint
+            .clone()
+            .map(Checkpoint::Seen)
     }
-    /// Entries after the newest checkpoint: verified, but not yet anchored by a signature.
+    /// Entries after the newest good checkpoint: verified, but not yet covered by a signature.
     async fn unanchored_entries(&self) -> i64 {
-        self.0.unanchored_entries
+        self.0.report.unanchored_entries
     }
     /// When this verification ran.
     async fn last_verified(&self) -> Timestamp {
-        self.0.verified_at.into()
+        self.0.report.verified_at.into()
+    }
+    /// The INTEGRITY entry that records this verification in the ledger.
+    async fn recorded_as(&self) -> Option<AuditEntry> {
+        self.0.recorded_as.clone().map(AuditEntry)
     }
     async fn metadata(&self) -> &EvidenceMetadata {
         &self.0.metadata
+    }
+}
+
+/// A signed checkpoint of the tenant's ledger tree (C2SP tlog-checkpoint, Ed25519).
+pub enum Checkpoint {
+    Stored(ledger_checkpoints::Model),
+    Seen(CheckpointView),
+}
+
+#[Object]
+impl Checkpoint {
+    async fn tree_size(&self) -> i64 {
+        match self {
+            Checkpoint::Stored(c) => c.tree_size,
+            Checkpoint::Seen(c) => c.tree_size,
+        }
+    }
+    /// Lower-case hex RFC 6962 root of the first `treeSize` entries.
+    async fn root_hash(&self) -> &str {
+        match self {
+            Checkpoint::Stored(c) => &c.root_hash,
+            Checkpoint::Seen(c) => &c.root_hash,
+        }
+    }
+    /// Hex id (C2SP key hash) of the signing key.
+    async fn key_id(&self) -> &str {
+        match self {
+            Checkpoint::Stored(c) => &c.key_id,
+            Checkpoint::Seen(c) => &c.key_id,
+        }
+    }
+    /// The signed note, verbatim: verify it with the verifier key of `audit { signingKey }`.
+    async fn signed_note(&self) -> &str {
+        match self {
+            Checkpoint::Stored(c) => &c.signed_note,
+            Checkpoint::Seen(c) => &c.signed_note,
+        }
+    }
+    /// Whether the signature verified (known only where a verification ran).
+    async fn signature_valid(&self) -> Option<bool> {
+        match self {
+            Checkpoint::Stored(_) => None,
+            Checkpoint::Seen(c) => Some(c.signature_valid),
+        }
+    }
+    async fn recorded_at(&self) -> Timestamp {
+        match self {
+            Checkpoint::Stored(c) => c.recorded_at.into(),
+            Checkpoint::Seen(c) => c.recorded_at.into(),
+        }
     }
 }
 
@@ -268,10 +349,52 @@ impl AuditViews {
         let filter = AuditFilter::only(LedgerCategory::Access);
         entries(ctx, filter, first, after, last, before).await
     }
-    /// O4: verifies the whole hash chain now (once per request, however often it is asked).
+    /// O4: verifies the ledger now: INCREMENTAL (default) from the newest good signed
+    /// checkpoint, or FULL from seq 1 with every anchored evidence record re-hashed. Each
+    /// verification is recorded in the ledger (once per request and mode).
     #[graphql(complexity = "crate::graphql::INTEGRITY_COST + child_complexity")]
-    async fn integrity(&self, ctx: &Context<'_>) -> Result<AuditIntegrity> {
-        Ok(AuditIntegrity(facade(ctx)?.audit_integrity().await?))
+    async fn integrity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "VerificationMode::Incremental")] mode: VerificationMode,
+    ) -> Result<AuditIntegrity> {
+        Ok(AuditIntegrity(facade(ctx)?.audit_integrity(mode).await?))
+    }
+    /// The Ed25519 key that signs this server's checkpoints, as a C2SP verifier key (also
+    /// served at /.well-known/runledger/checkpoint-key and printed by `runledger keys public`).
+    async fn signing_key(&self, ctx: &Context<'_>) -> Result<SigningKeyInfo> {
+        Ok(facade(ctx)?.signing_key()?)
+    }
+    /// The tenant's signed checkpoints, newest first.
+    async fn checkpoints(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10, validator(minimum = 1, maximum = 100))] first: i32,
+    ) -> Result<Vec<Checkpoint>> {
+        let rows = facade(ctx)?.checkpoints(first as u64).await?;
+        Ok(rows.into_iter().map(Checkpoint::Stored).collect())
+    }
+    /// RFC 6962 inclusion proof of the entry `seq` in the tree of `treeSize` entries (default:
+    /// the newest checkpoint covering it, else the whole ledger).
+    #[graphql(complexity = "crate::graphql::INTEGRITY_COST + child_complexity")]
+    async fn inclusion_proof(
+        &self,
+        ctx: &Context<'_>,
+        seq: i64,
+        tree_size: Option<i64>,
+    ) -> Result<InclusionProof> {
+        Ok(facade(ctx)?.inclusion_proof(seq, tree_size).await?)
+    }
+    /// RFC 6962 consistency proof that the tree of `fromSize` entries is a prefix of the tree
+    /// of `toSize` (default: the whole ledger), e.g. between two checkpoints.
+    #[graphql(complexity = "crate::graphql::INTEGRITY_COST + child_complexity")]
+    async fn consistency_proof(
+        &self,
+        ctx: &Context<'_>,
+        from_size: i64,
+        to_size: Option<i64>,
+    ) -> Result<ConsistencyProof> {
+        Ok(facade(ctx)?.consistency_proof(from_size, to_size).await?)
     }
     /// O5: compliance exports and their state, newest first.
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]

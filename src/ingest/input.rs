@@ -317,6 +317,7 @@ impl Check {
             ));
         }
         Ok(trace_steps::Model {
+            anchor_id: None,
             tenant_id: tenant_id.to_string(),
             trace_id,
             step_index: s.step_index,
@@ -340,6 +341,7 @@ impl Check {
         g: &GovernanceEventInput,
     ) -> AppResult<governance_events::Model> {
         Ok(governance_events::Model {
+            anchor_id: None,
             tenant_id: tenant_id.to_string(),
             id: self.id(&format!("{path}.eventId"), &g.event_id)?,
             run_id: run_id.to_string(),
@@ -414,6 +416,7 @@ impl Check {
                 )?);
             }
             batch.runs.push(llm_runs::Model {
+                anchor_id: None,
                 tenant_id: tenant_id.to_string(),
                 run_id,
                 trace_id,
@@ -477,6 +480,7 @@ impl Check {
         for (i, r) in records.iter().enumerate() {
             let p = |f: &str| format!("records[{i}].{f}");
             out.push(system_records::Model {
+                anchor_id: None,
                 id: self.id(&p("recordId"), &r.record_id)?,
                 tenant_id: owner.map(str::to_string),
                 component: self.id(&p("component"), &r.component)?,
@@ -512,6 +516,7 @@ impl Check {
                 return Err(bad(&p("value"), "must be a finite number"));
             }
             out.push(telemetry_samples::Model {
+                anchor_id: None,
                 tenant_id: tenant_id.to_string(),
                 id: self.id(&p("sampleId"), &t.sample_id)?,
                 run_id: self.id(&p("runId"), &t.run_id)?,

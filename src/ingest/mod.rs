@@ -4,8 +4,10 @@
 //!
 //! Anchoring: when a batch writes at least one evidence record, the ledger receives an
 //! `EVIDENCE_BATCH_ANCHORED` entry whose `after_state` commits to the RFC 6962 Merkle root of
-//! the batch's record hashes. The leaves are the record hashes in [`LEAF_ORDER`] (runs, then
-//! steps, governance events, system records and telemetry samples), each table in batch order.
+//! the batch's record hashes, and every record written keeps the anchor's entity id in its
+//! `anchor_id`, so a verifier can recompute the root from the stored records alone. The leaves
+//! are the record hashes in [`LEAF_ORDER`] (runs, then steps, governance events, system records
+//! and telemetry samples), each table's hashes in ascending byte order (see [`anchor_leaves`]).
 //! Export records are bookkeeping, not evidence: they are stored but not hashed or anchored.
 //!
 //! All or nothing: a failure anywhere drops the transaction, so nothing of the batch (records
@@ -180,26 +182,40 @@ fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
     batch
 }
 
-/// The anchor of the records a batch writes: the RFC 6962 Merkle root of their record hashes,
-/// in [`LEAF_ORDER`], each table in batch order. `None` when nothing new is written.
-fn anchor_of(batch: &EvidenceBatch) -> AppResult<Option<(String, Value)>> {
-    let hashes = batch
-        .runs
-        .iter()
-        .map(|r| &r.record_hash)
-        .chain(batch.steps.iter().map(|s| &s.record_hash))
-        .chain(batch.governance.iter().map(|g| &g.record_hash))
-        .chain(batch.system_records.iter().map(|s| &s.record_hash))
-        .chain(batch.telemetry.iter().map(|t| &t.record_hash));
-    let mut leaves: Vec<[u8; 32]> = Vec::with_capacity(batch.evidence_records());
-    for hash in hashes {
-        leaves.push(merkle::parse_hash(hash).ok_or_else(|| {
-            AppError::internal(
-                "compute the Merkle root of an evidence batch",
-                format!("record hash `{hash}` is not 32 bytes of hex"),
-            )
-        })?);
+/// The leaves of an anchored batch: per table in [`LEAF_ORDER`], that table's record hashes in
+/// ascending byte order. An order computed from the records themselves, so that a verifier
+/// needs nothing but the stored records to recompute the root.
+pub fn anchor_leaves(mut per_table: [Vec<[u8; 32]>; 5]) -> Vec<[u8; 32]> {
+    let mut leaves = Vec::with_capacity(per_table.iter().map(Vec::len).sum());
+    for table in per_table.iter_mut() {
+        table.sort_unstable();
+        leaves.append(table);
     }
+    leaves
+}
+
+/// The anchor of the records a batch writes: the RFC 6962 Merkle root of their record hashes
+/// in [`anchor_leaves`] order. `None` when nothing new is written.
+fn anchor_of(batch: &EvidenceBatch) -> AppResult<Option<(String, Value)>> {
+    fn parsed<'a>(hashes: impl Iterator<Item = &'a String>) -> AppResult<Vec<[u8; 32]>> {
+        hashes
+            .map(|hash| {
+                merkle::parse_hash(hash).ok_or_else(|| {
+                    AppError::internal(
+                        "compute the Merkle root of an evidence batch",
+                        format!("record hash `{hash}` is not 32 bytes of hex"),
+                    )
+                })
+            })
+            .collect()
+    }
+    let leaves = anchor_leaves([
+        parsed(batch.runs.iter().map(|r| &r.record_hash))?,
+        parsed(batch.steps.iter().map(|s| &s.record_hash))?,
+        parsed(batch.governance.iter().map(|g| &g.record_hash))?,
+        parsed(batch.system_records.iter().map(|s| &s.record_hash))?,
+        parsed(batch.telemetry.iter().map(|t| &t.record_hash))?,
+    ]);
     if leaves.is_empty() {
         return Ok(None);
     }
@@ -298,10 +314,15 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     // Lookups, index assignment and inserts must see no concurrent writer of the tenant, or two
     // requests could both find a key free (or give two spans one step index).
     ledger::lock_tenant(&tx.txn, tenant_id).await?;
-    let (batch, already_present, rejected) = idempotency::split(&tx.txn, tenant_id, batch).await?;
+    let (mut batch, already_present, rejected) =
+        idempotency::split(&tx.txn, tenant_id, batch).await?;
     let stored = idempotency::refs(&batch);
     let records = batch.evidence_records();
     let anchor = anchor_of(&batch)?;
+    let anchor_id = ids::new_id("eb");
+    if anchor.is_some() {
+        link_to_anchor(&mut batch, &anchor_id);
+    }
     insert_rows::<llm_runs::ActiveModel, _>(&tx.txn, tenant_id, "llm_runs", batch.runs).await?;
     if db.backend() == DbBackend::Postgres {
         insert_steps_unnest(&tx.txn, tenant_id, &batch.steps).await?;
@@ -336,7 +357,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     let mut entries = batch.ledger_entries;
     let merkle_root = match anchor {
         Some((merkle_root, after_state)) => {
-            entries.push(anchor_entry(after_state));
+            entries.push(anchor_entry(anchor_id, after_state));
             Some(merkle_root)
         }
         None => None,
@@ -395,14 +416,27 @@ pub async fn operator_system_records(
     store(db, ledger, batch).await
 }
 
+/// Points every evidence record of the batch at its anchor entry.
+fn link_to_anchor(batch: &mut EvidenceBatch, anchor_id: &str) {
+    let id = || Some(anchor_id.to_string());
+    batch.runs.iter_mut().for_each(|r| r.anchor_id = id());
+    batch.steps.iter_mut().for_each(|s| s.anchor_id = id());
+    batch.governance.iter_mut().for_each(|g| g.anchor_id = id());
+    batch
+        .system_records
+        .iter_mut()
+        .for_each(|s| s.anchor_id = id());
+    batch.telemetry.iter_mut().for_each(|t| t.anchor_id = id());
+}
+
 /// The ledger entry that commits to a batch's Merkle root.
-fn anchor_entry(after_state: Value) -> NewEntry {
+fn anchor_entry(anchor_id: String, after_state: Value) -> NewEntry {
     NewEntry {
         id: None,
         category: LedgerCategory::Anchor,
         event_type: "EVIDENCE_BATCH_ANCHORED".into(),
         entity_type: "evidence_batch".into(),
-        entity_id: ids::new_id("eb"),
+        entity_id: anchor_id,
         actor_type: ActorType::System,
         actor_id: Some("runledger-ingest".into()),
         action_reason: None,
@@ -442,7 +476,7 @@ where
 }
 
 /// Steps are the bulk of every batch. On PostgreSQL they go in as one column array per field
-/// (`INSERT … SELECT * FROM UNNEST(…)`): twelve bound parameters however many rows, instead of
+/// (`INSERT … SELECT * FROM UNNEST(…)`): thirteen bound parameters however many rows, instead of
 /// a statement with tens of thousands of parameters that PostgreSQL must parse and plan.
 async fn insert_steps_unnest(
     txn: &DatabaseTransaction,
@@ -474,10 +508,13 @@ async fn insert_steps_unnest(
         column(steps, |s| s.span_id.clone().unwrap_or_default()),
         column(steps, |s| s.recorded_at),
         column(steps, |s| s.record_hash.clone()),
+        // One batch, one anchor: a single value for every row.
+        steps.first().and_then(|s| s.anchor_id.clone()).into(),
     ];
     let sql = "INSERT INTO trace_steps (tenant_id, trace_id, step_index, occurred_at, skill_name, \
-               status, outcome_category, cost_cents, duration_ms, span_id, recorded_at, record_hash) \
-               SELECT t, tr, i, o, sk, st, oc, c, d, NULLIF(sp, ''), r, h \
+               status, outcome_category, cost_cents, duration_ms, span_id, recorded_at, record_hash, \
+               anchor_id) \
+               SELECT t, tr, i, o, sk, st, oc, c, d, NULLIF(sp, ''), r, h, $13::text \
                FROM UNNEST($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], \
                $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
                $11::timestamptz[], $12::text[]) AS u(t, tr, i, o, sk, st, oc, c, d, sp, r, h)";
@@ -516,6 +553,7 @@ mod tests {
 
     fn run(tenant: &str, id: &str) -> llm_runs::Model {
         llm_runs::Model {
+            anchor_id: None,
             tenant_id: tenant.into(),
             run_id: id.into(),
             trace_id: Some(format!("trace_{id}")),

@@ -208,6 +208,7 @@ pub fn map(tenant_id: &str, request: &ExportTraceServiceRequest, now: DateTime<U
             let a = &c.span.attributes;
             let is_failed = failed(c.span);
             batch.spans.push(trace_steps::Model {
+                anchor_id: None,
                 tenant_id: tenant_id.to_string(),
                 trace_id: trace_id.clone(),
                 step_index: 0,
@@ -259,6 +260,7 @@ pub fn map(tenant_id: &str, request: &ExportTraceServiceRequest, now: DateTime<U
             Origin::System
         };
         batch.runs.push(llm_runs::Model {
+            anchor_id: None,
             tenant_id: tenant_id.to_string(),
             run_id: first_str(ra, &["runledger.run.id"]).unwrap_or_else(|| trace_id.clone()),
             trace_id: Some(trace_id.clone()),

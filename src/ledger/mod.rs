@@ -1,12 +1,16 @@
-//! The per-tenant, hash-chained audit ledger: its canonical entry encoding, the one appender
-//! every ledger write goes through, and the walk that verifies a stored chain.
+//! The per-tenant, hash-chained audit ledger: its canonical entry encoding and the one appender
+//! every ledger write goes through (verification, checkpoints and proofs live in submodules).
 //!
 //! Entry hash (docs/ledger.md gives the byte-exact specification): an RFC 6962 leaf hash,
 //! `SHA-256(0x00 ‖ encoding)`, where the encoding is a length-prefixed sequence of every stored
 //! field, tenant, seq and `prev_hash` included. Entries are ordered by `seq` (1, 2, 3… with no
 //! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
 
+pub mod checkpoint;
 pub mod merkle;
+pub mod note;
+pub mod proof;
+pub mod verify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -209,96 +213,6 @@ fn advisory_key(tenant_id: &str) -> i64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
-}
-
-/// A problem found while walking a stored chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AnomalyKind {
-    /// The stored `entry_hash` is not the hash of the stored fields.
-    EntryHashMismatch,
-    /// `prev_hash` is not the previous entry's `entry_hash`.
-    BrokenPrevLink,
-    /// One or more seq numbers are missing before this entry.
-    SeqGap,
-    /// The entry's tenant is not the ledger's tenant.
-    ForeignTenant,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Anomaly {
-    pub kind: AnomalyKind,
-    pub seq: i64,
-    pub detail: String,
-}
-
-/// Result of walking a chain.
-#[derive(Clone, Debug, Default)]
-pub struct ChainWalk {
-    pub entries_checked: u64,
-    pub anomalies: Vec<Anomaly>,
-    pub head_seq: Option<i64>,
-    pub head_hash: Option<String>,
-}
-
-/// Incremental chain verifier: feed entries in seq order.
-pub struct ChainWalker {
-    tenant_id: String,
-    expected_seq: i64,
-    prev_hash: String,
-    walk: ChainWalk,
-}
-
-impl ChainWalker {
-    pub fn new(tenant_id: &str) -> Self {
-        ChainWalker {
-            tenant_id: tenant_id.to_string(),
-            expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_string(),
-            walk: ChainWalk::default(),
-        }
-    }
-
-    pub fn push(&mut self, e: &audit_ledger::Model) {
-        let w = &mut self.walk;
-        w.entries_checked += 1;
-        if e.tenant_id != self.tenant_id {
-            w.anomalies.push(Anomaly {
-                kind: AnomalyKind::ForeignTenant,
-                seq: e.seq,
-                detail: "entry belongs to another tenant".into(),
-            });
-        }
-        if e.seq != self.expected_seq {
-            w.anomalies.push(Anomaly {
-                kind: AnomalyKind::SeqGap,
-                seq: e.seq,
-                detail: format!("expected seq {}, found {}", self.expected_seq, e.seq),
-            });
-        }
-        if e.prev_hash != self.prev_hash {
-            w.anomalies.push(Anomaly {
-                kind: AnomalyKind::BrokenPrevLink,
-                seq: e.seq,
-                detail: "prev_hash does not match the previous entry's hash".into(),
-            });
-        }
-        let computed = entry_hash(e);
-        if computed != e.entry_hash {
-            w.anomalies.push(Anomaly {
-                kind: AnomalyKind::EntryHashMismatch,
-                seq: e.seq,
-                detail: "stored entry_hash is not the hash of the stored fields".into(),
-            });
-        }
-        self.expected_seq = e.seq + 1;
-        self.prev_hash = e.entry_hash.clone();
-        w.head_seq = Some(e.seq);
-        w.head_hash = Some(e.entry_hash.clone());
-    }
-
-    pub fn finish(self) -> ChainWalk {
-        self.walk
-    }
 }
 
 #[cfg(test)]

@@ -147,6 +147,7 @@ pub fn alpha_runs() -> Vec<RunSpec> {
 
 pub fn run_model(tenant: &str, s: &RunSpec) -> llm_runs::Model {
     llm_runs::Model {
+        anchor_id: None,
         tenant_id: tenant.into(),
         run_id: s.run_id.into(),
         trace_id: s.trace.map(Into::into),
@@ -185,6 +186,7 @@ pub fn alpha_steps() -> Vec<(&'static str, i32, i64, &'static str, &'static str)
 
 pub fn step_model(tenant: &str, s: &(&str, i32, i64, &str, &str)) -> trace_steps::Model {
     trace_steps::Model {
+        anchor_id: None,
         tenant_id: tenant.into(),
         trace_id: s.0.into(),
         step_index: s.1,
@@ -220,6 +222,7 @@ pub fn governance_model(
     g: &(&str, &str, i64, &str, &str),
 ) -> governance_events::Model {
     governance_events::Model {
+        anchor_id: None,
         tenant_id: tenant.into(),
         id: g.0.into(),
         run_id: g.1.into(),
@@ -330,6 +333,7 @@ pub fn system_model(
     ),
 ) -> system_records::Model {
     system_records::Model {
+        anchor_id: None,
         id: s.0.into(),
         tenant_id: s.1.map(Into::into),
         component: s.3.into(),
@@ -353,6 +357,7 @@ pub fn alpha_telemetry() -> Vec<telemetry_samples::Model> {
         .iter()
         .enumerate()
         .map(|(i, (t, v))| telemetry_samples::Model {
+            anchor_id: None,
             tenant_id: "alpha".into(),
             id: format!("tel{i}"),
             run_id: "r4".into(),

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use runledger::app::{self, AppState, HttpSettings};
 use runledger::db::Db;
+use runledger::ledger::checkpoint::{self, LedgerKeys};
+use runledger::ledger::note::NoteSigner;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
@@ -219,6 +221,8 @@ pub struct TestApp {
     pub address: String,
     pub store: TestDb,
     pub client: reqwest::Client,
+    /// The server's checkpoint signing key (generated per test).
+    pub keys: LedgerKeys,
 }
 
 impl TestApp {
@@ -228,7 +232,11 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
         let store = TestDb::new(backend).await;
-        let router = app::router(AppState::new(store.db.clone(), settings));
+        let keys = LedgerKeys::new(
+            NoteSigner::generate("runledger").expect("generate a signing key"),
+            "runledger",
+        );
+        let router = app::router(AppState::new(store.db.clone(), keys.clone(), settings));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
@@ -240,11 +248,23 @@ impl TestApp {
             address,
             store,
             client: reqwest::Client::new(),
+            keys,
         }
     }
 
     pub fn db(&self) -> &Db {
         &self.store.db
+    }
+
+    /// Signs a checkpoint of the tenant's ledger now, as the server's timer would; returns its
+    /// tree size.
+    pub async fn checkpoint(&self, tenant: &str) -> i64 {
+        checkpoint::checkpoint_tenant(&self.store.db, &self.keys, tenant)
+            .await
+            .map_err(|e| e.describe())
+            .expect("sign a checkpoint")
+            .expect("entries to checkpoint")
+            .tree_size
     }
 
     /// POSTs a GraphQL request and returns the status and the JSON body.

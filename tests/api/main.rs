@@ -16,3 +16,4 @@ mod schema;
 mod seeded;
 mod statements;
 mod system;
+mod tamper;

@@ -77,7 +77,8 @@ async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
         .await;
     assert_eq!(
         d["audit"]["integrity"],
-        json!({"hashChainValid": true, "entriesChecked": entries[0]})
+        // The verification read every entry, then recorded itself as one more.
+        json!({"hashChainValid": true, "entriesChecked": entries[0] - 1})
     );
     let categories = app
         .store
@@ -93,7 +94,9 @@ async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
             "AUTHORIZATION",
             "EXPORT",
             "GOVERNANCE",
-            "IDENTITY"
+            "IDENTITY",
+            // The verification above.
+            "INTEGRITY"
         ]
     );
 }

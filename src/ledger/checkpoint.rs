@@ -1,0 +1,302 @@
+//! Signed checkpoints of each tenant's ledger tree: C2SP tlog-checkpoint notes (origin naming
+//! the tenant, tree size, root hash) signed with the server's Ed25519 key, written every N
+//! entries or T seconds, at the end of `seed` and at graceful shutdown.
+//!
+//! A checkpoint is signed only over a chain the checkpointer has just verified from the
+//! previous good checkpoint on; it stores the tree's Merkle frontier beside the note so that
+//! the next checkpoint and incremental verification start from there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::lock_tenant;
+use super::note::{self, NoteSigner, NoteVerifier};
+use super::verify::{ChainCheck, frontier_text, origin_of, parse_frontier};
+use crate::canonical::micros;
+use crate::db::Db;
+use crate::error::{AppError, AppResult, Context};
+use entity::{audit_ledger, ledger_checkpoints, tenants};
+
+/// When checkpoints are due.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointPolicy {
+    /// A checkpoint once this many entries are not covered.
+    pub every_entries: u64,
+    /// A checkpoint once the oldest uncovered entry is this old.
+    pub interval: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_entries: 1000,
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The server's ledger signing identity: the key, the log name that prefixes every origin,
+/// and the keys whose signatures verification trusts.
+#[derive(Clone, Debug)]
+pub struct LedgerKeys {
+    pub signer: Arc<NoteSigner>,
+    pub log_name: String,
+    /// Besides the signer's own key: earlier keys still trusted (rotation).
+    pub extra_verifiers: Vec<NoteVerifier>,
+}
+
+impl LedgerKeys {
+    pub fn new(signer: NoteSigner, log_name: &str) -> Self {
+        LedgerKeys {
+            signer: Arc::new(signer),
+            log_name: log_name.to_string(),
+            extra_verifiers: Vec::new(),
+        }
+    }
+
+    /// Every key whose checkpoint signatures are accepted.
+    pub fn verifiers(&self) -> Vec<NoteVerifier> {
+        let mut v = vec![NoteVerifier::from(self.signer.as_ref())];
+        v.extend(self.extra_verifiers.iter().cloned());
+        v
+    }
+
+    /// The checkpoint origin of a tenant's ledger.
+    pub fn origin(&self, tenant_id: &str) -> String {
+        origin_of(&self.log_name, tenant_id)
+    }
+}
+
+/// Entries read per statement while extending a tree.
+const CHUNK: u64 = 5000;
+
+/// Signs a checkpoint of the tenant's whole ledger when it has entries no checkpoint covers.
+/// Refuses (an internal error naming the seq) to sign a chain that does not verify.
+pub async fn checkpoint_tenant(
+    db: &Db,
+    keys: &LedgerKeys,
+    tenant_id: &str,
+) -> AppResult<Option<ledger_checkpoints::Model>> {
+    let tx = db.begin_write().await?;
+    lock_tenant(&tx.txn, tenant_id).await?;
+    let latest = ledger_checkpoints::Entity::find()
+        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        .order_by_desc(ledger_checkpoints::Column::TreeSize)
+        .one(&tx.txn)
+        .await
+        .context("read the latest checkpoint")?;
+    let origin = keys.origin(tenant_id);
+    let verifiers = keys.verifiers();
+    // Resume from the latest checkpoint only if it is ours, good, and its frontier is sound.
+    let resume = latest.as_ref().and_then(|c| {
+        let cp = note::open_checkpoint(&c.signed_note, &verifiers).ok()?;
+        let frontier = parse_frontier(cp.tree_size, c.frontier.as_deref()?)?;
+        (cp.origin == origin && frontier.root() == cp.root && cp.tree_size as i64 == c.tree_size)
+            .then_some(frontier)
+    });
+    let mut check = match resume {
+        Some(frontier) => {
+            let size = frontier.size() as i64;
+            let last = entry_at(&tx.txn, tenant_id, size).await?.ok_or_else(|| {
+                AppError::internal(
+                    format!("checkpoint the ledger of tenant {tenant_id}"),
+                    format!("entry {size}, which the latest checkpoint covers, is missing"),
+                )
+            })?;
+            ChainCheck::resume(tenant_id, size + 1, last.entry_hash, frontier)
+        }
+        None => ChainCheck::new(tenant_id),
+    };
+    let mut next = check.next_seq();
+    loop {
+        let chunk = audit_ledger::Entity::find()
+            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+            .filter(audit_ledger::Column::Seq.gte(next))
+            .order_by_asc(audit_ledger::Column::Seq)
+            .limit(CHUNK)
+            .all(&tx.txn)
+            .await
+            .context("read ledger entries to checkpoint")?;
+        for e in &chunk {
+            check.push(e);
+        }
+        match chunk.last() {
+            Some(e) if chunk.len() as u64 == CHUNK => next = e.seq + 1,
+            _ => break,
+        }
+    }
+    let (anomalies, frontier, _, entries) = check.finish();
+    if let Some(a) = anomalies.first() {
+        return Err(AppError::internal(
+            format!("checkpoint the ledger of tenant {tenant_id}"),
+            format!(
+                "the chain does not verify ({:?} at seq {:?}: {}); refusing to sign it",
+                a.kind, a.seq, a.detail
+            ),
+        ));
+    }
+    if entries == 0 {
+        return Ok(None);
+    }
+    let root = frontier.root();
+    let size = frontier.size();
+    let signed_note = keys
+        .signer
+        .sign(&note::checkpoint_body(&origin, size, &root));
+    let row = ledger_checkpoints::Model {
+        tenant_id: tenant_id.to_string(),
+        tree_size: size as i64,
+        root_hash: hex::encode(root),
+        signed_note,
+        key_id: keys.signer.key_id_hex(),
+        recorded_at: micros(Utc::now()),
+        frontier: Some(frontier_text(&frontier)),
+    };
+    ledger_checkpoints::Entity::insert(ledger_checkpoints::ActiveModel {
+        tenant_id: Set(row.tenant_id.clone()),
+        tree_size: Set(row.tree_size),
+        root_hash: Set(row.root_hash.clone()),
+        signed_note: Set(row.signed_note.clone()),
+        key_id: Set(row.key_id.clone()),
+        recorded_at: Set(row.recorded_at),
+        frontier: Set(row.frontier.clone()),
+    })
+    .exec_without_returning(&tx.txn)
+    .await
+    .context("store a checkpoint")?;
+    tx.commit().await?;
+    tracing::info!(tenant = %tenant_id, tree_size = size, root = %row.root_hash, "ledger checkpoint signed");
+    Ok(Some(row))
+}
+
+async fn entry_at<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    seq: i64,
+) -> AppResult<Option<audit_ledger::Model>> {
+    audit_ledger::Entity::find()
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+        .filter(audit_ledger::Column::Seq.eq(seq))
+        .one(conn)
+        .await
+        .context("read a ledger entry")
+}
+
+/// Every ledger that may hold entries: the tenants' and the platform's.
+pub async fn ledger_names(db: &Db) -> AppResult<Vec<String>> {
+    let mut names: Vec<String> = tenants::Entity::find()
+        .select_only()
+        .column(tenants::Column::Id)
+        .into_tuple()
+        .all(&db.conn)
+        .await
+        .context("list tenants")?;
+    names.push(crate::auth::PLATFORM_LEDGER.to_string());
+    Ok(names)
+}
+
+/// Whether the tenant's ledger has entries no checkpoint covers that are due under `policy`
+/// (`None` = due as soon as there is any).
+async fn due(db: &Db, tenant_id: &str, policy: Option<CheckpointPolicy>) -> AppResult<bool> {
+    let head: Option<i64> = audit_ledger::Entity::find()
+        .select_only()
+        .column(audit_ledger::Column::Seq)
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+        .order_by_desc(audit_ledger::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(&db.conn)
+        .await
+        .context("read a ledger head")?;
+    let Some(head) = head else {
+        return Ok(false);
+    };
+    let covered: i64 = ledger_checkpoints::Entity::find()
+        .select_only()
+        .column(ledger_checkpoints::Column::TreeSize)
+        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        .order_by_desc(ledger_checkpoints::Column::TreeSize)
+        .limit(1)
+        .into_tuple()
+        .one(&db.conn)
+        .await
+        .context("read the latest checkpoint size")?
+        .unwrap_or(0);
+    if head <= covered {
+        return Ok(false);
+    }
+    let Some(policy) = policy else {
+        return Ok(true);
+    };
+    if (head - covered) as u64 >= policy.every_entries {
+        return Ok(true);
+    }
+    let oldest = entry_at(&db.conn, tenant_id, covered + 1).await?;
+    let age = oldest.map_or(Duration::ZERO, |e| {
+        (Utc::now() - e.recorded_at).to_std().unwrap_or_default()
+    });
+    Ok(age >= policy.interval)
+}
+
+/// Checkpoints every ledger with uncovered entries (all of them with `policy: None`, those due
+/// otherwise). Returns how many checkpoints were signed; a ledger that fails is logged and
+/// skipped, and the first failure is returned after the others were tried.
+pub async fn checkpoint_all(
+    db: &Db,
+    keys: &LedgerKeys,
+    policy: Option<CheckpointPolicy>,
+) -> AppResult<usize> {
+    let mut signed = 0;
+    let mut first_error = None;
+    for tenant in ledger_names(db).await? {
+        let result = match due(db, &tenant, policy).await {
+            Ok(true) => checkpoint_tenant(db, keys, &tenant).await,
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(Some(_)) => signed += 1,
+            Ok(None) => {}
+            Err(e) => {
+                e.log();
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(signed),
+    }
+}
+
+/// Runs until `stop` resolves: checkpoints due ledgers about once a second (or every interval,
+/// if shorter).
+pub async fn run_periodically(
+    db: Db,
+    keys: LedgerKeys,
+    policy: CheckpointPolicy,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let tick = policy
+        .interval
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(50));
+    let mut timer = tokio::time::interval(tick);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = timer.tick() => {
+                // Failures are logged inside; the next tick tries again.
+                let _ = checkpoint_all(&db, &keys, Some(policy)).await;
+            }
+        }
+    }
+}

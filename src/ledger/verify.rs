@@ -1,0 +1,929 @@
+//! Verification of a tenant's ledger: the hash chain, the Merkle tree against every signed
+//! checkpoint (and a checkpoint an auditor kept), checkpoint signatures, and the anchors that
+//! commit to the evidence records. `audit { integrity }` and `runledger verify` both run it.
+//!
+//! Two modes. **Full** walks every entry from seq 1. **Incremental** starts at the newest
+//! checkpoint whose signature verifies and whose stored Merkle frontier folds to its signed
+//! root: it trusts what that checkpoint covers (a full run re-checks it) and verifies
+//! everything after. Both check every checkpoint's signature.
+//!
+//! [`ChainCheck`] is the pure part (fed entries in seq order); [`verify`] reads the database.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use serde_json::{Value, json};
+
+use super::note::{self, NoteError, NoteVerifier};
+use super::proof::Frontier;
+use super::{GENESIS_HASH, entry_hash, merkle};
+use crate::canonical::{
+    governance_json, hash_json, run_json, step_json, system_json, telemetry_json,
+};
+use crate::error::{AppError, AppResult, Context};
+use crate::ingest::anchor_leaves;
+use entity::{
+    audit_ledger, governance_events, ledger_checkpoints, llm_runs, system_records,
+    telemetry_samples, trace_steps,
+};
+
+/// How much of the ledger a verification reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerificationMode {
+    /// Every entry from seq 1, every anchor, every evidence record.
+    Full,
+    /// From the newest good checkpoint on (a full run when there is none).
+    Incremental,
+}
+
+/// Kind of anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnomalyKind {
+    /// The stored `entry_hash` is not the hash of the stored fields.
+    EntryHashMismatch,
+    /// `prev_hash` is not the previous entry's `entry_hash`.
+    BrokenPrevLink,
+    /// Seq numbers are missing before this entry.
+    SeqGap,
+    /// Two entries carry the same seq.
+    DuplicateSeq,
+    /// The entry links to an entry that is not its predecessor: entries were moved.
+    ReorderedSeq,
+    /// An entry of another tenant is in this tenant's chain.
+    ForeignTenant,
+    /// The ledger has fewer entries than a signed checkpoint covers, or records point to
+    /// anchor entries that are gone: its tail was removed.
+    Truncated,
+    /// The Merkle root of the entries a checkpoint covers is not its signed root: history was
+    /// rewritten (even with every hash recomputed).
+    CheckpointRootMismatch,
+    /// A checkpoint's signature does not verify, or its note disagrees with its stored row.
+    BadSignature,
+    /// A checkpoint is signed by a key the verifier does not trust.
+    UnknownKeySignature,
+    /// The ledger is older than a checkpoint the auditor kept: it was rolled back.
+    Rollback,
+    /// The evidence records linked to an anchor entry no longer hash to its Merkle root.
+    AnchorMismatch,
+    /// An evidence record is not linked to any anchor entry of the ledger.
+    UnanchoredRecord,
+}
+
+impl AnomalyKind {
+    /// Anomalies of the entries and the tree, as opposed to those of checkpoints and records.
+    fn is_chain(self) -> bool {
+        matches!(
+            self,
+            AnomalyKind::EntryHashMismatch
+                | AnomalyKind::BrokenPrevLink
+                | AnomalyKind::SeqGap
+                | AnomalyKind::DuplicateSeq
+                | AnomalyKind::ReorderedSeq
+                | AnomalyKind::ForeignTenant
+                | AnomalyKind::Truncated
+                | AnomalyKind::CheckpointRootMismatch
+                | AnomalyKind::Rollback
+        )
+    }
+}
+
+/// One problem found.
+#[derive(Clone, Debug, PartialEq, Eq, async_graphql::SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    /// The entry concerned (the first of a range); absent for a record without an anchor.
+    pub seq: Option<i64>,
+    /// The last entry of a range (a gap, a truncated tail), when it is one.
+    pub seq_end: Option<i64>,
+    /// The evidence record concerned (`<table>:<key>`), for record anomalies.
+    pub record: Option<String>,
+    pub detail: String,
+}
+
+impl Anomaly {
+    fn at(kind: AnomalyKind, seq: i64, detail: impl Into<String>) -> Self {
+        Anomaly {
+            kind,
+            seq: Some(seq),
+            seq_end: None,
+            record: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A checkpoint as the verifier saw it.
+#[derive(Clone, Debug, async_graphql::SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointView {
+    pub tree_size: i64,
+    pub root_hash: String,
+    /// Hex id of the signing key (C2SP key hash).
+    pub key_id: String,
+    /// Whether the signature verified with a trusted key and the note matches the row.
+    pub signature_valid: bool,
+    /// The signed note, verbatim.
+    pub signed_note: String,
+    #[graphql(skip)]
+    #[serde(with = "crate::canonical::serde_timestamp")]
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The newest entry.
+#[derive(Clone, Debug, async_graphql::SimpleObject, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head {
+    pub seq: i64,
+    pub entry_hash: String,
+}
+
+/// Overall verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// The ledger has no entries yet.
+    Empty,
+    /// Every check passed and every entry is covered by a good signed checkpoint.
+    Verified,
+    /// Every check passed, but entries after the newest good checkpoint are not yet covered.
+    VerifiedUnanchoredTail,
+    /// At least one anomaly.
+    Broken,
+}
+
+/// The result of one verification.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub tenant_id: String,
+    pub mode: VerificationMode,
+    pub status: Verdict,
+    /// No anomaly of the chain or tree (hash, link, seq, truncation, checkpoint roots).
+    pub hash_chain_valid: bool,
+    /// The first seq the walk read (1 for a full run).
+    pub from_seq: i64,
+    pub entries_checked: u64,
+    pub checkpoints_checked: u64,
+    pub anchors_checked: u64,
+    pub records_checked: u64,
+    pub anomalies: Vec<Anomaly>,
+    pub first_broken_seq: Option<i64>,
+    pub head: Option<Head>,
+    /// RFC 6962 root over every entry hash, in seq order.
+    pub merkle_root: String,
+    pub latest_checkpoint: Option<CheckpointView>,
+    /// Entries after the newest good checkpoint.
+    pub unanchored_entries: i64,
+    /// Size of the auditor's trusted checkpoint, when one was given.
+    pub trusted_checkpoint_size: Option<i64>,
+    #[serde(with = "crate::canonical::serde_timestamp")]
+    pub verified_at: DateTime<Utc>,
+    /// Newest occurred/recorded times of the entries read.
+    #[serde(skip)]
+    pub newest: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Report {
+    /// A compact summary for the ledger entry that records this verification.
+    pub fn summary(&self) -> Value {
+        json!({
+            "mode": self.mode,
+            "status": self.status,
+            "from_seq": self.from_seq,
+            "entries_checked": self.entries_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "anchors_checked": self.anchors_checked,
+            "records_checked": self.records_checked,
+            "anomalies": self.anomalies.len(),
+            "first_broken_seq": self.first_broken_seq,
+            "head_seq": self.head.as_ref().map(|h| h.seq),
+            "head_hash": self.head.as_ref().map(|h| h.entry_hash.clone()),
+            "merkle_root": self.merkle_root,
+            "checkpoint_size": self.latest_checkpoint.as_ref().map(|c| c.tree_size),
+        })
+    }
+}
+
+/// What a verification is given besides the database.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    pub mode: VerificationMode,
+    /// Keys whose checkpoint signatures are trusted.
+    pub verifiers: Vec<NoteVerifier>,
+    /// The origin line every checkpoint of this tenant must carry.
+    pub origin: String,
+    /// A signed checkpoint the auditor kept (forces a full walk).
+    pub trusted_checkpoint: Option<String>,
+    /// Recompute every anchored batch from its records (full mode: all; incremental: the
+    /// anchors after the starting checkpoint).
+    pub check_records: bool,
+}
+
+/// The checkpoint origin of a tenant's ledger: `<log name>/<tenant>`.
+pub fn origin_of(log_name: &str, tenant_id: &str) -> String {
+    format!("{log_name}/{tenant_id}")
+}
+
+/// How many recent entry hashes the walk remembers to tell a moved entry from a broken link.
+const REORDER_WINDOW: usize = 64;
+
+/// The pure chain check: feed entries in (seq, id) order.
+pub struct ChainCheck {
+    tenant_id: String,
+    expected_seq: i64,
+    last_seq: Option<i64>,
+    prev_hash: String,
+    frontier: Frontier,
+    /// Roots the tree must have at given sizes (checkpoints), ascending by size.
+    expected_roots: VecDeque<(u64, [u8; 32], AnomalyKind, String)>,
+    recent: VecDeque<(String, i64)>,
+    /// prev hashes that matched no earlier entry: a later entry with that hash means a move.
+    dangling: HashMap<String, i64>,
+    pub entries_checked: u64,
+    pub anomalies: Vec<Anomaly>,
+    pub head: Option<Head>,
+}
+
+impl ChainCheck {
+    /// A walk from the genesis.
+    pub fn new(tenant_id: &str) -> Self {
+        Self::resume(tenant_id, 1, GENESIS_HASH.to_string(), Frontier::new())
+    }
+
+    /// A walk that continues after a trusted prefix: `next_seq` is expected next, linking to
+    /// `prev_hash`, with the prefix's Merkle frontier.
+    pub fn resume(tenant_id: &str, next_seq: i64, prev_hash: String, frontier: Frontier) -> Self {
+        ChainCheck {
+            tenant_id: tenant_id.to_string(),
+            expected_seq: next_seq,
+            last_seq: None,
+            prev_hash,
+            frontier,
+            expected_roots: VecDeque::new(),
+            recent: VecDeque::with_capacity(REORDER_WINDOW),
+            dangling: HashMap::new(),
+            entries_checked: 0,
+            anomalies: Vec::new(),
+            head: None,
+        }
+    }
+
+    /// The seq the walk expects next.
+    pub fn next_seq(&self) -> i64 {
+        self.expected_seq
+    }
+
+    /// Requires the tree of the first `size` entries to have `root`; `kind` names a mismatch.
+    pub fn expect_root(&mut self, size: u64, root: [u8; 32], kind: AnomalyKind, what: String) {
+        if size <= self.frontier.size() {
+            return;
+        }
+        let at = self
+            .expected_roots
+            .iter()
+            .position(|(s, ..)| *s > size)
+            .unwrap_or(self.expected_roots.len());
+        self.expected_roots.insert(at, (size, root, kind, what));
+    }
+
+    /// Checks one entry.
+    pub fn push(&mut self, e: &audit_ledger::Model) {
+        self.entries_checked += 1;
+        if e.tenant_id != self.tenant_id {
+            self.anomalies.push(Anomaly::at(
+                AnomalyKind::ForeignTenant,
+                e.seq,
+                format!("entry belongs to tenant `{}`", e.tenant_id),
+            ));
+        }
+        if self.last_seq == Some(e.seq) {
+            self.anomalies.push(Anomaly::at(
+                AnomalyKind::DuplicateSeq,
+                e.seq,
+                format!("a second entry (`{}`) carries seq {}", e.id, e.seq),
+            ));
+        } else if e.seq != self.expected_seq {
+            let mut a = Anomaly::at(
+                AnomalyKind::SeqGap,
+                self.expected_seq,
+                format!("expected seq {}, found {}", self.expected_seq, e.seq),
+            );
+            if e.seq > self.expected_seq {
+                a.seq_end = Some(e.seq - 1);
+            }
+            self.anomalies.push(a);
+        }
+        if e.prev_hash != self.prev_hash {
+            let earlier = self
+                .recent
+                .iter()
+                .find(|(h, _)| *h == e.prev_hash)
+                .map(|(_, s)| *s);
+            match earlier {
+                Some(s) => self.anomalies.push(Anomaly {
+                    kind: AnomalyKind::ReorderedSeq,
+                    seq: Some(s + 1),
+                    seq_end: Some((e.seq - 1).max(s + 1)),
+                    record: None,
+                    detail: format!(
+                        "the entry at seq {} links to the entry at seq {s}: the entries between \
+                         them were inserted or moved",
+                        e.seq
+                    ),
+                }),
+                None => {
+                    self.dangling.insert(e.prev_hash.clone(), e.seq);
+                    self.anomalies.push(Anomaly::at(
+                        AnomalyKind::BrokenPrevLink,
+                        e.seq,
+                        "prev_hash is not the previous entry's hash",
+                    ));
+                }
+            }
+        }
+        if let Some(linked_from) = self.dangling.remove(&e.entry_hash) {
+            self.anomalies.push(Anomaly::at(
+                AnomalyKind::ReorderedSeq,
+                linked_from.min(e.seq),
+                format!(
+                    "the entry at seq {linked_from} links to this later entry (seq {}): \
+                     entries were moved",
+                    e.seq
+                ),
+            ));
+        }
+        if entry_hash(e) != e.entry_hash {
+            self.anomalies.push(Anomaly::at(
+                AnomalyKind::EntryHashMismatch,
+                e.seq,
+                "the stored entry_hash is not the hash of the stored fields",
+            ));
+        }
+        let leaf = merkle::parse_hash(&e.entry_hash).unwrap_or([0u8; 32]);
+        self.frontier.push(leaf);
+        while let Some((size, root, kind, what)) = self.expected_roots.front() {
+            if *size != self.frontier.size() {
+                break;
+            }
+            if self.frontier.root() != *root {
+                self.anomalies.push(Anomaly::at(
+                    *kind,
+                    *size as i64,
+                    format!("the root of the first {size} entries differs from {what}"),
+                ));
+            }
+            self.expected_roots.pop_front();
+        }
+        if self.recent.len() == REORDER_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((e.entry_hash.clone(), e.seq));
+        self.last_seq = Some(e.seq);
+        self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
+        self.prev_hash = e.entry_hash.clone();
+        self.head = Some(Head {
+            seq: e.seq,
+            entry_hash: e.entry_hash.clone(),
+        });
+    }
+
+    /// Ends the walk: expected roots beyond the ledger's size mean a removed tail.
+    pub fn finish(mut self) -> (Vec<Anomaly>, Frontier, Option<Head>, u64) {
+        let size = self.frontier.size() as i64;
+        for (expected, _, kind, what) in self.expected_roots.drain(..) {
+            let kind = if kind == AnomalyKind::CheckpointRootMismatch {
+                AnomalyKind::Truncated
+            } else {
+                AnomalyKind::Rollback
+            };
+            self.anomalies.push(Anomaly {
+                kind,
+                seq: Some(size + 1),
+                seq_end: Some(expected as i64),
+                record: None,
+                detail: format!("{what} covers {expected} entries, the ledger has {size}"),
+            });
+        }
+        (
+            self.anomalies,
+            self.frontier,
+            self.head,
+            self.entries_checked,
+        )
+    }
+}
+
+/// Serializes a frontier as concatenated hex.
+pub fn frontier_text(f: &Frontier) -> String {
+    f.hashes().iter().map(hex::encode).collect()
+}
+
+/// Parses a stored frontier of a tree of `size` leaves.
+pub fn parse_frontier(size: u64, text: &str) -> Option<Frontier> {
+    if !text.len().is_multiple_of(64) {
+        return None;
+    }
+    let hashes = (0..text.len() / 64)
+        .map(|i| merkle::parse_hash(text.get(i * 64..i * 64 + 64)?))
+        .collect::<Option<Vec<_>>>()?;
+    Frontier::from_parts(size, hashes)
+}
+
+/// A stored checkpoint with its signature checked.
+struct CheckedCheckpoint {
+    row: ledger_checkpoints::Model,
+    root: [u8; 32],
+    problem: Option<Anomaly>,
+}
+
+fn check_checkpoint(row: ledger_checkpoints::Model, opts: &VerifyOptions) -> CheckedCheckpoint {
+    let root = merkle::parse_hash(&row.root_hash).unwrap_or([0u8; 32]);
+    let problem = match note::open_checkpoint(&row.signed_note, &opts.verifiers) {
+        Err(NoteError::UnknownKey(who)) => Some(Anomaly::at(
+            AnomalyKind::UnknownKeySignature,
+            row.tree_size,
+            format!(
+                "checkpoint of size {} is signed by an untrusted key ({who})",
+                row.tree_size
+            ),
+        )),
+        Err(e) => Some(Anomaly::at(
+            AnomalyKind::BadSignature,
+            row.tree_size,
+            format!("checkpoint of size {}: {}", row.tree_size, e.describe()),
+        )),
+        Ok(cp) if cp.origin != opts.origin => Some(Anomaly::at(
+            AnomalyKind::BadSignature,
+            row.tree_size,
+            format!(
+                "checkpoint of size {} is signed for origin `{}`, not `{}`",
+                row.tree_size, cp.origin, opts.origin
+            ),
+        )),
+        Ok(cp) if cp.tree_size as i64 != row.tree_size || cp.root != root => Some(Anomaly::at(
+            AnomalyKind::BadSignature,
+            row.tree_size,
+            format!(
+                "the stored checkpoint row (size {}) does not match its signed note (size {})",
+                row.tree_size, cp.tree_size
+            ),
+        )),
+        Ok(_) => None,
+    };
+    CheckedCheckpoint { row, root, problem }
+}
+
+fn view(c: &CheckedCheckpoint) -> CheckpointView {
+    CheckpointView {
+        tree_size: c.row.tree_size,
+        root_hash: c.row.root_hash.clone(),
+        key_id: c.row.key_id.clone(),
+        signature_valid: c.problem.is_none(),
+        signed_note: c.row.signed_note.clone(),
+        recorded_at: c.row.recorded_at,
+    }
+}
+
+/// Entries read per statement.
+const CHUNK: u64 = 5000;
+
+/// Verifies one tenant's ledger.
+pub async fn verify(
+    conn: &DatabaseConnection,
+    tenant_id: &str,
+    opts: &VerifyOptions,
+) -> AppResult<Report> {
+    let checkpoints: Vec<CheckedCheckpoint> = ledger_checkpoints::Entity::find()
+        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        .order_by_asc(ledger_checkpoints::Column::TreeSize)
+        .all(conn)
+        .await
+        .context("read the ledger's checkpoints")?
+        .into_iter()
+        .map(|row| check_checkpoint(row, opts))
+        .collect();
+    let mut anomalies: Vec<Anomaly> = checkpoints
+        .iter()
+        .filter_map(|c| c.problem.clone())
+        .collect();
+
+    let trusted = match &opts.trusted_checkpoint {
+        None => None,
+        Some(text) => {
+            let cp = note::open_checkpoint(text, &opts.verifiers).map_err(|e| {
+                AppError::bad_input(format!("the trusted checkpoint: {}", e.describe()))
+            })?;
+            if cp.origin != opts.origin {
+                return Err(AppError::bad_input(format!(
+                    "the trusted checkpoint is for origin `{}`, not `{}`",
+                    cp.origin, opts.origin
+                )));
+            }
+            Some(cp)
+        }
+    };
+
+    // Where to start: the newest good checkpoint with a usable frontier (incremental only).
+    let start = match (opts.mode, &trusted) {
+        (VerificationMode::Incremental, None) => checkpoints
+            .iter()
+            .rev()
+            .filter(|c| c.problem.is_none() && c.row.tree_size > 0)
+            .find_map(|c| {
+                let f = parse_frontier(c.row.tree_size as u64, c.row.frontier.as_deref()?)?;
+                (f.root() == c.root).then_some((c.row.tree_size, f))
+            }),
+        _ => None,
+    };
+    let mode = if start.is_some() {
+        VerificationMode::Incremental
+    } else {
+        VerificationMode::Full
+    };
+
+    let mut check = match start {
+        None => ChainCheck::new(tenant_id),
+        Some((size, frontier)) => {
+            let last = audit_ledger::Entity::find()
+                .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+                .filter(audit_ledger::Column::Seq.eq(size))
+                .one(conn)
+                .await
+                .context("read the entry a checkpoint ends with")?;
+            match last {
+                Some(e) => ChainCheck::resume(tenant_id, size + 1, e.entry_hash, frontier),
+                // The entry the checkpoint ends with is gone: walk everything to say what.
+                None => ChainCheck::new(tenant_id),
+            }
+        }
+    };
+    let from_seq = check.expected_seq;
+    for c in checkpoints.iter().filter(|c| c.problem.is_none()) {
+        check.expect_root(
+            c.row.tree_size as u64,
+            c.root,
+            AnomalyKind::CheckpointRootMismatch,
+            format!("the signed checkpoint of size {}", c.row.tree_size),
+        );
+    }
+    if let Some(t) = &trusted {
+        check.expect_root(
+            t.tree_size,
+            t.root,
+            AnomalyKind::Rollback,
+            format!("the trusted checkpoint of size {}", t.tree_size),
+        );
+    }
+
+    // Read in chunks on another task while this one hashes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<AppResult<Vec<audit_ledger::Model>>>(2);
+    let reader = {
+        let conn = conn.clone();
+        let tenant = tenant_id.to_string();
+        tokio::spawn(async move {
+            let mut after: Option<(i64, String)> = None;
+            let first = from_seq;
+            loop {
+                let mut q = audit_ledger::Entity::find()
+                    .filter(audit_ledger::Column::TenantId.eq(tenant.as_str()))
+                    .order_by_asc(audit_ledger::Column::Seq)
+                    .order_by_asc(audit_ledger::Column::Id)
+                    .limit(CHUNK);
+                q = match &after {
+                    None => q.filter(audit_ledger::Column::Seq.gte(first)),
+                    Some((seq, id)) => q.filter(
+                        Condition::any()
+                            .add(audit_ledger::Column::Seq.gt(*seq))
+                            .add(
+                                Condition::all()
+                                    .add(audit_ledger::Column::Seq.eq(*seq))
+                                    .add(audit_ledger::Column::Id.gt(id.as_str())),
+                            ),
+                    ),
+                };
+                let chunk = q
+                    .all(&conn)
+                    .await
+                    .context("read the ledger for verification");
+                let (done, next) = match &chunk {
+                    Ok(c) => (
+                        (c.len() as u64) < CHUNK,
+                        c.last().map(|e| (e.seq, e.id.clone())),
+                    ),
+                    Err(_) => (true, None),
+                };
+                if tx.send(chunk).await.is_err() || done {
+                    return;
+                }
+                after = next;
+            }
+        })
+    };
+    let mut anchors: Vec<AnchorClaim> = Vec::new();
+    let mut newest: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk?;
+        for e in &chunk {
+            check.push(e);
+            if let Some(a) = AnchorClaim::of(e) {
+                anchors.push(a);
+            }
+            newest = Some(newest.map_or((e.occurred_at, e.recorded_at), |(o, r)| {
+                (o.max(e.occurred_at), r.max(e.recorded_at))
+            }));
+        }
+    }
+    reader
+        .await
+        .map_err(|e| AppError::internal("read the ledger for verification", e))?;
+    let (chain_anomalies, frontier, head, entries_checked) = check.finish();
+    anomalies.extend(chain_anomalies);
+
+    let mut records_checked = 0;
+    let anchors_checked = anchors.len() as u64;
+    if opts.check_records {
+        records_checked = check_anchors(conn, &anchors, &mut anomalies).await?;
+        if mode == VerificationMode::Full
+            && find_unanchored_records(conn, tenant_id, &mut anomalies).await?
+        {
+            let size = frontier.size() as i64;
+            anomalies.push(Anomaly::at(
+                AnomalyKind::Truncated,
+                size + 1,
+                "evidence records point to anchor entries that are gone from the ledger",
+            ));
+        }
+    }
+
+    anomalies.sort_by_key(|a| (a.seq.unwrap_or(i64::MAX), a.kind as u8));
+    let good = checkpoints.iter().rev().find(|c| c.problem.is_none());
+    let covered = good.map_or(0, |c| c.row.tree_size);
+    let size = frontier.size() as i64;
+    let unanchored_entries = (size - covered).max(0);
+    let hash_chain_valid = !anomalies.iter().any(|a| a.kind.is_chain());
+    let status = if !anomalies.is_empty() {
+        Verdict::Broken
+    } else if size == 0 && checkpoints.is_empty() {
+        Verdict::Empty
+    } else if unanchored_entries > 0 {
+        Verdict::VerifiedUnanchoredTail
+    } else {
+        Verdict::Verified
+    };
+    Ok(Report {
+        tenant_id: tenant_id.to_string(),
+        mode,
+        status,
+        hash_chain_valid,
+        from_seq,
+        entries_checked,
+        checkpoints_checked: checkpoints.len() as u64,
+        anchors_checked,
+        records_checked,
+        first_broken_seq: anomalies.iter().filter_map(|a| a.seq).min(),
+        anomalies,
+        head,
+        merkle_root: hex::encode(frontier.root()),
+        latest_checkpoint: checkpoints.last().map(view),
+        unanchored_entries,
+        trusted_checkpoint_size: trusted.map(|t| t.tree_size as i64),
+        verified_at: Utc::now(),
+        newest,
+    })
+}
+
+/// An anchor entry's claim: the records linked to `anchor_id` have this Merkle root.
+struct AnchorClaim {
+    seq: i64,
+    anchor_id: String,
+    merkle_root: Option<String>,
+    records: Option<u64>,
+}
+
+impl AnchorClaim {
+    fn of(e: &audit_ledger::Model) -> Option<Self> {
+        if e.category != "ANCHOR" || e.event_type != "EVIDENCE_BATCH_ANCHORED" {
+            return None;
+        }
+        let state: Option<Value> = e
+            .after_state
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok());
+        let field = |name: &str| state.as_ref().and_then(|s| s.get(name).cloned());
+        Some(AnchorClaim {
+            seq: e.seq,
+            anchor_id: e.entity_id.clone(),
+            merkle_root: field("merkle_root").and_then(|v| v.as_str().map(str::to_string)),
+            records: field("records").and_then(|v| v.as_u64()),
+        })
+    }
+}
+
+/// Anchors whose records are read per statement.
+const ANCHORS_PER_READ: usize = 200;
+
+/// A record recomputed: its table's position in the leaf order, key, hash, stored hash.
+type Recomputed = (usize, String, [u8; 32], bool);
+
+/// Recomputes every claimed anchor's root from the records linked to it.
+async fn check_anchors(
+    conn: &DatabaseConnection,
+    anchors: &[AnchorClaim],
+    anomalies: &mut Vec<Anomaly>,
+) -> AppResult<u64> {
+    let mut records = 0u64;
+    for group in anchors.chunks(ANCHORS_PER_READ) {
+        let ids: Vec<&str> = group.iter().map(|a| a.anchor_id.as_str()).collect();
+        let mut by_anchor: HashMap<String, Vec<Recomputed>> = HashMap::new();
+        let mut add = |anchor: Option<String>, r: Recomputed| {
+            if let Some(a) = anchor {
+                by_anchor.entry(a).or_default().push(r);
+            }
+        };
+        for r in llm_runs::Entity::find()
+            .filter(llm_runs::Column::AnchorId.is_in(ids.clone()))
+            .all(conn)
+            .await
+            .context("read anchored runs")?
+        {
+            let h = hash_json(&run_json(&r));
+            add(
+                r.anchor_id.clone(),
+                recomputed(0, format!("llm_runs:{}", r.run_id), &h, &r.record_hash),
+            );
+        }
+        for s in trace_steps::Entity::find()
+            .filter(trace_steps::Column::AnchorId.is_in(ids.clone()))
+            .all(conn)
+            .await
+            .context("read anchored steps")?
+        {
+            let h = hash_json(&step_json(&s));
+            add(
+                s.anchor_id.clone(),
+                recomputed(
+                    1,
+                    format!("trace_steps:{}#{}", s.trace_id, s.step_index),
+                    &h,
+                    &s.record_hash,
+                ),
+            );
+        }
+        for g in governance_events::Entity::find()
+            .filter(governance_events::Column::AnchorId.is_in(ids.clone()))
+            .all(conn)
+            .await
+            .context("read anchored governance events")?
+        {
+            let h = hash_json(&governance_json(&g));
+            add(
+                g.anchor_id.clone(),
+                recomputed(2, format!("governance_events:{}", g.id), &h, &g.record_hash),
+            );
+        }
+        for s in system_records::Entity::find()
+            .filter(system_records::Column::AnchorId.is_in(ids.clone()))
+            .all(conn)
+            .await
+            .context("read anchored system records")?
+        {
+            let h = hash_json(&system_json(&s));
+            add(
+                s.anchor_id.clone(),
+                recomputed(3, format!("system_records:{}", s.id), &h, &s.record_hash),
+            );
+        }
+        for t in telemetry_samples::Entity::find()
+            .filter(telemetry_samples::Column::AnchorId.is_in(ids.clone()))
+            .all(conn)
+            .await
+            .context("read anchored telemetry samples")?
+        {
+            let h = hash_json(&telemetry_json(&t));
+            add(
+                t.anchor_id.clone(),
+                recomputed(4, format!("telemetry_samples:{}", t.id), &h, &t.record_hash),
+            );
+        }
+        for claim in group {
+            let linked = by_anchor.remove(&claim.anchor_id).unwrap_or_default();
+            records += linked.len() as u64;
+            let mut per_table: [Vec<[u8; 32]>; 5] = Default::default();
+            for (table, _, hash, _) in &linked {
+                per_table[*table].push(*hash);
+            }
+            let root = hex::encode(merkle::root(&anchor_leaves(per_table)));
+            let count_ok = claim.records.is_none_or(|n| n == linked.len() as u64);
+            if claim.merkle_root.as_deref() == Some(root.as_str()) && count_ok {
+                continue;
+            }
+            let edited: Vec<&str> = linked
+                .iter()
+                .filter(|(.., stored_matches)| !stored_matches)
+                .map(|(_, key, ..)| key.as_str())
+                .collect();
+            let detail = if !edited.is_empty() {
+                format!(
+                    "records no longer hash to their stored hash: {}",
+                    edited
+                        .iter()
+                        .take(5)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else if !count_ok {
+                format!(
+                    "the anchor covers {} records, {} are linked to it",
+                    claim.records.unwrap_or_default(),
+                    linked.len()
+                )
+            } else {
+                "the records linked to this anchor do not hash to its Merkle root".to_string()
+            };
+            anomalies.push(Anomaly {
+                kind: AnomalyKind::AnchorMismatch,
+                seq: Some(claim.seq),
+                seq_end: None,
+                record: edited.first().map(|k| k.to_string()),
+                detail,
+            });
+        }
+    }
+    Ok(records)
+}
+
+fn recomputed(table: usize, key: String, hash: &str, stored: &str) -> Recomputed {
+    (
+        table,
+        key,
+        merkle::parse_hash(hash).unwrap_or([0u8; 32]),
+        hash == stored,
+    )
+}
+
+/// Most records without an anchor reported one by one.
+const UNANCHORED_REPORTED: u64 = 20;
+
+/// Records of the tenant linked to no anchor entry of its ledger (none, or one that is gone).
+/// True when some point to an anchor that is gone (the ledger lost entries).
+async fn find_unanchored_records(
+    conn: &DatabaseConnection,
+    tenant_id: &str,
+    anomalies: &mut Vec<Anomaly>,
+) -> AppResult<bool> {
+    let backend = conn.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    };
+    let tables: [(&str, &str); 5] = [
+        ("llm_runs", "run_id"),
+        ("trace_steps", "trace_id || '#' || CAST(step_index AS TEXT)"),
+        ("governance_events", "id"),
+        ("system_records", "id"),
+        ("telemetry_samples", "id"),
+    ];
+    let mut missing_anchor = false;
+    for (table, key) in tables {
+        let sql = format!(
+            "SELECT {key} AS k, anchor_id FROM {table} t WHERE t.tenant_id = {p1} AND \
+             (t.anchor_id IS NULL OR NOT EXISTS (SELECT 1 FROM audit_ledger a \
+             WHERE a.tenant_id = {p2} AND a.category = 'ANCHOR' AND a.entity_id = t.anchor_id)) \
+             LIMIT {UNANCHORED_REPORTED}",
+            p1 = p(1),
+            p2 = p(2)
+        );
+        let rows = conn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant_id.into(), tenant_id.into()],
+            ))
+            .await
+            .with_context(|| format!("look for {table} records without an anchor"))?;
+        for row in rows {
+            let k: String = row.try_get("", "k").unwrap_or_default();
+            let anchor: Option<String> = row.try_get("", "anchor_id").unwrap_or_default();
+            missing_anchor |= anchor.is_some();
+            anomalies.push(Anomaly {
+                kind: AnomalyKind::UnanchoredRecord,
+                seq: None,
+                seq_end: None,
+                record: Some(format!("{table}:{k}")),
+                detail: match anchor {
+                    Some(a) => format!("linked to anchor `{a}`, which is not in the ledger"),
+                    None => "linked to no anchor entry".to_string(),
+                },
+            });
+        }
+    }
+    Ok(missing_anchor)
+}
