@@ -586,11 +586,13 @@ mod tests {
         let a = &sealed.runs[0];
         assert_eq!(a.started_at, at(1_234_000));
         assert_eq!(a.record_hash, hash_json(&run_json(a)));
-        let leaves: Vec<[u8; 32]> = sealed
+        // One table: its hashes in ascending byte order.
+        let mut leaves: Vec<[u8; 32]> = sealed
             .runs
             .iter()
             .filter_map(|r| merkle::parse_hash(&r.record_hash))
             .collect();
+        leaves.sort();
         let (merkle_root, after_state) = anchor_of(&sealed).expect("hashes").expect("an anchor");
         assert_eq!(merkle_root, hex::encode(merkle::root(&leaves)));
         assert_eq!(after_state["records"], json!(2));
