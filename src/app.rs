@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::db::Db;
 use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
+use crate::ledger::appender::Appender;
 use crate::ledger::checkpoint::LedgerKeys;
 use crate::{http, otlp};
 
@@ -51,12 +52,15 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// The key that signs checkpoints, and the keys verification trusts.
     pub ledger: LedgerKeys,
+    /// Group commit for ledger entries written outside evidence batches.
+    pub appender: Appender,
 }
 
 impl AppState {
     pub fn new(db: Db, ledger: LedgerKeys, settings: HttpSettings) -> Self {
         AppState {
             schema: build_schema(&settings.limits),
+            appender: Appender::start(db.clone()),
             db,
             settings: Arc::new(settings),
             ledger,

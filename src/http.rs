@@ -344,7 +344,12 @@ async fn run_one(
     request: Request,
     media: MediaType,
 ) -> (StatusCode, Value) {
-    let facade = Facade::for_request(state.db.clone(), state.ledger.clone(), caller);
+    let facade = Facade::for_request(
+        state.db.clone(),
+        state.ledger.clone(),
+        state.appender.clone(),
+        caller,
+    );
     let response = state.schema.execute(request.data(facade)).await;
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

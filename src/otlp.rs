@@ -234,7 +234,12 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(r) => r,
         Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
     };
-    let facade = Facade::for_request(state.db.clone(), state.ledger.clone(), caller);
+    let facade = Facade::for_request(
+        state.db.clone(),
+        state.ledger.clone(),
+        state.appender.clone(),
+        caller,
+    );
     match facade.ingest_otlp(&request).await {
         Ok(outcome) => {
             let partial_success = (outcome.rejected > 0).then(|| ExportTracePartialSuccess {

@@ -337,9 +337,7 @@ impl Facade {
             correlation_id: None,
             occurred_at: report.verified_at,
         };
-        let tx = self.db.begin_write().await?;
-        let mut stored = ledger::append(&tx.txn, tenant_id, vec![entry]).await?;
-        tx.commit().await?;
+        let mut stored = self.appender.append(tenant_id, vec![entry]).await?;
         Ok(stored.pop())
     }
 

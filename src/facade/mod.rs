@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 use crate::auth::{self, Caller, Permission};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
+use crate::ledger::appender::Appender;
 use crate::ledger::checkpoint::LedgerKeys;
 use entity::tenants;
 use loaders::Loaders;
@@ -35,6 +36,8 @@ pub struct Facade {
     tenant: OnceCell<tenants::Model>,
     /// The server's checkpoint signing identity.
     ledger: LedgerKeys,
+    /// Group commit for the ledger entries reads write (verification records).
+    appender: Appender,
     /// A verification reads the ledger: one per mode and request, however often it is asked.
     integrity: OnceCell<audit::AuditIntegrity>,
     integrity_full: OnceCell<audit::AuditIntegrity>,
@@ -48,7 +51,12 @@ pub(crate) struct Scope<'a> {
 }
 
 impl Facade {
-    pub fn for_request(db: Db, ledger: LedgerKeys, caller: Option<Caller>) -> Self {
+    pub fn for_request(
+        db: Db,
+        ledger: LedgerKeys,
+        appender: Appender,
+        caller: Option<Caller>,
+    ) -> Self {
         let loaders = caller
             .as_ref()
             .map(|c| Loaders::new(db.clone(), c.tenant_id.clone()));
@@ -58,6 +66,7 @@ impl Facade {
             loaders,
             tenant: OnceCell::new(),
             ledger,
+            appender,
             integrity: OnceCell::new(),
             integrity_full: OnceCell::new(),
         }

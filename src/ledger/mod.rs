@@ -6,6 +6,7 @@
 //! field, tenant, seq and `prev_hash` included. Entries are ordered by `seq` (1, 2, 3… with no
 //! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
 
+pub mod appender;
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;

@@ -651,7 +651,7 @@ pub async fn verify(
     if opts.check_records {
         records_checked = check_anchors(conn, &anchors, &mut anomalies).await?;
         if mode == VerificationMode::Full
-            && find_unanchored_records(conn, tenant_id, &mut anomalies).await?
+            && find_unanchored_records(conn, tenant_id, &anchors, &mut anomalies).await?
         {
             let size = frontier.size() as i64;
             anomalies.push(Anomaly::at(
@@ -870,15 +870,19 @@ fn recomputed(table: usize, key: String, hash: &str, stored: &str) -> Recomputed
 }
 
 /// Most records without an anchor reported one by one.
-const UNANCHORED_REPORTED: u64 = 20;
+const UNANCHORED_REPORTED: usize = 20;
 
 /// Records of the tenant linked to no anchor entry of its ledger (none, or one that is gone).
-/// True when some point to an anchor that is gone (the ledger lost entries).
+/// `anchors` are the anchor ids the walk found. True when some records point to an anchor that
+/// is gone (the ledger lost entries).
 async fn find_unanchored_records(
     conn: &DatabaseConnection,
     tenant_id: &str,
+    anchors: &[AnchorClaim],
     anomalies: &mut Vec<Anomaly>,
 ) -> AppResult<bool> {
+    let known: std::collections::HashSet<&str> =
+        anchors.iter().map(|a| a.anchor_id.as_str()).collect();
     let backend = conn.get_database_backend();
     let p = |n: usize| match backend {
         DbBackend::Postgres => format!("${n}"),
@@ -892,37 +896,63 @@ async fn find_unanchored_records(
         ("telemetry_samples", "id"),
     ];
     let mut missing_anchor = false;
+    let mut reported = 0;
     for (table, key) in tables {
-        let sql = format!(
-            "SELECT {key} AS k, anchor_id FROM {table} t WHERE t.tenant_id = {p1} AND \
-             (t.anchor_id IS NULL OR NOT EXISTS (SELECT 1 FROM audit_ledger a \
-             WHERE a.tenant_id = {p2} AND a.category = 'ANCHOR' AND a.entity_id = t.anchor_id)) \
-             LIMIT {UNANCHORED_REPORTED}",
-            p1 = p(1),
-            p2 = p(2)
-        );
-        let rows = conn
+        // One pass over the tenant's records: which anchors do they name?
+        let groups = conn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
-                sql,
-                [tenant_id.into(), tenant_id.into()],
+                format!(
+                    "SELECT anchor_id FROM {table} WHERE tenant_id = {} GROUP BY anchor_id",
+                    p(1)
+                ),
+                [tenant_id.into()],
             ))
             .await
-            .with_context(|| format!("look for {table} records without an anchor"))?;
-        for row in rows {
-            let k: String = row.try_get("", "k").unwrap_or_default();
+            .with_context(|| format!("list the anchors {table} records name"))?;
+        for row in groups {
             let anchor: Option<String> = row.try_get("", "anchor_id").unwrap_or_default();
+            if anchor.as_deref().is_some_and(|a| known.contains(a)) {
+                continue;
+            }
             missing_anchor |= anchor.is_some();
-            anomalies.push(Anomaly {
-                kind: AnomalyKind::UnanchoredRecord,
-                seq: None,
-                seq_end: None,
-                record: Some(format!("{table}:{k}")),
-                detail: match anchor {
-                    Some(a) => format!("linked to anchor `{a}`, which is not in the ledger"),
-                    None => "linked to no anchor entry".to_string(),
-                },
-            });
+            if reported >= UNANCHORED_REPORTED {
+                continue;
+            }
+            let (condition, values): (String, Vec<sea_orm::Value>) = match &anchor {
+                Some(a) => (
+                    format!("anchor_id = {}", p(2)),
+                    vec![tenant_id.into(), a.clone().into()],
+                ),
+                None => ("anchor_id IS NULL".to_string(), vec![tenant_id.into()]),
+            };
+            let rows = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    format!(
+                        "SELECT {key} AS k FROM {table} WHERE tenant_id = {} AND {condition} \
+                         ORDER BY 1 LIMIT {}",
+                        p(1),
+                        UNANCHORED_REPORTED - reported
+                    ),
+                    values,
+                ))
+                .await
+                .with_context(|| format!("list unanchored {table} records"))?;
+            for row in rows {
+                let k: String = row.try_get("", "k").unwrap_or_default();
+                reported += 1;
+                anomalies.push(Anomaly {
+                    kind: AnomalyKind::UnanchoredRecord,
+                    seq: None,
+                    seq_end: None,
+                    record: Some(format!("{table}:{k}")),
+                    detail: match &anchor {
+                        Some(a) => format!("linked to anchor `{a}`, which is not in the ledger"),
+                        None => "linked to no anchor entry".to_string(),
+                    },
+                });
+            }
         }
     }
     Ok(missing_anchor)
