@@ -9,8 +9,15 @@ use serde_json::json;
 use crate::both;
 use crate::helpers::{Backend, TestDb};
 
+/// The program, with its checkpoint signing key in a temporary directory rather than in the
+/// working directory (a test may pass its own `--signing-key-file`).
 fn runledger() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_runledger"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runledger"));
+    c.env(
+        "RUNLEDGER_SIGNING_KEY_FILE",
+        std::env::temp_dir().join(format!("runledger_test_{}.key", std::process::id())),
+    );
+    c
 }
 
 /// Runs a command that must fail; returns its stderr.
