@@ -193,6 +193,7 @@ pub async fn ledger_names(db: &Db) -> AppResult<Vec<String>> {
     let mut names: Vec<String> = tenants::Entity::find()
         .select_only()
         .column(tenants::Column::Id)
+        .order_by_asc(tenants::Column::Id)
         .into_tuple()
         .all(&db.conn)
         .await

@@ -72,6 +72,14 @@ async fn seed_and_keys(backend: Backend) {
     let tenants_b = run_ok(&second);
     assert_eq!(tenants_a.lines().count(), 2, "{tenants_a}");
     assert_eq!(tenants_a, tenants_b, "the same seed names the same tenants");
+    // Seeding ends with a checkpoint of every ledger: a full verification is clean and covered.
+    let (code, report) = verify(&["--database-url", a.url.as_str()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        a.query_i64("SELECT COUNT(DISTINCT tenant_id) FROM ledger_checkpoints")
+            .await,
+        vec![2]
+    );
     // The same seed gives the same evidence.
     let sql = "SELECT run_id || '/' || model || '/' || execution_status || '/' || input_tokens FROM llm_runs ORDER BY run_id";
     assert_eq!(a.query_strings(sql).await, b.query_strings(sql).await);
@@ -220,6 +228,11 @@ async fn serve_demo_answers_and_shuts_down_gracefully() {
     assert!(dir.join("runledger.db").exists());
     let exit = served.stop();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    // The shutdown ended with a checkpoint covering everything, the verification above included.
+    let db_path = dir.join("runledger.db").display().to_string();
+    let (code, report) = verify(&["--database-url", &db_path, "--tenant", "demo"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ledgers"][0]["status"], json!("VERIFIED"));
 
     // Started again on the same database: a new key, the same data.
     let served = Served::start(&dir, &[]);
@@ -335,3 +348,147 @@ async fn operators_write_global_system_records(backend: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 both!(operators_write_global_system_records);
+
+/// Runs `runledger verify` and returns its exit code and JSON report.
+fn verify(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = runledger()
+        .arg("verify")
+        .args(args)
+        .output()
+        .expect("run runledger verify");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// `runledger verify`: 3 with an unanchored tail, 0 when fully covered, 1 on an anomaly (here a
+/// rollback only the auditor's kept checkpoint reveals), 2 when it cannot run.
+async fn verify_command_exit_codes_and_rollback(backend: Backend) {
+    let l = crate::tamper::setup(backend).await;
+    let url = l.app.store.url.clone();
+    let key = l.app.keys.signer.verifier_key();
+    let base = ["--database-url", url.as_str(), "--public-key", key.as_str()];
+    let alpha = [&base[..], &["--tenant", "alpha"]].concat();
+
+    let (code, report) = verify(&alpha);
+    assert_eq!(code, 3, "{report}");
+    let r = &report["ledgers"][0];
+    assert_eq!(r["tenantId"], json!("alpha"));
+    assert_eq!(r["status"], json!("VERIFIED_UNANCHORED_TAIL"));
+    assert_eq!(r["entriesChecked"], json!(l.head));
+    assert_eq!(r["unanchoredEntries"], json!(1));
+    assert_eq!(r["anomalies"], json!([]));
+
+    let size = l.app.checkpoint("alpha").await;
+    let (code, report) = verify(&alpha);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ledgers"][0]["status"], json!("VERIFIED"));
+
+    // Every ledger when no tenant is named: beta has no checkpoint yet.
+    let (code, report) = verify(&base);
+    assert_eq!(code, 3, "{report}");
+    let tenants: Vec<&str> = report["ledgers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["tenantId"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, vec!["alpha", "beta", "_platform"]);
+
+    // The auditor keeps the newest checkpoint; later the database is restored to the state
+    // of the first checkpoint (entries, checkpoints and the evidence written since).
+    let kept = l
+        .app
+        .store
+        .query_strings(&format!(
+            "SELECT signed_note FROM ledger_checkpoints WHERE tenant_id = 'alpha' AND tree_size = {size}"
+        ))
+        .await
+        .remove(0);
+    let dir = temp_dir("runledger_verify");
+    let kept_file = dir.join("alpha.checkpoint");
+    std::fs::write(&kept_file, &kept).unwrap();
+    l.attacker().await;
+    l.sql(&format!(
+        "DELETE FROM audit_ledger WHERE tenant_id = 'alpha' AND seq > {}",
+        l.s1
+    ))
+    .await;
+    l.sql(&format!(
+        "DELETE FROM ledger_checkpoints WHERE tenant_id = 'alpha' AND tree_size > {}",
+        l.s1
+    ))
+    .await;
+    l.sql("DELETE FROM trace_steps WHERE tenant_id = 'alpha' AND trace_id IN ('trace-x1', 'trace-x2', 'trace-x3')").await;
+    l.sql("DELETE FROM llm_runs WHERE tenant_id = 'alpha' AND run_id IN ('x1', 'x2', 'x3')")
+        .await;
+    // Consistent with itself: only the kept checkpoint tells.
+    let (code, report) = verify(&alpha);
+    assert_eq!(code, 0, "{report}");
+    let kept_path = kept_file.display().to_string();
+    let (code, report) = verify(&[&alpha[..], &["--trusted-checkpoint", &kept_path]].concat());
+    assert_eq!(code, 1, "{report}");
+    let r = &report["ledgers"][0];
+    assert_eq!(r["status"], json!("BROKEN"));
+    assert_eq!(r["trustedCheckpointSize"], json!(size));
+    assert_eq!(
+        r["anomalies"],
+        json!([{"kind": "ROLLBACK", "seq": l.s1 + 1, "seqEnd": size, "record": null,
+                "detail": format!("the trusted checkpoint of size {size} covers {size} entries, the ledger has {}", l.s1)}])
+    );
+    // The tenant comes from the kept checkpoint's origin when not named.
+    let (code, report) = verify(&[&base[..], &["--trusted-checkpoint", &kept_path]].concat());
+    assert_eq!(
+        (code, report["ledgers"][0]["tenantId"].clone()),
+        (1, json!("alpha"))
+    );
+
+    // Cannot run: no key to trust, or a checkpoint signed by someone else.
+    let missing = dir.join("absent.key").display().to_string();
+    let out = runledger()
+        .args([
+            "verify",
+            "--database-url",
+            &url,
+            "--signing-key-file",
+            &missing,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public-key"));
+    let stranger = runledger::ledger::note::NoteSigner::generate("runledger")
+        .unwrap()
+        .verifier_key();
+    let (code, _) = verify(&[
+        "--database-url",
+        &url,
+        "--public-key",
+        &stranger,
+        "--trusted-checkpoint",
+        &kept_path,
+    ]);
+    assert_eq!(code, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both!(verify_command_exit_codes_and_rollback);
+
+#[test]
+fn keys_public_prints_the_verifier_key_of_an_owner_only_key_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("runledger_keys");
+    let file = dir.join("nested").join("signing.key");
+    let path = file.display().to_string();
+    let first = run_ok(&["keys", "public", "--signing-key-file", &path]);
+    let second = run_ok(&["keys", "public", "--signing-key-file", &path]);
+    assert_eq!(first, second, "the key is created once, then reused");
+    let parts: Vec<&str> = first.trim().split('+').collect();
+    assert_eq!(parts.len(), 3, "{first}");
+    assert_eq!(parts[0], "runledger");
+    assert_eq!(parts[1].len(), 8);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A key file others can read is refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(run_err(&["keys", "public", "--signing-key-file", &path]).contains("chmod 600"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
