@@ -6,6 +6,12 @@
 //!
 //! Usage: `cargo run --release -p runledger-bench -- ingest|otlp [--postgres URL]
 //! [--clients 4] [--requests 10] [--runs-per-request 100] [--steps-per-run 20]`
+//!
+//! `ledger` measures the audit ledger instead (see `ledger.rs`):
+//! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
+//! [--entries 1000000]`
+
+mod ledger;
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +26,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -37,6 +43,12 @@ struct Args {
     /// Steps per run.
     #[arg(long, default_value_t = 20)]
     steps_per_run: usize,
+    /// `ledger`: appends per writer count (1, 16, 64 writers).
+    #[arg(long, default_value_t = 20_000)]
+    appends: u64,
+    /// `ledger`: size of the ledger that is verified.
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
 }
 
 const MUTATION: &str = "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }";
@@ -278,36 +290,82 @@ async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Ou
     })
 }
 
+/// A fresh database on the PostgreSQL server: (admin connection, name, URL).
+async fn create_postgres(
+    server: &str,
+) -> Result<(sea_orm::DatabaseConnection, String, String), String> {
+    let name = format!("runledger_bench_{}", std::process::id());
+    let admin = Database::connect(server).await.map_err(|e| e.to_string())?;
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE {name}"),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "{}/{name}",
+        server.rsplit_once('/').map_or(server, |(b, _)| b)
+    );
+    Ok((admin, name, url))
+}
+
+async fn drop_postgres(admin: &sea_orm::DatabaseConnection, name: &str) -> Result<(), String> {
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn ledger_backend(
+    backend: &'static str,
+    url: &str,
+    args: &Args,
+) -> Result<Vec<ledger::Figure>, String> {
+    let db = Db::connect(url, 16).await.map_err(|e| e.describe())?;
+    db.migrate().await.map_err(|e| e.describe())?;
+    ledger::run(backend, &db, args.appends, args.entries).await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("runledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    if args.what == "ledger" {
+        let mut figures = ledger_backend("sqlite", &sqlite, &args).await?;
+        if let Some(server) = &args.postgres {
+            let (admin, name, url) = create_postgres(server).await?;
+            let outcome = ledger_backend("postgres", &url, &args).await;
+            drop_postgres(&admin, &name).await?;
+            figures.extend(outcome?);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("| backend | measured | count | seconds | per second | |");
+        println!("|---|---|---|---|---|---|");
+        for f in figures {
+            println!(
+                "| {} | {} | {} | {:.2} | {:.0} | {} |",
+                f.backend,
+                f.what,
+                f.count,
+                f.elapsed.as_secs_f64(),
+                f.count as f64 / f.elapsed.as_secs_f64(),
+                f.note
+            );
+        }
+        return Ok(());
+    }
     let mut outcomes = vec![run_backend("sqlite", &sqlite, &args).await?];
     if let Some(server) = &args.postgres {
-        let name = format!("runledger_bench_{}", std::process::id());
-        let admin = Database::connect(server).await.map_err(|e| e.to_string())?;
-        let backend = admin.get_database_backend();
-        admin
-            .execute_raw(Statement::from_string(
-                backend,
-                format!("CREATE DATABASE {name}"),
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-        let url = format!(
-            "{}/{name}",
-            server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b)
-        );
+        let (admin, name, url) = create_postgres(server).await?;
         let outcome = run_backend("postgres", &url, &args).await;
-        admin
-            .execute_raw(Statement::from_string(
-                backend,
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
+        drop_postgres(&admin, &name).await?;
         outcomes.push(outcome?);
     }
     let _ = std::fs::remove_dir_all(&dir);
