@@ -894,3 +894,41 @@ mod tests {
         assert!(load_or_create(&path, "log").is_ok());
     }
 }
+
+#[cfg(test)]
+mod worked_example {
+    use super::*;
+
+    /// The checkpoint example of docs/ledger.md: the key with the seed 32 × 0x01, named
+    /// `runledger`, signs the tree of one entry (the worked example entry of the same document).
+    #[test]
+    fn checkpoint_example_of_the_specification() {
+        let signer = NoteSigner::from_seed("runledger", &[1u8; 32]);
+        let root: [u8; 32] =
+            hex::decode("b3cb235d010bd67602b671b79da32d63a781f3054680b82478557b31da13a201")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let note = signer.sign(&checkpoint_body("runledger/acme", 1, &root));
+        assert_eq!(
+            signer.to_private_key(),
+            "PRIVATE+KEY+runledger+2fe90970+AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"
+        );
+        assert_eq!(note, EXAMPLE_NOTE);
+        assert_eq!(signer.verifier_key(), EXAMPLE_VERIFIER_KEY);
+        let cp = open_checkpoint(
+            EXAMPLE_NOTE,
+            &[NoteVerifier::parse(EXAMPLE_VERIFIER_KEY).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            (cp.origin.as_str(), cp.tree_size, cp.root),
+            ("runledger/acme", 1, root)
+        );
+    }
+
+    const EXAMPLE_NOTE: &str = "runledger/acme\n1\ns8sjXQEL1nYCtnG3naMtY6eB8wVGgLgkeFV7MdoTogE=\n\n\
+        \u{2014} runledger L+kJcOYaxjtv8VSoo7HwX/9F8TduCYDY82VRQBh7T3BTONmVhX6tuksSOIiT7+YigFALyzEqaz467SDNZkdWCR6iMgQ=\n";
+    const EXAMPLE_VERIFIER_KEY: &str =
+        "runledger+2fe90970+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c";
+}
