@@ -110,6 +110,9 @@ pub struct VerifyArgs {
     /// Skip re-hashing the evidence records of every anchor (faster; chain and checkpoints only).
     #[arg(long)]
     pub skip_records: bool,
+    /// Record each completed verification in the verified ledger (needs write access).
+    #[arg(long)]
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, Args)]

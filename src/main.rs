@@ -153,7 +153,14 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
             trusted_checkpoint: trusted.clone(),
             check_records: !args.skip_records,
         };
-        reports.push(verify::verify(&db.conn, tenant, &opts).await?);
+        let report = verify::verify(&db.conn, tenant, &opts).await?;
+        if args.record {
+            let entry = verify::verification_entry(&report, Some("runledger verify".into()));
+            let tx = db.begin_write().await?;
+            runledger::ledger::append(&tx.txn, tenant, vec![entry]).await?;
+            tx.commit().await?;
+        }
+        reports.push(report);
     }
     let worst = if reports.iter().any(|r| r.status == Verdict::Broken) {
         EXIT_VERIFY_ANOMALY

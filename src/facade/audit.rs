@@ -12,7 +12,7 @@ use crate::auth::Permission;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp};
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::verify::{self, Report, VerificationMode, VerifyOptions};
-use crate::ledger::{self, NewEntry, merkle, proof};
+use crate::ledger::{self, merkle, proof};
 use entity::{audit_ledger, ledger_checkpoints, log_exports};
 
 /// Filters of the ledger list.
@@ -322,21 +322,7 @@ impl Facade {
         report: &Report,
     ) -> AppResult<Option<audit_ledger::Model>> {
         let caller = self.caller().map(|c| format!("key:{}", c.key_id));
-        let entry = NewEntry {
-            id: None,
-            category: LedgerCategory::Integrity,
-            event_type: "LEDGER_VERIFIED".into(),
-            entity_type: "audit_ledger".into(),
-            entity_id: tenant_id.to_string(),
-            actor_type: ActorType::System,
-            actor_id: caller,
-            action_reason: Some(format!("{:?} verification requested", report.mode)),
-            decision: None,
-            before_state: None,
-            after_state: Some(report.summary()),
-            correlation_id: None,
-            occurred_at: report.verified_at,
-        };
+        let entry = verify::verification_entry(report, caller);
         let mut stored = self.appender.append(tenant_id, vec![entry]).await?;
         Ok(stored.pop())
     }

@@ -211,6 +211,25 @@ impl Report {
     }
 }
 
+/// The INTEGRITY entry that records a completed verification: who asked, and what it found.
+pub fn verification_entry(report: &Report, actor_id: Option<String>) -> super::NewEntry {
+    super::NewEntry {
+        id: None,
+        category: crate::domain::LedgerCategory::Integrity,
+        event_type: "LEDGER_VERIFIED".into(),
+        entity_type: "audit_ledger".into(),
+        entity_id: report.tenant_id.clone(),
+        actor_type: crate::domain::ActorType::System,
+        actor_id,
+        action_reason: Some(format!("{:?} verification", report.mode)),
+        decision: None,
+        before_state: None,
+        after_state: Some(report.summary()),
+        correlation_id: None,
+        occurred_at: report.verified_at,
+    }
+}
+
 /// What a verification is given besides the database.
 #[derive(Clone)]
 pub struct VerifyOptions {

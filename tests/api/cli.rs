@@ -382,6 +382,15 @@ async fn verify_command_exit_codes_and_rollback(backend: Backend) {
     let (code, report) = verify(&alpha);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["ledgers"][0]["status"], json!("VERIFIED"));
+    // --record leaves the verification in the ledger it verified.
+    let (code, _) = verify(&[&alpha[..], &["--record"]].concat());
+    assert_eq!(code, 0);
+    let last = l
+        .app
+        .store
+        .query_strings("SELECT event_type || ' ' || actor_id FROM audit_ledger WHERE tenant_id = 'alpha' ORDER BY seq DESC LIMIT 1")
+        .await;
+    assert_eq!(last, vec!["LEDGER_VERIFIED runledger verify"]);
 
     // Every ledger when no tenant is named: beta has no checkpoint yet.
     let (code, report) = verify(&base);
