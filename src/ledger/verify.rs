@@ -561,12 +561,7 @@ pub async fn verify(
             }),
         _ => None,
     };
-    let mode = if start.is_some() {
-        VerificationMode::Incremental
-    } else {
-        VerificationMode::Full
-    };
-
+    let mut mode = VerificationMode::Full;
     let mut check = match start {
         None => ChainCheck::new(tenant_id),
         Some((size, frontier)) => {
@@ -577,7 +572,10 @@ pub async fn verify(
                 .await
                 .context("read the entry a checkpoint ends with")?;
             match last {
-                Some(e) => ChainCheck::resume(tenant_id, size + 1, e.entry_hash, frontier),
+                Some(e) => {
+                    mode = VerificationMode::Incremental;
+                    ChainCheck::resume(tenant_id, size + 1, e.entry_hash, frontier)
+                }
                 // The entry the checkpoint ends with is gone: walk everything to say what.
                 None => ChainCheck::new(tenant_id),
             }
