@@ -157,6 +157,12 @@ pub async fn append<C: ConnectionTrait>(
         prev = model.entry_hash.clone();
         stored.push(model);
     }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        insert_unnest(txn, &stored)
+            .await
+            .with_context(|| format!("append ledger batch for tenant {tenant_id}"))?;
+        return Ok(stored);
+    }
     // Multi-row INSERTs (bounded to stay under SQLite's bound-parameter limit): the batch
     // shares statements and the caller's commit.
     for chunk in stored.chunks(500) {
@@ -167,6 +173,99 @@ pub async fn append<C: ConnectionTrait>(
             .with_context(|| format!("append ledger batch for tenant {tenant_id}"))?;
     }
     Ok(stored)
+}
+
+/// PostgreSQL: one `INSERT … SELECT FROM UNNEST(arrays)` whatever the number of entries, so
+/// the statement is parsed and planned once per connection rather than once per batch size.
+/// The driver cannot bind NULL array elements: each nullable column travels with a boolean
+/// array saying which of its elements are NULL (an empty string stays an empty string).
+async fn insert_unnest<C: ConnectionTrait>(
+    txn: &C,
+    entries: &[audit_ledger::Model],
+) -> Result<(), sea_orm::DbErr> {
+    fn text<F: Fn(&audit_ledger::Model) -> String>(
+        e: &[audit_ledger::Model],
+        f: F,
+    ) -> sea_orm::Value {
+        e.iter().map(f).collect::<Vec<String>>().into()
+    }
+    fn nullable<F: Fn(&audit_ledger::Model) -> Option<&String>>(
+        e: &[audit_ledger::Model],
+        f: F,
+    ) -> [sea_orm::Value; 2] {
+        [
+            e.iter()
+                .map(|m| f(m).cloned().unwrap_or_default())
+                .collect::<Vec<String>>()
+                .into(),
+            e.iter()
+                .map(|m| f(m).is_none())
+                .collect::<Vec<bool>>()
+                .into(),
+        ]
+    }
+    let [actor, actor_null] = nullable(entries, |m| m.actor_id.as_ref());
+    let [reason, reason_null] = nullable(entries, |m| m.action_reason.as_ref());
+    let [decision, decision_null] = nullable(entries, |m| m.decision.as_ref());
+    let [before, before_null] = nullable(entries, |m| m.before_state.as_ref());
+    let [after, after_null] = nullable(entries, |m| m.after_state.as_ref());
+    let [correlation, correlation_null] = nullable(entries, |m| m.correlation_id.as_ref());
+    let values = vec![
+        text(entries, |m| m.tenant_id.clone()),
+        entries.iter().map(|m| m.seq).collect::<Vec<i64>>().into(),
+        text(entries, |m| m.id.clone()),
+        text(entries, |m| m.category.clone()),
+        text(entries, |m| m.event_type.clone()),
+        text(entries, |m| m.entity_type.clone()),
+        text(entries, |m| m.entity_id.clone()),
+        text(entries, |m| m.actor_type.clone()),
+        actor,
+        actor_null,
+        reason,
+        reason_null,
+        decision,
+        decision_null,
+        before,
+        before_null,
+        after,
+        after_null,
+        correlation,
+        correlation_null,
+        entries
+            .iter()
+            .map(|m| m.occurred_at)
+            .collect::<Vec<DateTime<Utc>>>()
+            .into(),
+        entries
+            .iter()
+            .map(|m| m.recorded_at)
+            .collect::<Vec<DateTime<Utc>>>()
+            .into(),
+        text(entries, |m| m.prev_hash.clone()),
+        text(entries, |m| m.entry_hash.clone()),
+    ];
+    let sql = "INSERT INTO audit_ledger (tenant_id, seq, id, category, event_type, entity_type, \
+               entity_id, actor_type, actor_id, action_reason, decision, before_state, \
+               after_state, correlation_id, occurred_at, recorded_at, prev_hash, entry_hash) \
+               SELECT t, s, i, c, et, ent, eni, at, \
+               CASE WHEN a_n THEN NULL ELSE a END, CASE WHEN r_n THEN NULL ELSE r END, \
+               CASE WHEN d_n THEN NULL ELSE d END, CASE WHEN b_n THEN NULL ELSE b END, \
+               CASE WHEN af_n THEN NULL ELSE af END, CASE WHEN co_n THEN NULL ELSE co END, \
+               o, rec, p, h \
+               FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+               $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], \
+               $12::bool[], $13::text[], $14::bool[], $15::text[], $16::bool[], $17::text[], \
+               $18::bool[], $19::text[], $20::bool[], $21::timestamptz[], $22::timestamptz[], \
+               $23::text[], $24::text[]) \
+               AS u(t, s, i, c, et, ent, eni, at, a, a_n, r, r_n, d, d_n, b, b_n, af, af_n, \
+               co, co_n, o, rec, p, h)";
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await
+    .map(|_| ())
 }
 
 fn active_entry(m: audit_ledger::Model) -> audit_ledger::ActiveModel {
