@@ -17,7 +17,44 @@ pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// RFC 3339 in UTC with exactly six fractional digits, e.g. `2026-01-02T03:04:05.000006Z`.
 pub fn timestamp(t: &DateTime<Utc>) -> String {
+    let mut out = Vec::with_capacity(27);
+    write_timestamp(&mut out, t);
+    String::from_utf8(out).unwrap_or_else(|_| slow_timestamp(t))
+}
+
+fn slow_timestamp(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Appends [`timestamp`]'s text: written digit by digit for years 0–9999 (this is on the hot
+/// path of hashing and verification), through chrono's formatter otherwise.
+pub fn write_timestamp(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    let nanos = t.nanosecond();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        out.extend_from_slice(slow_timestamp(t).as_bytes());
+        return;
+    }
+    fn digits(out: &mut Vec<u8>, value: u32, width: u32) {
+        for i in (0..width).rev() {
+            out.push(b'0' + ((value / 10u32.pow(i)) % 10) as u8);
+        }
+    }
+    digits(out, year as u32, 4);
+    out.push(b'-');
+    digits(out, t.month(), 2);
+    out.push(b'-');
+    digits(out, t.day(), 2);
+    out.push(b'T');
+    digits(out, t.hour(), 2);
+    out.push(b':');
+    digits(out, t.minute(), 2);
+    out.push(b':');
+    digits(out, t.second(), 2);
+    out.push(b'.');
+    digits(out, nanos / 1000, 6);
+    out.push(b'Z');
 }
 
 fn opt_timestamp(t: &Option<DateTime<Utc>>) -> Value {
@@ -241,6 +278,24 @@ pub fn hash_json(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_timestamps_match_chrono() {
+        use chrono::TimeZone;
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Seconds between 1970 and 2200, any nanosecond.
+            let secs = (x.rem_euclid(7_258_118_400)) as i64;
+            let nanos = (x.rotate_left(17).rem_euclid(1_000_000_000)) as u32;
+            let t = Utc.timestamp_opt(secs, nanos).unwrap();
+            assert_eq!(timestamp(&t), slow_timestamp(&t));
+        }
+        let far = Utc.with_ymd_and_hms(12345, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(timestamp(&far), slow_timestamp(&far));
+    }
 
     #[test]
     fn sorts_keys_by_utf16_and_formats_numbers_like_ecmascript() {

@@ -21,7 +21,7 @@ use sea_orm::{
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::canonical::{canonical_json, micros, timestamp};
+use crate::canonical::{canonical_json, micros, write_timestamp};
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::error::{AppResult, Context};
 use entity::audit_ledger;
@@ -66,41 +66,53 @@ fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
 /// The canonical byte encoding of a stored entry (everything but `entry_hash`).
 pub fn encode_entry(e: &audit_ledger::Model) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    let seq = e.seq.to_string();
-    let occurred = timestamp(&e.occurred_at);
-    let recorded = timestamp(&e.recorded_at);
-    let fields: [Option<&str>; 18] = [
-        Some(ENCODING_VERSION),
-        Some(&e.tenant_id),
-        Some(&seq),
-        Some(&e.prev_hash),
-        Some(&e.id),
-        Some(&e.category),
-        Some(&e.event_type),
-        Some(&e.entity_type),
-        Some(&e.entity_id),
-        Some(&e.actor_type),
-        e.actor_id.as_deref(),
-        e.action_reason.as_deref(),
-        e.decision.as_deref(),
-        e.before_state.as_deref(),
-        e.after_state.as_deref(),
-        e.correlation_id.as_deref(),
-        Some(&occurred),
-        Some(&recorded),
-    ];
-    for f in fields {
-        push_field(&mut out, f);
-    }
+    encode_entry_into(&mut out, e);
     out
+}
+
+/// Appends the canonical encoding of `e` to `out` (which verification reuses between entries).
+pub fn encode_entry_into(out: &mut Vec<u8>, e: &audit_ledger::Model) {
+    push_field(out, Some(ENCODING_VERSION));
+    push_field(out, Some(&e.tenant_id));
+    push_written(out, |o| o.extend_from_slice(e.seq.to_string().as_bytes()));
+    push_field(out, Some(&e.prev_hash));
+    push_field(out, Some(&e.id));
+    push_field(out, Some(&e.category));
+    push_field(out, Some(&e.event_type));
+    push_field(out, Some(&e.entity_type));
+    push_field(out, Some(&e.entity_id));
+    push_field(out, Some(&e.actor_type));
+    push_field(out, e.actor_id.as_deref());
+    push_field(out, e.action_reason.as_deref());
+    push_field(out, e.decision.as_deref());
+    push_field(out, e.before_state.as_deref());
+    push_field(out, e.after_state.as_deref());
+    push_field(out, e.correlation_id.as_deref());
+    push_written(out, |o| write_timestamp(o, &e.occurred_at));
+    push_written(out, |o| write_timestamp(o, &e.recorded_at));
+}
+
+/// Appends a present field whose text `write` produces: `0x01`, its length, the text.
+fn push_written(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    out.push(1);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// RFC 6962 leaf hash of the entry, lower-case hex.
 pub fn entry_hash(e: &audit_ledger::Model) -> String {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(encode_entry(e));
-    hex::encode(h.finalize())
+    hex::encode(entry_hash_bytes(e, &mut Vec::with_capacity(512)))
+}
+
+/// RFC 6962 leaf hash of the entry, encoding into `buffer` (cleared first).
+pub fn entry_hash_bytes(e: &audit_ledger::Model, buffer: &mut Vec<u8>) -> [u8; 32] {
+    buffer.clear();
+    buffer.push(0);
+    encode_entry_into(buffer, e);
+    Sha256::digest(&buffer[..]).into()
 }
 
 /// Appends entries for one tenant inside the caller's write transaction, which the caller

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::note::{self, NoteError, NoteVerifier};
 use super::proof::Frontier;
-use super::{GENESIS_HASH, entry_hash, merkle};
+use super::{GENESIS_HASH, entry_hash_bytes, merkle};
 use crate::canonical::{
     governance_json, hash_json, run_json, step_json, system_json, telemetry_json,
 };
@@ -258,17 +258,22 @@ pub struct ChainCheck {
     tenant_id: String,
     expected_seq: i64,
     last_seq: Option<i64>,
-    prev_hash: String,
+    prev_hash: [u8; 32],
     frontier: Frontier,
     /// Roots the tree must have at given sizes (checkpoints), ascending by size.
     expected_roots: VecDeque<(u64, [u8; 32], AnomalyKind, String)>,
-    recent: VecDeque<(String, i64)>,
+    recent: VecDeque<([u8; 32], i64)>,
     /// prev hashes that matched no earlier entry: a later entry with that hash means a move.
-    dangling: HashMap<String, i64>,
+    dangling: HashMap<[u8; 32], i64>,
+    /// Reused for every entry's encoding.
+    buffer: Vec<u8>,
+    head_hash: String,
     pub entries_checked: u64,
     pub anomalies: Vec<Anomaly>,
-    pub head: Option<Head>,
 }
+
+/// An unparsable stored hash is compared as this value, which no SHA-256 produces in practice.
+const UNPARSABLE: [u8; 32] = [0xff; 32];
 
 impl ChainCheck {
     /// A walk from the genesis.
@@ -283,14 +288,15 @@ impl ChainCheck {
             tenant_id: tenant_id.to_string(),
             expected_seq: next_seq,
             last_seq: None,
-            prev_hash,
+            prev_hash: merkle::parse_hash(&prev_hash).unwrap_or(UNPARSABLE),
             frontier,
             expected_roots: VecDeque::new(),
             recent: VecDeque::with_capacity(REORDER_WINDOW),
             dangling: HashMap::new(),
+            buffer: Vec::with_capacity(1024),
+            head_hash: String::new(),
             entries_checked: 0,
             anomalies: Vec::new(),
-            head: None,
         }
     }
 
@@ -339,11 +345,13 @@ impl ChainCheck {
             }
             self.anomalies.push(a);
         }
-        if e.prev_hash != self.prev_hash {
+        let stored = merkle::parse_hash(&e.entry_hash).unwrap_or(UNPARSABLE);
+        let prev = merkle::parse_hash(&e.prev_hash).unwrap_or(UNPARSABLE);
+        if prev != self.prev_hash {
             let earlier = self
                 .recent
                 .iter()
-                .find(|(h, _)| *h == e.prev_hash)
+                .find(|(h, _)| *h == prev)
                 .map(|(_, s)| *s);
             match earlier {
                 Some(s) => self.anomalies.push(Anomaly {
@@ -358,7 +366,7 @@ impl ChainCheck {
                     ),
                 }),
                 None => {
-                    self.dangling.insert(e.prev_hash.clone(), e.seq);
+                    self.dangling.insert(prev, e.seq);
                     self.anomalies.push(Anomaly::at(
                         AnomalyKind::BrokenPrevLink,
                         e.seq,
@@ -367,7 +375,9 @@ impl ChainCheck {
                 }
             }
         }
-        if let Some(linked_from) = self.dangling.remove(&e.entry_hash) {
+        if !self.dangling.is_empty()
+            && let Some(linked_from) = self.dangling.remove(&stored)
+        {
             self.anomalies.push(Anomaly::at(
                 AnomalyKind::ReorderedSeq,
                 linked_from.min(e.seq),
@@ -378,15 +388,14 @@ impl ChainCheck {
                 ),
             ));
         }
-        if entry_hash(e) != e.entry_hash {
+        if entry_hash_bytes(e, &mut self.buffer) != stored {
             self.anomalies.push(Anomaly::at(
                 AnomalyKind::EntryHashMismatch,
                 e.seq,
                 "the stored entry_hash is not the hash of the stored fields",
             ));
         }
-        let leaf = merkle::parse_hash(&e.entry_hash).unwrap_or([0u8; 32]);
-        self.frontier.push(leaf);
+        self.frontier.push(stored);
         while let Some((size, root, kind, what)) = self.expected_roots.front() {
             if *size != self.frontier.size() {
                 break;
@@ -403,14 +412,11 @@ impl ChainCheck {
         if self.recent.len() == REORDER_WINDOW {
             self.recent.pop_front();
         }
-        self.recent.push_back((e.entry_hash.clone(), e.seq));
+        self.recent.push_back((stored, e.seq));
         self.last_seq = Some(e.seq);
         self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
-        self.prev_hash = e.entry_hash.clone();
-        self.head = Some(Head {
-            seq: e.seq,
-            entry_hash: e.entry_hash.clone(),
-        });
+        self.prev_hash = stored;
+        self.head_hash.clone_from(&e.entry_hash);
     }
 
     /// Ends the walk: expected roots beyond the ledger's size mean a removed tail.
@@ -430,12 +436,11 @@ impl ChainCheck {
                 detail: format!("{what} covers {expected} entries, the ledger has {size}"),
             });
         }
-        (
-            self.anomalies,
-            self.frontier,
-            self.head,
-            self.entries_checked,
-        )
+        let head = self.last_seq.map(|seq| Head {
+            seq,
+            entry_hash: self.head_hash,
+        });
+        (self.anomalies, self.frontier, head, self.entries_checked)
     }
 }
 
@@ -978,6 +983,7 @@ async fn find_unanchored_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::entry_hash;
     use chrono::TimeZone;
 
     /// A deterministic xorshift generator: the property test needs no crate.
