@@ -288,7 +288,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             // Seconds between 1970 and 2200, any nanosecond.
-            let secs = (x.rem_euclid(7_258_118_400)) as i64;
+            let secs = x.rem_euclid(7_258_118_400);
             let nanos = (x.rotate_left(17).rem_euclid(1_000_000_000)) as u32;
             let t = Utc.timestamp_opt(secs, nanos).unwrap();
             assert_eq!(timestamp(&t), slow_timestamp(&t));
