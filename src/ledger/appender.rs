@@ -66,6 +66,9 @@ impl Appender {
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
     while let Some(first) = rx.recv().await {
+        // The writer that woke this task is usually the first of many that its last commit
+        // released: let the others run and queue their appends before the group is taken.
+        tokio::task::yield_now().await;
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -73,7 +76,17 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        match write(&db, &group).await {
+        let t0 = std::time::Instant::now();
+        let res = write(&db, &group).await;
+        if std::env::var("APPENDER_TRACE").is_ok() {
+            eprintln!(
+                "group {} took {:?} ok={}",
+                group.len(),
+                t0.elapsed(),
+                res.is_ok()
+            );
+        }
+        match res {
             Ok(mut stored) => {
                 for r in group.into_iter().rev() {
                     let mine = stored.pop().unwrap_or_default();
