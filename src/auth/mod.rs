@@ -31,6 +31,8 @@ pub enum Permission {
     ReadAudit,
     /// Writing evidence.
     WriteEvidence,
+    /// Creating, rotating and revoking the tenant's API keys.
+    ManageKeys,
 }
 
 impl Permission {
@@ -39,6 +41,7 @@ impl Permission {
             Permission::ReadEvidence => "read:evidence",
             Permission::ReadAudit => "read:audit",
             Permission::WriteEvidence => "write:evidence",
+            Permission::ManageKeys => "manage:keys",
         }
     }
 }
@@ -49,6 +52,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
         Permission::ReadEvidence => role.can_read_evidence(),
         Permission::ReadAudit => role.can_read_audit(),
         Permission::WriteEvidence => role.can_write_evidence(),
+        Permission::ManageKeys => role == Role::Admin,
     }
 }
 
@@ -94,20 +98,93 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Why a presented key was refused, for the identity record (never told to the client, which
+/// only learns that the key is invalid or revoked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthFailure {
+    /// The ledger the failure is recorded in: the key's tenant when the key id is known, else
+    /// the platform ledger.
+    pub ledger: String,
+    /// The key id presented, when the key was well formed.
+    pub key_id: Option<String>,
+    pub reason: &'static str,
+}
+
 /// Resolves a presented key to its caller; `Unauthenticated` when unknown, revoked or wrong.
 pub async fn authenticate(db: &Db, presented: &str) -> AppResult<Caller> {
-    let rejected = || AppError::Unauthenticated("invalid or revoked API key".into());
-    let id = key_id_of(presented).ok_or_else(rejected)?;
-    let key = api_keys::Entity::find_by_id(id.to_string())
+    match check_key(db, presented).await? {
+        Ok(caller) => Ok(caller),
+        Err(_) => Err(rejected_key()),
+    }
+}
+
+fn rejected_key() -> AppError {
+    AppError::Unauthenticated("invalid or revoked API key".into())
+}
+
+/// Like [`authenticate`], and records a refused key in the ledger (IDENTITY
+/// `AUTHENTICATION_FAILED`) through the group-commit appender before answering.
+pub async fn authenticate_recorded(
+    db: &Db,
+    appender: &crate::ledger::appender::Appender,
+    presented: &str,
+) -> AppResult<Caller> {
+    let failure = match check_key(db, presented).await? {
+        Ok(caller) => return Ok(caller),
+        Err(f) => f,
+    };
+    let entry = NewEntry {
+        id: None,
+        category: LedgerCategory::Identity,
+        event_type: "AUTHENTICATION_FAILED".into(),
+        entity_type: "api_key".into(),
+        entity_id: failure.key_id.clone().unwrap_or_else(|| "unknown".into()),
+        actor_type: ActorType::System,
+        actor_id: failure.key_id.as_ref().map(|k| format!("key:{k}")),
+        action_reason: Some(failure.reason.to_string()),
+        decision: Some(crate::domain::AccessDecision::Deny),
+        before_state: None,
+        after_state: None,
+        correlation_id: None,
+        occurred_at: micros(Utc::now()),
+    };
+    appender.append(&failure.ledger, vec![entry]).await?;
+    Err(rejected_key())
+}
+
+/// Checks a presented key: the caller, or why it is refused.
+async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFailure>> {
+    let Some(id) = key_id_of(presented) else {
+        return Ok(Err(AuthFailure {
+            ledger: PLATFORM_LEDGER.into(),
+            key_id: None,
+            reason: "malformed key",
+        }));
+    };
+    let Some(key) = api_keys::Entity::find_by_id(id.to_string())
         .one(&db.conn)
         .await
         .context("look up an API key")?
-        .ok_or_else(rejected)?;
+    else {
+        return Ok(Err(AuthFailure {
+            ledger: PLATFORM_LEDGER.into(),
+            key_id: Some(id.to_string()),
+            reason: "unknown key id",
+        }));
+    };
     let presented_hash = sha256_hex(presented.as_bytes());
-    if !constant_time_eq(presented_hash.as_bytes(), key.secret_hash.as_bytes())
-        || key.revoked_at.is_some()
-    {
-        return Err(rejected());
+    let failed = |reason| {
+        Ok(Err(AuthFailure {
+            ledger: key.tenant_id.clone(),
+            key_id: Some(key.id.clone()),
+            reason,
+        }))
+    };
+    if !constant_time_eq(presented_hash.as_bytes(), key.secret_hash.as_bytes()) {
+        return failed("wrong secret");
+    }
+    if key.revoked_at.is_some() {
+        return failed("revoked key");
     }
     let role = Role::parse(&key.role).ok_or_else(|| {
         AppError::internal(
@@ -115,11 +192,11 @@ pub async fn authenticate(db: &Db, presented: &str) -> AppResult<Caller> {
             format!("unknown stored role `{}`", key.role),
         )
     })?;
-    Ok(Caller {
+    Ok(Ok(Caller {
         tenant_id: key.tenant_id,
         key_id: key.id,
         role,
-    })
+    }))
 }
 
 /// The ledger that anchors global system records written by operators. Its name cannot be a
@@ -262,6 +339,168 @@ pub async fn create_key(
     .await?;
     tx.commit().await?;
     Ok((key, model))
+}
+
+/// The identity entry of a key change, attributed to the admin key that made it (or the CLI).
+fn key_entry(
+    event_type: &str,
+    key_id: &str,
+    actor: Option<&Caller>,
+    after_state: serde_json::Value,
+    now: chrono::DateTime<Utc>,
+) -> NewEntry {
+    let (actor_type, actor_id) = match actor {
+        Some(c) => (ActorType::Human, Some(format!("key:{}", c.key_id))),
+        None => (ActorType::System, Some("runledger-cli".to_string())),
+    };
+    NewEntry {
+        id: None,
+        category: LedgerCategory::Identity,
+        event_type: event_type.into(),
+        entity_type: "api_key".into(),
+        entity_id: key_id.to_string(),
+        actor_type,
+        actor_id,
+        action_reason: None,
+        decision: None,
+        before_state: None,
+        after_state: Some(after_state),
+        correlation_id: None,
+        occurred_at: now,
+    }
+}
+
+/// The tenant's key `key_id`, locked for the write transaction; NOT_FOUND for another tenant's.
+async fn key_of_tenant<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    tenant_id: &str,
+    key_id: &str,
+) -> AppResult<api_keys::Model> {
+    api_keys::Entity::find_by_id(key_id.to_string())
+        .one(txn)
+        .await
+        .with_context(|| format!("look up key {key_id}"))?
+        .filter(|k| k.tenant_id == tenant_id)
+        .ok_or_else(|| AppError::not_found(format!("no key `{key_id}` in tenant `{tenant_id}`")))
+}
+
+/// Marks a key revoked (from now on it authenticates nothing) and records it.
+async fn revoke_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    key: &api_keys::Model,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<()> {
+    if key.revoked_at.is_some() {
+        return Err(AppError::Conflict(format!(
+            "key `{}` is already revoked",
+            key.id
+        )));
+    }
+    use sea_orm::{ColumnTrait, QueryFilter};
+    api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_keys::Column::Id.eq(key.id.as_str()))
+        .exec(txn)
+        .await
+        .with_context(|| format!("revoke key {}", key.id))?;
+    Ok(())
+}
+
+/// Revokes one of the tenant's keys and records `KEY_REVOKED` in its ledger, atomically.
+pub async fn revoke_key(
+    db: &Db,
+    tenant_id: &str,
+    key_id: &str,
+    actor: Option<&Caller>,
+) -> AppResult<api_keys::Model> {
+    let now = micros(Utc::now());
+    let tx = db.begin_write().await?;
+    ledger::lock_tenant(&tx.txn, tenant_id).await?;
+    let mut key = key_of_tenant(&tx.txn, tenant_id, key_id).await?;
+    revoke_in(&tx.txn, &key, now).await?;
+    ledger::append(
+        &tx.txn,
+        tenant_id,
+        vec![key_entry(
+            "KEY_REVOKED",
+            key_id,
+            actor,
+            json!({"role": key.role}),
+            now,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    key.revoked_at = Some(now);
+    Ok(key)
+}
+
+/// Replaces a key: a new key with the same role and label, the old one revoked, and
+/// `KEY_ROTATED` recorded, atomically. Returns the new key's text (shown once) and record.
+pub async fn rotate_key(
+    db: &Db,
+    tenant_id: &str,
+    key_id: &str,
+    actor: Option<&Caller>,
+) -> AppResult<(String, api_keys::Model)> {
+    let now = micros(Utc::now());
+    let id = secret_hex(KEY_ID_HEX / 2)?;
+    let secret = secret_hex(32)?;
+    let text = format!("rl_{id}_{secret}");
+    let tx = db.begin_write().await?;
+    ledger::lock_tenant(&tx.txn, tenant_id).await?;
+    let old = key_of_tenant(&tx.txn, tenant_id, key_id).await?;
+    revoke_in(&tx.txn, &old, now).await?;
+    let new = api_keys::Model {
+        id: id.clone(),
+        tenant_id: tenant_id.to_string(),
+        role: old.role.clone(),
+        secret_hash: sha256_hex(text.as_bytes()),
+        label: old.label.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    api_keys::Entity::insert(api_keys::ActiveModel {
+        id: Set(new.id.clone()),
+        tenant_id: Set(new.tenant_id.clone()),
+        role: Set(new.role.clone()),
+        secret_hash: Set(new.secret_hash.clone()),
+        label: Set(new.label.clone()),
+        created_at: Set(now),
+        revoked_at: Set(None),
+    })
+    .exec_without_returning(&tx.txn)
+    .await
+    .with_context(|| format!("store the key replacing {key_id}"))?;
+    ledger::append(
+        &tx.txn,
+        tenant_id,
+        vec![key_entry(
+            "KEY_ROTATED",
+            key_id,
+            actor,
+            json!({"role": old.role, "replaced_by": id}),
+            now,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((text, new))
+}
+
+/// The tenant's keys, newest first (never their secrets, which are not stored).
+pub async fn list_keys(db: &Db, tenant_id: &str) -> AppResult<Vec<api_keys::Model>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(tenant_id))
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .order_by_desc(api_keys::Column::Id)
+        .all(&db.conn)
+        .await
+        .with_context(|| format!("list the keys of tenant {tenant_id}"))
 }
 
 #[cfg(test)]

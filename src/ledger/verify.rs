@@ -13,8 +13,8 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use serde_json::{Value, json};
 
@@ -610,41 +610,45 @@ pub async fn verify(
         let conn = conn.clone();
         let tenant = tenant_id.to_string();
         tokio::spawn(async move {
+            // Keyset on seq alone (the primary key's order); rows of the boundary seq already
+            // read are dropped, so duplicated seqs are neither skipped nor read twice.
             let mut after: Option<(i64, String)> = None;
-            let first = from_seq;
+            let mut from = from_seq;
             loop {
-                let mut q = audit_ledger::Entity::find()
+                let chunk = audit_ledger::Entity::find()
                     .filter(audit_ledger::Column::TenantId.eq(tenant.as_str()))
+                    .filter(audit_ledger::Column::Seq.gte(from))
                     .order_by_asc(audit_ledger::Column::Seq)
                     .order_by_asc(audit_ledger::Column::Id)
-                    .limit(CHUNK);
-                q = match &after {
-                    None => q.filter(audit_ledger::Column::Seq.gte(first)),
-                    Some((seq, id)) => q.filter(
-                        Condition::any()
-                            .add(audit_ledger::Column::Seq.gt(*seq))
-                            .add(
-                                Condition::all()
-                                    .add(audit_ledger::Column::Seq.eq(*seq))
-                                    .add(audit_ledger::Column::Id.gt(id.as_str())),
-                            ),
-                    ),
-                };
-                let chunk = q
+                    .limit(CHUNK)
                     .all(&conn)
                     .await
                     .context("read the ledger for verification");
-                let (done, next) = match &chunk {
-                    Ok(c) => (
-                        (c.len() as u64) < CHUNK,
-                        c.last().map(|e| (e.seq, e.id.clone())),
-                    ),
-                    Err(_) => (true, None),
+                let mut chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
                 };
-                if tx.send(chunk).await.is_err() || done {
+                let full = chunk.len() as u64 == CHUNK;
+                if let Some((seq, id)) = &after {
+                    chunk.retain(|e| e.seq != *seq || e.id > *id);
+                }
+                let next = chunk.last().map(|e| (e.seq, e.id.clone()));
+                let stuck = full && next.as_ref().is_none_or(|(seq, _)| *seq == from);
+                if tx.send(Ok(chunk)).await.is_err() || !full {
                     return;
                 }
-                after = next;
+                match next {
+                    // A whole chunk of one seq: move past it rather than read it again.
+                    _ if stuck => from += 1,
+                    Some((seq, id)) => {
+                        from = seq;
+                        after = Some((seq, id));
+                    }
+                    None => return,
+                }
             }
         })
     };
