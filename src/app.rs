@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::db::Db;
 use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
 use crate::ledger::appender::Appender;
 use crate::ledger::checkpoint::LedgerKeys;
+use crate::ratelimit::RateLimiter;
 use crate::{http, otlp};
 
 /// HTTP-level settings.
@@ -30,6 +31,15 @@ pub struct HttpSettings {
     pub limits: Limits,
     /// Key GraphiQL opens with (demo mode only).
     pub graphiql_bearer: Option<String>,
+    /// Record every request's authorization decisions and evidence reads in the ledger (off
+    /// only to measure what recording costs).
+    pub record_requests: bool,
+    /// Most aliased fields in one operation.
+    pub max_aliases: usize,
+    /// Requests per second and burst allowed to each API key; `None` for no limit.
+    pub rate_limit: Option<(f64, u32)>,
+    /// Browser origins allowed by CORS (`*` for any); empty for no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -40,6 +50,10 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             graphiql_bearer: None,
+            record_requests: true,
+            max_aliases: 50,
+            rate_limit: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -54,6 +68,8 @@ pub struct AppState {
     pub ledger: LedgerKeys,
     /// Group commit for ledger entries written outside evidence batches.
     pub appender: Appender,
+    /// Per-key token buckets, when rate limiting is on.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl AppState {
@@ -61,6 +77,10 @@ impl AppState {
         AppState {
             schema: build_schema(&settings.limits),
             appender: Appender::start(db.clone()),
+            rate_limiter: settings
+                .rate_limit
+                .and_then(|(rate, burst)| RateLimiter::new(rate, burst))
+                .map(Arc::new),
             db,
             settings: Arc::new(settings),
             ledger,
@@ -75,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         default_bearer: state.settings.graphiql_bearer.clone(),
     };
     let settings = state.settings.clone();
-    Router::new()
+    let router = Router::new()
         .route(
             "/graphql",
             get(http::graphql_get)
@@ -90,12 +110,59 @@ pub fn router(state: AppState) -> Router {
         .merge(graphiql::router(page))
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(middleware::from_fn_with_state(
             settings.request_timeout,
+            time_limit,
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(log_request))
+        .layer(CatchPanicLayer::custom(panic_response));
+    let router = match cors_layer(&settings.cors_allowed_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(middleware::from_fn(log_request))
+}
+
+/// CORS for browser dashboards on other origins: GET and POST with the headers the API reads.
+/// `None` (no CORS headers at all) unless origins are configured.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return Some(layer.allow_origin(AllowOrigin::any()));
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    Some(layer.allow_origin(AllowOrigin::list(list)))
+}
+
+/// Cancels a request that runs past the time limit and answers 503 with the GraphQL error code
+/// TIMEOUT (a dropped request rolls back whatever it had not committed).
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let body = serde_json::json!({"errors": [{
+                "message": format!(
+                    "the request took longer than {} ms and was cancelled",
+                    limit.as_millis()
+                ),
+                "extensions": {"code": "TIMEOUT"},
+            }]});
+            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            resp
+        }
+    }
 }
 
 /// One structured log line per request: method, path, status, latency.

@@ -44,6 +44,29 @@ pub enum Command {
     /// verified but with entries no checkpoint covers yet (an unanchored tail); 1 an anomaly
     /// was found; 2 the verification could not run (bad arguments, database unreachable).
     Verify(VerifyArgs),
+    /// Tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant (recorded as TENANT_CREATED in its ledger).
+    Create {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Tenant id: 1-64 of letters, digits, '-', '_', '.', not starting with '_'.
+        #[arg(long)]
+        id: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Compliance frameworks the tenant reports against (comma-separated, e.g. SOC2,HIPAA).
+        #[arg(long, value_delimiter = ',')]
+        frameworks: Vec<String>,
+    },
 }
 
 /// Where the checkpoint signing key lives and how checkpoints are named and scheduled.
@@ -160,6 +183,23 @@ pub struct ServeArgs {
     /// Turn schema introspection off (GraphiQL then cannot load the schema).
     #[arg(long, env = "RUNLEDGER_DISABLE_INTROSPECTION")]
     pub disable_introspection: bool,
+    /// Most aliased fields one operation may hold (alias fan-out).
+    #[arg(long, env = "RUNLEDGER_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Requests per second each API key may make on average (0 turns rate limiting off).
+    #[arg(long, env = "RUNLEDGER_RATE_LIMIT_PER_SECOND", default_value_t = 50.0)]
+    pub rate_limit_per_second: f64,
+    /// Requests a key may make at once before the average applies.
+    #[arg(long, env = "RUNLEDGER_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+    /// Origins allowed to call the API from a browser (comma-separated, `*` for any); none by
+    /// default.
+    #[arg(long, env = "RUNLEDGER_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+    /// Record every request's authorization decisions and evidence reads in the ledger.
+    #[arg(long, env = "RUNLEDGER_RECORD_REQUESTS", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub record_requests: bool,
     /// Log format on stderr.
     #[arg(long, env = "RUNLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -243,6 +283,25 @@ pub enum KeysCommand {
         /// Free-text label to recognise the key by.
         #[arg(long)]
         label: Option<String>,
+    },
+    /// Replace a key: prints the new key; the old one stops working.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        tenant: String,
+        /// The public id of the key (the `<id>` of `rl_<id>_<secret>`).
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Revoke a key: it authenticates nothing from now on.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        key_id: String,
     },
     /// Print the verifier key of the checkpoint signing key (creating the key when absent).
     Public {

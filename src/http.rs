@@ -13,6 +13,9 @@
 
 use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql::{BatchRequest, Request};
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -25,6 +28,7 @@ use crate::app::AppState;
 use crate::auth::{self, Caller};
 use crate::error::AppError;
 use crate::facade::Facade;
+use crate::ratelimit::retry_after_secs;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -107,6 +111,55 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
     resp
 }
 
+/// How long the caller must wait, when its key is over its rate.
+pub(crate) fn rate_limited(state: &AppState, caller: Option<&Caller>) -> Option<Duration> {
+    let (limiter, caller) = (state.rate_limiter.as_ref()?, caller?);
+    limiter.check(&caller.key_id).err()
+}
+
+/// 429 with `Retry-After` and the GraphQL error code RATE_LIMITED.
+fn too_many_requests(media: MediaType, wait: Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let body = json!({"errors": [{
+        "message": format!("rate limit exceeded for this API key; retry in {secs} s"),
+        "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": secs},
+    }]});
+    let mut resp = respond(StatusCode::TOO_MANY_REQUESTS, media, &body);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+/// Aliased fields in an operation, fragments included (each fragment counted where it is
+/// defined), or `None` when the query does not parse (execution reports that).
+fn alias_count(query: &str) -> Option<usize> {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn count(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(f) => count(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let doc = parse_query(query).ok()?;
+    let operations: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count(&f.node.selection_set.node))
+        .sum();
+    Some(operations + fragments)
+}
+
 /// Resolves the bearer key, if one was sent.
 pub(crate) async fn caller_of(
     state: &AppState,
@@ -125,7 +178,9 @@ pub(crate) async fn caller_of(
             ));
         }
     };
-    auth::authenticate(&state.db, key.trim()).await.map(Some)
+    auth::authenticate_recorded(&state.db, &state.appender, key.trim())
+        .await
+        .map(Some)
 }
 
 /// Query-string parameters of a GET request.
@@ -302,6 +357,9 @@ async fn execute(
             );
         }
     };
+    if let Some(wait) = rate_limited(&state, caller.as_ref()) {
+        return too_many_requests(media, wait);
+    }
     match batch {
         BatchRequest::Single(request) => {
             let (status, body) = run_one(&state, caller, request, media).await;
@@ -344,13 +402,40 @@ async fn run_one(
     request: Request,
     media: MediaType,
 ) -> (StatusCode, Value) {
-    let facade = Facade::for_request(
-        state.db.clone(),
-        state.ledger.clone(),
-        state.appender.clone(),
-        caller,
+    if let Some(n) = alias_count(&request.query).filter(|n| *n > state.settings.max_aliases) {
+        let body = json!({"errors": [{
+            "message": format!(
+                "the operation uses {n} aliases; at most {} are allowed",
+                state.settings.max_aliases
+            ),
+            "extensions": {"code": "QUERY_TOO_COMPLEX"},
+        }]});
+        let status = if media == MediaType::GraphqlResponse {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        return (status, body);
+    }
+    let facade = Arc::new(
+        Facade::for_request(
+            state.db.clone(),
+            state.ledger.clone(),
+            state.appender.clone(),
+            caller,
+        )
+        .with_recording(state.settings.record_requests),
     );
-    let response = state.schema.execute(request.data(facade)).await;
+    facade.set_operation(request.operation_name.clone());
+    let response = state.schema.execute(request.data(facade.clone())).await;
+    // No evidence leaves before the request's authorization and access records are durable.
+    if let Err(e) = facade.flush_records().await {
+        let body = json!({"errors": [{
+            "message": e.client_message(),
+            "extensions": {"code": e.code()},
+        }]});
+        return (StatusCode::INTERNAL_SERVER_ERROR, body);
+    }
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());

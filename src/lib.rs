@@ -33,4 +33,5 @@ pub mod ids;
 pub mod ingest;
 pub mod ledger;
 pub mod otlp;
+pub mod ratelimit;
 pub mod seed;

@@ -8,7 +8,7 @@ use clap::Parser;
 use runledger::app::{self, AppState, HttpSettings};
 use runledger::config::{
     Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
-    VerifyArgs,
+    TenantsCommand, VerifyArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
@@ -219,6 +219,50 @@ async fn run(command: Command) -> AppResult<()> {
             Ok(())
         }
         Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    database,
+                    tenant,
+                    key_id,
+                },
+        } => {
+            let db = open(&database).await?;
+            let (key, _) = auth::rotate_key(&db, &tenant, &key_id, None).await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Revoke {
+                    database,
+                    tenant,
+                    key_id,
+                },
+        } => {
+            let db = open(&database).await?;
+            auth::revoke_key(&db, &tenant, &key_id, None).await?;
+            println!("revoked {key_id}");
+            Ok(())
+        }
+        Command::Tenants {
+            command:
+                TenantsCommand::Create {
+                    database,
+                    id,
+                    name,
+                    frameworks,
+                },
+        } => {
+            let db = open(&database).await?;
+            let frameworks: Vec<&str> = frameworks.iter().map(String::as_str).collect();
+            let name = name.unwrap_or_else(|| id.clone());
+            if !auth::ensure_tenant(&db, &id, &name, &frameworks).await? {
+                return Err(AppError::Conflict(format!("tenant `{id}` already exists")));
+            }
+            println!("{id}");
+            Ok(())
+        }
+        Command::Keys {
             command: KeysCommand::Public { ledger },
         } => {
             let keys = ledger_keys(&ledger)?;
@@ -299,6 +343,11 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
             introspection: !args.disable_introspection,
         },
         graphiql_bearer: demo_key.clone(),
+        record_requests: args.record_requests,
+        max_aliases: args.max_aliases,
+        rate_limit: (args.rate_limit_per_second > 0.0)
+            .then_some((args.rate_limit_per_second, args.rate_limit_burst)),
+        cors_allowed_origins: args.cors_allowed_origins.clone(),
     };
     let router = app::router(AppState::new(db.clone(), keys.clone(), settings));
     let policy = CheckpointPolicy {

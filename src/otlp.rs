@@ -64,7 +64,7 @@ fn error(status: StatusCode, encoding: Encoding, message: &str) -> Response {
         StatusCode::UNAUTHORIZED => 16,                                    // UNAUTHENTICATED
         StatusCode::FORBIDDEN => 7,                                        // PERMISSION_DENIED
         StatusCode::CONFLICT => 6,                                         // ALREADY_EXISTS
-        StatusCode::PAYLOAD_TOO_LARGE => 8,                                // RESOURCE_EXHAUSTED
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8, // RESOURCE_EXHAUSTED
         _ => 13,                                                           // INTERNAL
     };
     let body = match encoding {
@@ -199,6 +199,18 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(e) => return app_error(e, encoding),
     };
+    if let Some(wait) = crate::http::rate_limited(&state, caller.as_ref()) {
+        // OTLP/HTTP: 429 with Retry-After is a retryable answer exporters honour.
+        let secs = crate::ratelimit::retry_after_secs(wait);
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            encoding,
+            &format!("rate limit exceeded for this API key; retry in {secs} s"),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
     // A compressed body may not decompress past the body limit itself.
     let limit = state.settings.max_body_bytes;
     let content_encoding = header_text(&headers, header::CONTENT_ENCODING)
@@ -239,8 +251,15 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         state.ledger.clone(),
         state.appender.clone(),
         caller,
-    );
-    match facade.ingest_otlp(&request).await {
+    )
+    .with_recording(state.settings.record_requests);
+    facade.set_operation(Some("otlp.traces".into()));
+    let outcome = facade.ingest_otlp(&request).await;
+    // The authorization decision is recorded whatever the outcome.
+    if let Err(e) = facade.flush_records().await {
+        return app_error(e, encoding);
+    }
+    match outcome {
         Ok(outcome) => {
             let partial_success = (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
                 rejected_spans: outcome.rejected as i64,

@@ -229,6 +229,13 @@ impl Facade {
         let entries: Vec<&audit_ledger::Model> = page.items.iter().map(|(_, e)| e).collect();
         let mut metadata = ledger_metadata(scope.tenant_id, &entries);
         metadata.correlation_id = None;
+        self.note_list(
+            "audit",
+            "audit_entry_list",
+            "auditEntries",
+            filter.applied(),
+            entries.iter().map(|e| e.id.clone()).collect(),
+        );
         Ok(AuditList {
             page,
             filter,
@@ -255,6 +262,7 @@ impl Facade {
             .await
             .context("load an audit ledger entry")?
             .ok_or_else(|| AppError::not_found(format!("no audit entry with id `{id}`")))?;
+        self.note_read("audit", "audit_entry", id, "entry");
         let computed_hash = ledger::entry_hash(&entry);
         let mut metadata = ledger_metadata(scope.tenant_id, &[&entry]);
         metadata.checksum = Some(computed_hash.clone());
@@ -286,6 +294,7 @@ impl Facade {
     /// the ledger.
     pub async fn audit_integrity(&self, mode: VerificationMode) -> AppResult<AuditIntegrity> {
         let scope = self.scope(Permission::ReadAudit)?;
+        self.note_read("audit", "audit_ledger", scope.tenant_id, "integrity");
         let cell = match mode {
             VerificationMode::Full => &self.integrity_full,
             VerificationMode::Incremental => &self.integrity,
@@ -418,6 +427,7 @@ impl Facade {
                 "seq must be between 1 and the tree size {size}, not {seq}"
             )));
         }
+        self.note_read("audit", "audit_ledger", scope.tenant_id, "inclusionProof");
         let leaves = self.leaves(scope.tenant_id, size).await?;
         let index = (seq - 1) as usize;
         let hashes = proof::inclusion_proof(&leaves, index)
@@ -459,6 +469,7 @@ impl Facade {
                 "fromSize must be between 1 and toSize {to}, not {from_size}"
             )));
         }
+        self.note_read("audit", "audit_ledger", scope.tenant_id, "consistencyProof");
         let leaves = self.leaves(scope.tenant_id, to).await?;
         let hashes = proof::consistency_proof(&leaves, from_size as usize)
             .ok_or_else(|| AppError::internal("build a consistency proof", "sizes out of range"))?;
@@ -490,6 +501,13 @@ impl Facade {
             key: SortKey::Time(e.requested_at),
             id: e.id.clone(),
         });
+        self.note_list(
+            "audit",
+            "export_list",
+            "exports",
+            serde_json::json!({}),
+            page.items.iter().map(|(_, e)| e.id.clone()).collect(),
+        );
         let mut metadata =
             EvidenceMetadata::new(scope.tenant_id, SourceDomain::Logs, "log_exports").with_times(
                 page.items

@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use super::Facade;
 use super::metadata::EvidenceMetadata;
-use crate::auth::{self, Permission};
+use crate::auth::Permission;
 use crate::domain::{Origin, SourceDomain, Timestamp};
 use crate::error::AppResult;
 use crate::ingest::input::Check;
@@ -23,7 +23,7 @@ impl Facade {
     where
         F: FnOnce(&Check, &str) -> AppResult<EvidenceBatch>,
     {
-        let caller = auth::authorize(self.caller.as_ref(), Permission::WriteEvidence)?;
+        let caller = self.authorize(Permission::WriteEvidence)?;
         let now = Utc::now();
         let batch = build(&Check::new(now), &caller.tenant_id)?;
         let stored = ingest::store(&self.db, &caller.tenant_id, batch).await?;
@@ -52,7 +52,7 @@ impl Facade {
         &self,
         request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
     ) -> AppResult<OtlpOutcome> {
-        let caller = auth::authorize(self.caller.as_ref(), Permission::WriteEvidence)?;
+        let caller = self.authorize(Permission::WriteEvidence)?;
         let mapped = ingest::otlp::map(&caller.tenant_id, request, Utc::now());
         let stored = ingest::store(&self.db, &caller.tenant_id, mapped.batch).await?;
         let mut reasons = mapped.reasons;

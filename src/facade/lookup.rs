@@ -32,6 +32,16 @@ impl Facade {
         .one(&scope.db.conn)
         .await
         .context("look up a trace step")
+        .inspect(|found| {
+            if found.is_some() {
+                self.note_read(
+                    "runs",
+                    "trace_step",
+                    &format!("{trace_id}#{step_index}"),
+                    "node",
+                );
+            }
+        })
     }
 
     pub async fn find_governance_event(
@@ -43,6 +53,11 @@ impl Facade {
             .one(&scope.db.conn)
             .await
             .context("look up a governance event")
+            .inspect(|found| {
+                if found.is_some() {
+                    self.note_read("runs", "governance_event", id, "node");
+                }
+            })
     }
 
     pub async fn find_system_record(&self, id: &str) -> AppResult<Option<system_records::Model>> {
@@ -53,6 +68,11 @@ impl Facade {
             .one(&scope.db.conn)
             .await
             .context("look up a system record")
+            .inspect(|found| {
+                if found.is_some() {
+                    self.note_read("system", "system_record", id, "node");
+                }
+            })
     }
 
     pub async fn find_audit_entry(&self, id: &str) -> AppResult<Option<audit_ledger::Model>> {
@@ -63,6 +83,11 @@ impl Facade {
             .one(&scope.db.conn)
             .await
             .context("look up an audit entry")
+            .inspect(|found| {
+                if found.is_some() {
+                    self.note_read("audit", "audit_entry", id, "node");
+                }
+            })
     }
 
     pub async fn find_export(&self, id: &str) -> AppResult<Option<log_exports::Model>> {
@@ -71,5 +96,10 @@ impl Facade {
             .one(&scope.db.conn)
             .await
             .context("look up an export")
+            .inspect(|found| {
+                if found.is_some() {
+                    self.note_read("audit", "export", id, "node");
+                }
+            })
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod audit;
 pub mod ingest;
+pub mod keys;
 pub mod loaders;
 pub mod lookup;
 pub mod metadata;
 pub mod page;
+pub mod record;
 pub mod runs;
 pub mod system;
 
@@ -41,6 +43,10 @@ pub struct Facade {
     /// A verification reads the ledger: one per mode and request, however often it is asked.
     integrity: OnceCell<audit::AuditIntegrity>,
     integrity_full: OnceCell<audit::AuditIntegrity>,
+    /// Authorization decisions and evidence reads, written to the ledger before the response.
+    record: record::RequestRecord,
+    /// Whether those records are written (on unless switched off for a benchmark).
+    recording: bool,
 }
 
 /// What an authorized operation works with.
@@ -69,7 +75,15 @@ impl Facade {
             appender,
             integrity: OnceCell::new(),
             integrity_full: OnceCell::new(),
+            record: record::RequestRecord::default(),
+            recording: true,
         }
+    }
+
+    /// Switches the request's authorization and access records on or off.
+    pub fn with_recording(mut self, on: bool) -> Self {
+        self.recording = on;
+        self
     }
 
     pub fn caller(&self) -> Option<&Caller> {
@@ -78,7 +92,7 @@ impl Facade {
 
     /// Authorizes `permission` and returns the caller's tenant scope.
     pub(crate) fn scope(&self, permission: Permission) -> AppResult<Scope<'_>> {
-        let caller = auth::authorize(self.caller.as_ref(), permission)?;
+        let caller = self.authorize(permission)?;
         let loaders = self
             .loaders
             .as_ref()

@@ -371,6 +371,13 @@ impl Facade {
                     .map(|(_, r)| (r.started_at, r.recorded_at)),
             )
             .with_common_origin(page.items.iter().map(|(_, r)| Origin::parse(&r.origin)));
+        self.note_list(
+            "runs",
+            "llm_run_list",
+            "llmRuns",
+            filter.applied(),
+            page.items.iter().map(|(_, r)| r.run_id.clone()).collect(),
+        );
         Ok(RunList {
             page,
             filter,
@@ -446,6 +453,7 @@ impl Facade {
             .load_one(run_id.to_string())
             .await?
             .ok_or_else(|| AppError::not_found(format!("no run with runId `{run_id}`")))
+            .inspect(|_| self.note_read("runs", "llm_run", run_id, "run"))
     }
 
     async fn steps_of(
@@ -530,6 +538,7 @@ impl Facade {
 
     /// O1: the canonical record, its checksum and the run's metadata.
     pub async fn run_envelope(&self, run: &llm_runs::Model) -> AppResult<RunEnvelope> {
+        self.note_read("runs", "llm_run", &run.run_id, "envelope");
         let mut metadata = self
             .run_metadata(run, "llm_runs", SourceDomain::Activity)
             .await?;
@@ -549,6 +558,7 @@ impl Facade {
     /// O2: the run's steps in index order.
     pub async fn run_trace(&self, run: &llm_runs::Model) -> AppResult<RunTrace> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("runs", "llm_run", &run.run_id, "trace");
         let (steps, mut metadata) = futures_util::try_join!(
             self.steps_of(&scope, run),
             self.run_metadata(run, "trace_steps", SourceDomain::Activity)
@@ -568,6 +578,7 @@ impl Facade {
     /// O3: the policy events of this run (and only this run), in time order.
     pub async fn run_governance(&self, run: &llm_runs::Model) -> AppResult<RunGovernance> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("runs", "llm_run", &run.run_id, "governance");
         let (events, mut metadata) = futures_util::try_join!(
             self.governance_of(&scope, run),
             self.run_metadata(run, "governance_events", SourceDomain::Policy)
@@ -601,6 +612,7 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<RunReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("runs", "llm_run", &run.run_id, "replay");
         let (steps, governance, system, mut metadata) = futures_util::try_join!(
             self.steps_of(&scope, run),
             self.governance_of(&scope, run),
@@ -656,6 +668,7 @@ impl Facade {
     /// O5: formats, the bundle and its checksum, the run's exports, compliance tags.
     pub async fn run_export(&self, run: &llm_runs::Model) -> AppResult<RunExport> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("runs", "llm_run", &run.run_id, "export");
         let (steps, governance, exports, mut metadata) = futures_util::try_join!(
             self.steps_of(&scope, run),
             self.governance_of(&scope, run),

@@ -281,6 +281,13 @@ impl Facade {
             page.items.iter().map(|(_, r)| r.clone()).collect();
         let mut metadata = collection_metadata(scope.tenant_id, None, "system_records", &records);
         metadata.checksum = None;
+        self.note_list(
+            "system",
+            "system_record_list",
+            "systemRecords",
+            filter.applied(),
+            records.iter().map(|r| r.id.clone()).collect(),
+        );
         Ok(SystemList {
             page,
             filter,
@@ -300,6 +307,7 @@ impl Facade {
     /// O1: the earliest record correlated to the run.
     pub async fn system_snapshot(&self, run: &llm_runs::Model) -> AppResult<SystemSnapshot> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("system", "llm_run", &run.run_id, "system.snapshot");
         let records = self.correlated_system_of(&scope, run).await?;
         let record = records.into_iter().next();
         let found: Vec<system_records::Model> = record.iter().cloned().collect();
@@ -318,6 +326,7 @@ impl Facade {
     /// O2: telemetry samples of the run, summarized per metric.
     pub async fn system_telemetry(&self, run: &llm_runs::Model) -> AppResult<SystemTelemetry> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("system", "llm_run", &run.run_id, "system.telemetry");
         let samples = scope
             .loaders
             .telemetry
@@ -382,6 +391,7 @@ impl Facade {
     /// O3: infrastructure events correlated to the run.
     pub async fn system_events(&self, run: &llm_runs::Model) -> AppResult<SystemEvents> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("system", "llm_run", &run.run_id, "system.events");
         let events = self.correlated_system_of(&scope, run).await?;
         let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events);
         Ok(SystemEvents {
@@ -398,6 +408,7 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("system", "llm_run", &run.run_id, "system.replay");
         let (inflection, records) = futures_util::try_join!(
             self.inflection(run),
             self.system_around(&scope, run, window)
@@ -426,6 +437,7 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemAttribution> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        self.note_read("system", "llm_run", &run.run_id, "system.attribution");
         let (correlated, windowed) = futures_util::try_join!(
             self.correlated_system_of(&scope, run),
             self.system_around(&scope, run, window)

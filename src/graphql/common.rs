@@ -11,7 +11,8 @@ use crate::facade::{Facade, Page, PageArgs, page::ListKind};
 
 /// The facade of the current request.
 pub fn facade<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Facade> {
-    ctx.data::<Facade>()
+    ctx.data::<std::sync::Arc<Facade>>()
+        .map(|f| f.as_ref())
         .map_err(|_| AppError::internal("reach the request facade", "facade missing").into())
 }
 

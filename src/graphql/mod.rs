@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod common;
 pub mod ingest;
+pub mod keys;
 pub mod node;
 pub mod runs;
 pub mod system;
@@ -17,11 +18,12 @@ pub struct Query(
     runs::RunsQuery,
     system::SystemQuery,
     audit::AuditQuery,
+    keys::KeysQuery,
 );
 
 /// The root mutation: writes, by topic.
 #[derive(MergedObject, Default)]
-pub struct Mutation(ingest::IngestMutation);
+pub struct Mutation(ingest::IngestMutation, keys::KeysMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

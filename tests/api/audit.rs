@@ -22,7 +22,7 @@ async fn all_entries(app: &TestApp, key: &str) -> Vec<Value> {
 }
 
 async fn entries_and_views(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_unrecorded(backend).await;
     let keys = fixture::load(&app).await;
     let k = &keys.alpha_auditor;
     let entries = all_entries(&app, k).await;

@@ -230,6 +230,16 @@ impl TestApp {
         Self::spawn_with(backend, HttpSettings::default()).await
     }
 
+    /// The application without per-request authorization and access records, for tests that
+    /// count exactly the ledger entries other writes make.
+    pub async fn spawn_unrecorded(backend: Backend) -> TestApp {
+        let settings = HttpSettings {
+            record_requests: false,
+            ..HttpSettings::default()
+        };
+        Self::spawn_with(backend, settings).await
+    }
+
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
         let store = TestDb::new(backend).await;
         let keys = LedgerKeys::new(

@@ -433,6 +433,8 @@ both!(bad_input_gets_precise_errors);
 async fn limits_are_enforced(backend: Backend) {
     let settings = HttpSettings {
         max_body_bytes: 8192,
+        // Complexity is what this test is about (aliases have their own limit).
+        max_aliases: 100,
         ..HttpSettings::default()
     };
     let app = TestApp::spawn_with(backend, settings).await;

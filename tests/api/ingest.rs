@@ -32,7 +32,7 @@ fn run(run_id: &str) -> Value {
 }
 
 async fn setup(backend: Backend) -> (TestApp, Keys) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_unrecorded(backend).await;
     let keys = fixture::load(&app).await;
     (app, keys)
 }

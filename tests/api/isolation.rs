@@ -8,7 +8,7 @@ use crate::fixture;
 use crate::helpers::{Backend, TestApp};
 
 async fn a_key_never_sees_another_tenant(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_unrecorded(backend).await;
     let keys = fixture::load(&app).await;
     let alpha = &keys.alpha_auditor;
     let beta = &keys.beta_auditor;

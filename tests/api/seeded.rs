@@ -40,7 +40,7 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<Vec<String>> {
 }
 
 async fn operations_match_sql(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_unrecorded(backend).await;
     let opts = SeedOptions {
         tenants: 1,
         runs: 60,

@@ -3,10 +3,11 @@
 //! forges and truncates; a full verification names the anomaly and the first broken seq.
 //!
 //! Layout of alpha's ledger in every test: the fixture's entries (the last one anchors the
-//! fixture's evidence) covered by checkpoint `s1`; two more anchored batches covered by
-//! checkpoint `s2`; one more anchored batch after it (the unanchored tail).
+//! fixture's evidence) covered by checkpoint `s1`; two ingest requests (each an anchor, then
+//! the request's authorization record) covered by checkpoint `s2`; one more ingest request
+//! after it (the unanchored tail, its anchor at `s2 + 1`).
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::audit::{leaf_hash_from_spec, leaves_of};
@@ -57,16 +58,23 @@ pub async fn setup(backend: Backend) -> Ledger {
     ingest(&app, &keys, "x1").await;
     ingest(&app, &keys, "x2").await;
     let s2 = app.checkpoint("alpha").await;
-    assert_eq!(s2, s1 + 2);
     ingest(&app, &keys, "x3").await;
+    let head = head_seq(&app).await;
     Ledger {
         app,
         keys,
         s1,
         s2,
-        head: s2 + 1,
+        head,
         backend,
     }
+}
+
+/// Alpha's newest seq, read with SQL.
+pub async fn head_seq(app: &TestApp) -> i64 {
+    app.store
+        .query_i64("SELECT MAX(seq) FROM audit_ledger WHERE tenant_id = 'alpha'")
+        .await[0]
 }
 
 impl Ledger {
@@ -172,27 +180,32 @@ async fn untouched_ledger_verifies_clean(backend: Backend) {
     assert_eq!(i["hashChainValid"], json!(true));
     assert_eq!(i["anomalies"], json!([]));
     assert_eq!(i["entriesChecked"], json!(l.head));
-    assert_eq!(i["unanchoredEntries"], json!(1));
+    assert_eq!(i["unanchoredEntries"], json!(l.head - l.s2));
     // Four anchored batches: the fixture's and x1..x3 (each run with one step).
     assert_eq!(i["anchorsChecked"], json!(4));
 
     // The verification itself is in the ledger; a checkpoint covers it and the tail.
     let entries = l.entries().await;
-    let last = entries.last().unwrap();
-    assert_eq!(last["category"], json!("INTEGRITY"));
-    assert_eq!(last["eventType"], json!("LEDGER_VERIFIED"));
+    let verified: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["eventType"] == "LEDGER_VERIFIED")
+        .collect();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0]["category"], json!("INTEGRITY"));
     assert_eq!(
-        last["afterState"]["status"],
+        verified[0]["afterState"]["status"],
         json!("VERIFIED_UNANCHORED_TAIL")
     );
-    assert_eq!(last["afterState"]["entries_checked"], json!(l.head));
+    assert_eq!(verified[0]["afterState"]["entries_checked"], json!(l.head));
     let size = l.app.checkpoint("alpha").await;
-    assert_eq!(size, l.head + 1);
+    assert_eq!(size, head_seq(&l.app).await);
     let i = l.verify().await;
     assert_eq!(i["status"], json!("VERIFIED"), "{i}");
     assert_eq!(i["unanchoredEntries"], json!(0));
 
-    // Incremental: starts after the newest checkpoint (which the last verification follows).
+    // Incremental: starts after the newest checkpoint and reads what came since (the last
+    // verification's own entry and that request's authorization and access records).
+    let since = head_seq(&l.app).await - size;
     let d = l
         .app
         .query(
@@ -204,7 +217,7 @@ async fn untouched_ledger_verifies_clean(backend: Backend) {
     assert_eq!(
         d["audit"]["integrity"],
         json!({"mode": "INCREMENTAL", "status": "VERIFIED_UNANCHORED_TAIL",
-               "fromSeq": size + 1, "entriesChecked": 1})
+               "fromSeq": size + 1, "entriesChecked": since})
     );
 }
 both!(untouched_ledger_verifies_clean);
@@ -251,21 +264,30 @@ both!(edited_entry_with_its_hash_updated);
 
 async fn rechained_history(backend: Backend) {
     let l = setup(backend).await;
-    let mut entries = l.entries().await;
+    // The attacker knows the algorithm: every entry from seq 3 to the head is rewritten with
+    // recomputed links and hashes.
+    let mut entries = entity::audit_ledger::Entity::find()
+        .filter(entity::audit_ledger::Column::TenantId.eq("alpha"))
+        .order_by_asc(entity::audit_ledger::Column::Seq)
+        .all(&l.app.db().conn)
+        .await
+        .unwrap();
     l.attacker().await;
-    entries[2]["actionReason"] = json!("rewritten");
-    let mut prev = entries[1]["entryHash"].as_str().unwrap().to_string();
+    entries[2].action_reason = Some("rewritten".into());
+    let mut prev = entries[1].entry_hash.clone();
     for e in entries.iter_mut().skip(2) {
-        e["prevHash"] = json!(prev);
-        let hash = leaf_hash_from_spec("alpha", e);
+        e.prev_hash = prev.clone();
+        e.entry_hash = runledger::ledger::entry_hash(e);
         l.sql(&format!(
-            "UPDATE audit_ledger SET action_reason = {}, prev_hash = '{prev}', entry_hash = '{hash}' \
+            "UPDATE audit_ledger SET action_reason = {}, prev_hash = '{}', entry_hash = '{}' \
              WHERE tenant_id = 'alpha' AND seq = {}",
-            sql_text(&e["actionReason"]),
-            e["seq"]
+            sql_text(&json!(e.action_reason)),
+            e.prev_hash,
+            e.entry_hash,
+            e.seq
         ))
         .await;
-        prev = hash;
+        prev = e.entry_hash.clone();
     }
     let i = l.verify().await;
     assert_eq!(i["firstBrokenSeq"], json!(l.s1), "{i}");
@@ -427,13 +449,22 @@ both!(forged_inserted_entry);
 async fn forged_entry_at_the_tail_is_not_clean(backend: Backend) {
     let l = setup(backend).await;
     let entries = l.entries().await;
-    let last = entries.last().unwrap();
-    // A copy of a producer entry (seq 5), appended after the head.
+    // A copy of a producer entry (seq 5), appended after the head (read with SQL: reading the
+    // entries was itself recorded).
+    let seq = head_seq(&l.app).await + 1;
+    let prev = l
+        .app
+        .store
+        .query_strings(&format!(
+            "SELECT entry_hash FROM audit_ledger WHERE tenant_id = 'alpha' AND seq = {}",
+            seq - 1
+        ))
+        .await
+        .remove(0);
     let mut forged = entries[4].clone();
-    let seq = l.head + 1;
     forged["seq"] = json!(seq);
     forged["entryId"] = json!("le_forged");
-    forged["prevHash"] = last["entryHash"].clone();
+    forged["prevHash"] = json!(prev);
     let hash = leaf_hash_from_spec("alpha", &forged);
     l.sql(&format!(
         "INSERT INTO audit_ledger (tenant_id, seq, id, category, event_type, entity_type, entity_id, \
@@ -441,13 +472,12 @@ async fn forged_entry_at_the_tail_is_not_clean(backend: Backend) {
          occurred_at, recorded_at, prev_hash, entry_hash) \
          SELECT tenant_id, {seq}, 'le_forged', category, event_type, entity_type, entity_id, actor_type, \
          actor_id, action_reason, decision, before_state, after_state, correlation_id, occurred_at, \
-         recorded_at, '{}', '{hash}' FROM audit_ledger WHERE tenant_id = 'alpha' AND seq = 5",
-        last["entryHash"].as_str().unwrap(),
+         recorded_at, '{prev}', '{hash}' FROM audit_ledger WHERE tenant_id = 'alpha' AND seq = 5"
     ))
     .await;
     let i = l.verify().await;
     assert_eq!(i["status"], json!("VERIFIED_UNANCHORED_TAIL"), "{i}");
-    assert_eq!(i["unanchoredEntries"], json!(2));
+    assert_eq!(i["unanchoredEntries"], json!(seq - l.s2));
 }
 both!(forged_entry_at_the_tail_is_not_clean);
 

@@ -1,0 +1,290 @@
+//! What a request must leave in the tenant's ledger: every authorization decision the facade
+//! took (allowed and denied, with role, permission and reason) and which evidence it returned
+//! to whom (topic, the run, entry or list with its filters, the rows, the operation). Collected
+//! while the request runs; written through the group-commit appender before the response
+//! leaves (`http::run_one`), so no evidence is sent before its access record is durable.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::Facade;
+use crate::auth::{self, Caller, Permission};
+use crate::canonical::micros;
+use crate::domain::{AccessDecision, ActorType, LedgerCategory};
+use crate::error::{AppError, AppResult};
+use crate::ledger::NewEntry;
+
+/// Most ids an access entry lists (a page holds at most 100).
+const MAX_IDS: usize = 100;
+
+/// One piece of evidence returned.
+#[derive(Clone, Debug)]
+struct Read {
+    topic: &'static str,
+    entity_type: &'static str,
+    entity_id: String,
+    view: &'static str,
+    filters: Option<Value>,
+    ids: Vec<String>,
+}
+
+/// Decisions by (permission, allowed): the reason and how often it was taken.
+type Decisions = BTreeMap<(&'static str, bool), (String, u32)>;
+
+/// The decisions and reads of one request.
+#[derive(Debug, Default)]
+pub struct RequestRecord {
+    operation: Mutex<Option<String>>,
+    /// (permission, allowed) → reason, how often.
+    decisions: Mutex<Decisions>,
+    reads: Mutex<Vec<Read>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RequestRecord {
+    fn decision(&self, permission: Permission, allowed: bool, reason: String) {
+        let mut d = locked(&self.decisions);
+        d.entry((permission.as_str(), allowed))
+            .or_insert((reason, 0))
+            .1 += 1;
+    }
+
+    fn read(&self, read: Read) {
+        locked(&self.reads).push(read);
+    }
+
+    /// The ledger entries this request owes, for `caller`.
+    fn entries(&self, caller: &Caller) -> Vec<NewEntry> {
+        let now = micros(Utc::now());
+        let operation = locked(&self.operation)
+            .clone()
+            .unwrap_or_else(|| "(anonymous)".into());
+        let actor = Some(format!("key:{}", caller.key_id));
+        let mut out = Vec::new();
+        for ((permission, allowed), (reason, checks)) in locked(&self.decisions).iter() {
+            out.push(NewEntry {
+                id: None,
+                category: LedgerCategory::Authorization,
+                event_type: if *allowed {
+                    "PERMISSION_GRANTED".into()
+                } else {
+                    "PERMISSION_DENIED".into()
+                },
+                entity_type: "permission".into(),
+                entity_id: (*permission).to_string(),
+                actor_type: ActorType::System,
+                actor_id: actor.clone(),
+                action_reason: Some(reason.clone()),
+                decision: Some(if *allowed {
+                    AccessDecision::Allow
+                } else {
+                    AccessDecision::Deny
+                }),
+                before_state: None,
+                after_state: Some(json!({
+                    "role": caller.role.as_str(),
+                    "permission": permission,
+                    "operation": operation,
+                    "checks": checks,
+                })),
+                correlation_id: None,
+                occurred_at: now,
+            });
+        }
+        for read in group_reads(locked(&self.reads).clone()) {
+            out.push(NewEntry {
+                id: None,
+                category: LedgerCategory::Access,
+                event_type: "EVIDENCE_READ".into(),
+                entity_type: read.entity_type.into(),
+                entity_id: read.entity_id,
+                actor_type: ActorType::System,
+                actor_id: actor.clone(),
+                action_reason: Some(operation.clone()),
+                decision: None,
+                before_state: None,
+                after_state: Some(json!({
+                    "topic": read.topic,
+                    "operation": operation,
+                    "views": read.views,
+                    "filters": read.filters,
+                    "rows": read.rows,
+                    "ids": read.ids,
+                })),
+                correlation_id: None,
+                occurred_at: now,
+            });
+        }
+        out
+    }
+}
+
+/// One access entry: an entity (or a list) and everything read of it.
+struct GroupedRead {
+    topic: &'static str,
+    entity_type: &'static str,
+    entity_id: String,
+    views: Vec<&'static str>,
+    filters: Option<Value>,
+    rows: usize,
+    ids: Vec<String>,
+}
+
+/// Groups reads by entity; the views read of a run that a list returned join the list's entry.
+fn group_reads(reads: Vec<Read>) -> Vec<GroupedRead> {
+    let mut groups: Vec<GroupedRead> = Vec::new();
+    let mut index: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
+    // Lists first, so that the runs they returned are known.
+    let (lists, singles): (Vec<Read>, Vec<Read>) =
+        reads.into_iter().partition(|r| r.filters.is_some());
+    let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+    for r in lists {
+        let key = (
+            r.entity_type,
+            format!(
+                "{}{}",
+                r.entity_id,
+                r.filters.as_ref().map(Value::to_string).unwrap_or_default()
+            ),
+        );
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push(GroupedRead {
+                topic: r.topic,
+                entity_type: r.entity_type,
+                entity_id: r.entity_id.clone(),
+                views: Vec::new(),
+                filters: r.filters.clone(),
+                rows: 0,
+                ids: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        for id in &r.ids {
+            listed.entry(id.clone()).or_insert(at);
+        }
+        let g = &mut groups[at];
+        g.rows += r.ids.len();
+        for id in r.ids {
+            if g.ids.len() < MAX_IDS && !g.ids.contains(&id) {
+                g.ids.push(id);
+            }
+        }
+        if !g.views.contains(&r.view) {
+            g.views.push(r.view);
+        }
+    }
+    for r in singles {
+        let at = match (r.entity_type, listed.get(&r.entity_id)) {
+            ("llm_run", Some(at)) => *at,
+            _ => *index
+                .entry((r.entity_type, r.entity_id.clone()))
+                .or_insert_with(|| {
+                    groups.push(GroupedRead {
+                        topic: r.topic,
+                        entity_type: r.entity_type,
+                        entity_id: r.entity_id.clone(),
+                        views: Vec::new(),
+                        filters: None,
+                        rows: 1,
+                        ids: vec![r.entity_id.clone()],
+                    });
+                    groups.len() - 1
+                }),
+        };
+        let g = &mut groups[at];
+        if !g.views.contains(&r.view) {
+            g.views.push(r.view);
+        }
+    }
+    groups
+}
+
+impl Facade {
+    /// Names the GraphQL operation the records of this request belong to.
+    pub fn set_operation(&self, name: Option<String>) {
+        *locked(&self.record.operation) = name;
+    }
+
+    /// Checks a permission for the caller and records the decision (the one place where
+    /// authorization happens).
+    pub(crate) fn authorize(&self, permission: Permission) -> AppResult<&Caller> {
+        let result = auth::authorize(self.caller.as_ref(), permission);
+        if let Some(caller) = self.caller.as_ref() {
+            let reason = match &result {
+                Ok(_) => format!("role {} grants {}", caller.role, permission.as_str()),
+                Err(e) => e.client_message(),
+            };
+            self.record.decision(permission, result.is_ok(), reason);
+        }
+        result
+    }
+
+    /// Records that a single piece of evidence (or one view of it) was returned.
+    pub(crate) fn note_read(
+        &self,
+        topic: &'static str,
+        entity_type: &'static str,
+        entity_id: &str,
+        view: &'static str,
+    ) {
+        self.record.read(Read {
+            topic,
+            entity_type,
+            entity_id: entity_id.to_string(),
+            view,
+            filters: None,
+            ids: Vec::new(),
+        });
+    }
+
+    /// Records that a list was returned: its field, filters and the ids of its rows.
+    pub(crate) fn note_list(
+        &self,
+        topic: &'static str,
+        entity_type: &'static str,
+        field: &'static str,
+        filters: Value,
+        ids: Vec<String>,
+    ) {
+        self.record.read(Read {
+            topic,
+            entity_type,
+            entity_id: field.to_string(),
+            view: field,
+            filters: Some(filters),
+            ids,
+        });
+    }
+
+    /// Writes the request's authorization and access records; returns once they are durable.
+    /// Anonymous requests leave nothing (there is no tenant to record them in).
+    pub async fn flush_records(&self) -> AppResult<()> {
+        if !self.recording {
+            return Ok(());
+        }
+        let Some(caller) = self.caller.as_ref() else {
+            return Ok(());
+        };
+        let entries = self.record.entries(caller);
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.appender
+            .append(&caller.tenant_id, entries)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                e.log();
+                AppError::internal(
+                    "record the request's authorization and access",
+                    "the ledger did not accept the records",
+                )
+            })
+    }
+}
