@@ -610,16 +610,18 @@ pub async fn verify(
         let conn = conn.clone();
         let tenant = tenant_id.to_string();
         tokio::spawn(async move {
-            // Keyset on seq alone (the primary key's order); rows of the boundary seq already
-            // read are dropped, so duplicated seqs are neither skipped nor read twice.
-            let mut after: Option<(i64, String)> = None;
+            // Keyset on seq alone, in the primary key's order (ordering by anything more would
+            // make PostgreSQL sort the whole tail for every chunk). Rows of the boundary seq that
+            // were already read are dropped by id, so duplicated seqs are neither skipped nor
+            // read twice.
+            let mut boundary: (i64, std::collections::HashSet<String>) =
+                (i64::MIN, Default::default());
             let mut from = from_seq;
             loop {
                 let chunk = audit_ledger::Entity::find()
                     .filter(audit_ledger::Column::TenantId.eq(tenant.as_str()))
                     .filter(audit_ledger::Column::Seq.gte(from))
                     .order_by_asc(audit_ledger::Column::Seq)
-                    .order_by_asc(audit_ledger::Column::Id)
                     .limit(CHUNK)
                     .all(&conn)
                     .await
@@ -632,23 +634,26 @@ pub async fn verify(
                     }
                 };
                 let full = chunk.len() as u64 == CHUNK;
-                if let Some((seq, id)) = &after {
-                    chunk.retain(|e| e.seq != *seq || e.id > *id);
+                chunk.retain(|e| e.seq != boundary.0 || !boundary.1.contains(&e.id));
+                // Within one seq, a stable order for the walk.
+                chunk.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
+                let last = chunk.last().map(|e| e.seq);
+                if let Some(seq) = last {
+                    if seq != boundary.0 {
+                        boundary = (seq, Default::default());
+                    }
+                    boundary
+                        .1
+                        .extend(chunk.iter().filter(|e| e.seq == seq).map(|e| e.id.clone()));
                 }
-                let next = chunk.last().map(|e| (e.seq, e.id.clone()));
-                let stuck = full && next.as_ref().is_none_or(|(seq, _)| *seq == from);
                 if tx.send(Ok(chunk)).await.is_err() || !full {
                     return;
                 }
-                match next {
-                    // A whole chunk of one seq: move past it rather than read it again.
-                    _ if stuck => from += 1,
-                    Some((seq, id)) => {
-                        from = seq;
-                        after = Some((seq, id));
-                    }
-                    None => return,
-                }
+                from = match last {
+                    Some(seq) if seq > from => seq,
+                    // A whole chunk of one seq, all read: move past it.
+                    _ => from + 1,
+                };
             }
         })
     };
