@@ -7,11 +7,16 @@
 //! Usage: `cargo run --release -p runledger-bench -- ingest|otlp [--postgres URL]
 //! [--clients 4] [--requests 10] [--runs-per-request 100] [--steps-per-run 20]`
 //!
+//! `reads` measures the dashboard queries with access recording on and off (see `reads.rs`):
+//! `cargo run --release -p runledger-bench -- reads [--postgres URL] [--clients 16]
+//! [--requests 200]`
+//!
 //! `ledger` measures the audit ledger instead (see `ledger.rs`):
 //! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
 //! [--entries 1000000]`
 
 mod ledger;
+mod reads;
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +31,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -337,6 +342,53 @@ async fn main() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("runledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    if args.what == "reads" {
+        let mut lines = Vec::new();
+        for (backend, url) in [("sqlite", Some(sqlite.clone())), ("postgres", None)] {
+            let (url, pg) = match (url, &args.postgres) {
+                (Some(u), _) => (u, None),
+                (None, Some(server)) => {
+                    let (admin, name, url) = create_postgres(server).await?;
+                    (url, Some((admin, name)))
+                }
+                (None, None) => continue,
+            };
+            let db = Db::connect(&url, 16).await.map_err(|e| e.describe())?;
+            db.migrate().await.map_err(|e| e.describe())?;
+            let outcome = reads::run(&db, args.clients, args.requests).await;
+            db.conn.close_by_ref().await.map_err(|e| e.to_string())?;
+            if let Some((admin, name)) = pg {
+                drop_postgres(&admin, &name).await?;
+            }
+            lines.push((backend, outcome?));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "reads: {} clients x {} requests, twice per setting",
+            args.clients, args.requests
+        );
+        println!("| backend | recording | requests | seconds | req/s | on / off |");
+        println!("|---|---|---|---|---|---|");
+        for (backend, r) in lines {
+            let rate = |x: &reads::Reads| x.requests as f64 / x.elapsed.as_secs_f64();
+            let ratio = rate(&r[1]) / rate(&r[0]);
+            for x in &r {
+                println!(
+                    "| {backend} | {} | {} | {:.2} | {:.0} | {} |",
+                    if x.recording { "on" } else { "off" },
+                    x.requests,
+                    x.elapsed.as_secs_f64(),
+                    rate(x),
+                    if x.recording {
+                        format!("{ratio:.2}")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        return Ok(());
+    }
     if args.what == "ledger" {
         let mut figures = ledger_backend("sqlite", &sqlite, &args).await?;
         if let Some(server) = &args.postgres {
