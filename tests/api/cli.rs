@@ -621,3 +621,92 @@ async fn two_server_processes_append_to_one_chain() {
     assert_eq!(report["ledgers"][0]["anchorsChecked"], json!(total));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `tenants create`, `keys rotate` and `keys revoke` from the command line, each recorded.
+async fn tenants_and_key_lifecycle_from_the_command_line(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.as_str();
+    assert_eq!(
+        run_ok(&[
+            "tenants",
+            "create",
+            "--database-url",
+            url,
+            "--id",
+            "acme",
+            "--frameworks",
+            "SOC2,HIPAA"
+        ])
+        .trim(),
+        "acme"
+    );
+    assert!(
+        run_err(&["tenants", "create", "--database-url", url, "--id", "acme"])
+            .contains("already exists")
+    );
+    let key = run_ok(&[
+        "keys",
+        "create",
+        "--database-url",
+        url,
+        "--tenant",
+        "acme",
+        "--role",
+        "viewer",
+    ]);
+    let id = &key.trim()[3..15];
+    let rotated = run_ok(&[
+        "keys",
+        "rotate",
+        "--database-url",
+        url,
+        "--tenant",
+        "acme",
+        "--key-id",
+        id,
+    ]);
+    let new_id = &rotated.trim()[3..15];
+    assert_ne!(id, new_id);
+    assert_eq!(
+        run_ok(&[
+            "keys",
+            "revoke",
+            "--database-url",
+            url,
+            "--tenant",
+            "acme",
+            "--key-id",
+            new_id
+        ])
+        .trim(),
+        format!("revoked {new_id}")
+    );
+    assert!(
+        run_err(&[
+            "keys",
+            "revoke",
+            "--database-url",
+            url,
+            "--tenant",
+            "acme",
+            "--key-id",
+            new_id
+        ])
+        .contains("already revoked")
+    );
+    assert_eq!(
+        db.query_i64(
+            "SELECT COUNT(*) FROM api_keys WHERE tenant_id = 'acme' AND revoked_at IS NULL"
+        )
+        .await,
+        vec![0]
+    );
+    assert_eq!(
+        db.query_strings(
+            "SELECT event_type FROM audit_ledger WHERE tenant_id = 'acme' AND category = 'IDENTITY' ORDER BY seq"
+        )
+        .await,
+        vec!["TENANT_CREATED", "KEY_CREATED", "KEY_ROTATED", "KEY_REVOKED"]
+    );
+}
+both!(tenants_and_key_lifecycle_from_the_command_line);
