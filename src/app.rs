@@ -132,7 +132,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .max_age(Duration::from_secs(600));
-    if origins.iter().any(|o| o == "*") {
+    if origins.iter().any(|o| o.trim() == "*") {
         return Some(layer.allow_origin(AllowOrigin::any()));
     }
     let list: Vec<HeaderValue> = origins

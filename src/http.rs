@@ -113,8 +113,13 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
 
 /// How long the caller must wait, when its key is over its rate.
 pub(crate) fn rate_limited(state: &AppState, caller: Option<&Caller>) -> Option<Duration> {
+    rate_limited_n(state, caller, 1)
+}
+
+/// Like [`rate_limited`] for `n` operations (a batch costs one token per operation).
+fn rate_limited_n(state: &AppState, caller: Option<&Caller>, n: usize) -> Option<Duration> {
     let (limiter, caller) = (state.rate_limiter.as_ref()?, caller?);
-    limiter.check(&caller.key_id).err()
+    limiter.check_n(&caller.key_id, n as u32).err()
 }
 
 /// 429 with `Retry-After` and the GraphQL error code RATE_LIMITED.
@@ -178,9 +183,14 @@ pub(crate) async fn caller_of(
             ));
         }
     };
-    auth::authenticate_recorded(&state.db, &state.appender, key.trim())
-        .await
-        .map(Some)
+    auth::authenticate_recorded(
+        &state.db,
+        &state.appender,
+        state.rate_limiter.as_deref(),
+        key.trim(),
+    )
+    .await
+    .map(Some)
 }
 
 /// Query-string parameters of a GET request.
@@ -357,7 +367,11 @@ async fn execute(
             );
         }
     };
-    if let Some(wait) = rate_limited(&state, caller.as_ref()) {
+    let operations = match &batch {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(requests) => requests.len().clamp(1, state.settings.max_batch),
+    };
+    if let Some(wait) = rate_limited_n(&state, caller.as_ref(), operations) {
         return too_many_requests(media, wait);
     }
     match batch {

@@ -29,10 +29,20 @@ impl RateLimiter {
 
     /// Takes one token from the key's bucket, or says how long until one is there.
     pub fn check(&self, key_id: &str) -> Result<(), Duration> {
-        self.check_at(key_id, Instant::now())
+        self.check_n(key_id, 1)
     }
 
+    /// Takes `n` tokens at once (at most the burst), or says how long until they are there.
+    pub fn check_n(&self, key_id: &str, n: u32) -> Result<(), Duration> {
+        self.take_at(key_id, f64::from(n.max(1)).min(self.burst), Instant::now())
+    }
+
+    #[cfg(test)]
     fn check_at(&self, key_id: &str, now: Instant) -> Result<(), Duration> {
+        self.take_at(key_id, 1.0, now)
+    }
+
+    fn take_at(&self, key_id: &str, cost: f64, now: Instant) -> Result<(), Duration> {
         let mut buckets = self
             .buckets
             .lock()
@@ -50,12 +60,12 @@ impl RateLimiter {
             + now.saturating_duration_since(*at).as_secs_f64() * self.per_second)
             .min(self.burst);
         *at = now;
-        if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
+        if refilled >= cost {
+            *tokens = refilled - cost;
             Ok(())
         } else {
             *tokens = refilled;
-            Err(Duration::from_secs_f64((1.0 - refilled) / self.per_second))
+            Err(Duration::from_secs_f64((cost - refilled) / self.per_second))
         }
     }
 }

@@ -123,16 +123,27 @@ fn rejected_key() -> AppError {
 }
 
 /// Like [`authenticate`], and records a refused key in the ledger (IDENTITY
-/// `AUTHENTICATION_FAILED`) through the group-commit appender before answering.
+/// `AUTHENTICATION_FAILED`) through the group-commit appender before answering. With a rate
+/// limiter, failures are recorded at most at its rate per key id (one shared budget for unknown
+/// and malformed keys), so that nobody can flood a ledger without a valid key; the refusal
+/// itself is the same either way.
 pub async fn authenticate_recorded(
     db: &Db,
     appender: &crate::ledger::appender::Appender,
+    limiter: Option<&crate::ratelimit::RateLimiter>,
     presented: &str,
 ) -> AppResult<Caller> {
     let failure = match check_key(db, presented).await? {
         Ok(caller) => return Ok(caller),
         Err(f) => f,
     };
+    let budget = match (&failure.key_id, failure.ledger.as_str()) {
+        (Some(id), ledger) if ledger != PLATFORM_LEDGER => format!("auth-failure:{id}"),
+        _ => "auth-failure:platform".to_string(),
+    };
+    if limiter.is_some_and(|l| l.check(&budget).is_err()) {
+        return Err(rejected_key());
+    }
     let entry = NewEntry {
         id: None,
         category: LedgerCategory::Identity,

@@ -17,8 +17,9 @@ use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult};
 use crate::ledger::NewEntry;
 
-/// Most ids an access entry lists (a page holds at most 100).
-const MAX_IDS: usize = 100;
+/// Most ids an access entry lists (a page holds at most 100; aliased pages of one list with the
+/// same filters share an entry).
+const MAX_IDS: usize = 1000;
 
 /// One piece of evidence returned.
 #[derive(Clone, Debug)]
@@ -165,13 +166,12 @@ fn group_reads(reads: Vec<Read>) -> Vec<GroupedRead> {
             });
             groups.len() - 1
         });
-        for id in &r.ids {
-            listed.entry(id.clone()).or_insert(at);
-        }
         let g = &mut groups[at];
         g.rows += r.ids.len();
         for id in r.ids {
             if g.ids.len() < MAX_IDS && !g.ids.contains(&id) {
+                // Views of this run join the list's entry only if the entry names it.
+                listed.entry(id.clone()).or_insert(at);
                 g.ids.push(id);
             }
         }

@@ -17,7 +17,7 @@ use sea_orm::{
 
 use super::lock_tenant;
 use super::note::{self, NoteSigner, NoteVerifier};
-use super::verify::{ChainCheck, frontier_text, origin_of, parse_frontier};
+use super::verify::{AnomalyKind, ChainCheck, frontier_text, origin_of, parse_frontier};
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
@@ -85,20 +85,30 @@ pub async fn checkpoint_tenant(
 ) -> AppResult<Option<ledger_checkpoints::Model>> {
     let tx = db.begin_write().await?;
     lock_tenant(&tx.txn, tenant_id).await?;
-    let latest = ledger_checkpoints::Entity::find()
+    let stored = ledger_checkpoints::Entity::find()
         .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
         .order_by_desc(ledger_checkpoints::Column::TreeSize)
-        .one(&tx.txn)
+        .all(&tx.txn)
         .await
-        .context("read the latest checkpoint")?;
+        .context("read the checkpoints")?;
     let origin = keys.origin(tenant_id);
     let verifiers = keys.verifiers();
-    // Resume from the latest checkpoint only if it is ours, good, and its frontier is sound.
-    let resume = latest.as_ref().and_then(|c| {
-        let cp = note::open_checkpoint(&c.signed_note, &verifiers).ok()?;
+    // The checkpoints whose signature, origin and row agree (newest first).
+    let good: Vec<(&ledger_checkpoints::Model, note::Checkpoint)> = stored
+        .iter()
+        .filter_map(|c| {
+            let cp = note::open_checkpoint(&c.signed_note, &verifiers).ok()?;
+            (cp.origin == origin
+                && cp.tree_size as i64 == c.tree_size
+                && hex::encode(cp.root) == c.root_hash)
+                .then_some((c, cp))
+        })
+        .collect();
+    // Resume from the newest good checkpoint whose frontier is sound; otherwise walk from the
+    // genesis and hold the tree to every good checkpoint's root on the way.
+    let resume = good.iter().find_map(|(c, cp)| {
         let frontier = parse_frontier(cp.tree_size, c.frontier.as_deref()?)?;
-        (cp.origin == origin && frontier.root() == cp.root && cp.tree_size as i64 == c.tree_size)
-            .then_some(frontier)
+        (frontier.root() == cp.root).then_some(frontier)
     });
     let mut check = match resume {
         Some(frontier) => {
@@ -106,13 +116,21 @@ pub async fn checkpoint_tenant(
             let last = entry_at(&tx.txn, tenant_id, size).await?.ok_or_else(|| {
                 AppError::internal(
                     format!("checkpoint the ledger of tenant {tenant_id}"),
-                    format!("entry {size}, which the latest checkpoint covers, is missing"),
+                    format!("entry {size}, which a signed checkpoint covers, is missing"),
                 )
             })?;
             ChainCheck::resume(tenant_id, size + 1, last.entry_hash, frontier)
         }
         None => ChainCheck::new(tenant_id),
     };
+    for (_, cp) in &good {
+        check.expect_root(
+            cp.tree_size,
+            cp.root,
+            AnomalyKind::CheckpointRootMismatch,
+            format!("the signed checkpoint of size {}", cp.tree_size),
+        );
+    }
     let mut next = check.next_seq();
     loop {
         let chunk = audit_ledger::Entity::find()
@@ -205,23 +223,15 @@ pub async fn ledger_names(db: &Db) -> AppResult<Vec<String>> {
 /// Whether the tenant's ledger has entries no checkpoint covers that are due under `policy`
 /// (`None` = due as soon as there is any).
 async fn due(db: &Db, tenant_id: &str, policy: Option<CheckpointPolicy>) -> AppResult<bool> {
-    let head: Option<i64> = audit_ledger::Entity::find()
-        .select_only()
-        .column(audit_ledger::Column::Seq)
-        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-        .order_by_desc(audit_ledger::Column::Seq)
-        .limit(1)
-        .into_tuple()
-        .one(&db.conn)
-        .await
-        .context("read a ledger head")?;
-    let Some(head) = head else {
+    let Some(head) = head_of(db, tenant_id).await? else {
         return Ok(false);
     };
     let covered: i64 = ledger_checkpoints::Entity::find()
         .select_only()
         .column(ledger_checkpoints::Column::TreeSize)
         .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        // A row claiming more entries than the ledger has cannot stop checkpoints.
+        .filter(ledger_checkpoints::Column::TreeSize.lte(head))
         .order_by_desc(ledger_checkpoints::Column::TreeSize)
         .limit(1)
         .into_tuple()
@@ -277,7 +287,8 @@ pub async fn checkpoint_all(
 }
 
 /// Runs until `stop` resolves: checkpoints due ledgers about once a second (or every interval,
-/// if shorter).
+/// if shorter). A ledger whose chain does not verify is logged once and left alone until its
+/// head moves (re-walking it every tick would only hold its writers back).
 pub async fn run_periodically(
     db: Db,
     keys: LedgerKeys,
@@ -290,14 +301,49 @@ pub async fn run_periodically(
         .max(Duration::from_millis(50));
     let mut timer = tokio::time::interval(tick);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failed_at: std::collections::HashMap<String, i64> = Default::default();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => return,
             _ = timer.tick() => {
-                // Failures are logged inside; the next tick tries again.
-                let _ = checkpoint_all(&db, &keys, Some(policy)).await;
+                let Ok(tenants) = ledger_names(&db).await else { continue };
+                for tenant in tenants {
+                    let head = head_of(&db, &tenant).await.ok().flatten();
+                    if head.is_some() && failed_at.get(&tenant) == head.as_ref() {
+                        continue;
+                    }
+                    let result = match due(&db, &tenant, Some(policy)).await {
+                        Ok(true) => checkpoint_tenant(&db, &keys, &tenant).await.map(|_| ()),
+                        Ok(false) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    match (result, head) {
+                        (Err(e), Some(h)) => {
+                            e.log();
+                            failed_at.insert(tenant, h);
+                        }
+                        (Err(e), None) => e.log(),
+                        (Ok(()), _) => {
+                            failed_at.remove(&tenant);
+                        }
+                    }
+                }
             }
         }
     }
+}
+
+/// The tenant's newest seq.
+async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
+    audit_ledger::Entity::find()
+        .select_only()
+        .column(audit_ledger::Column::Seq)
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+        .order_by_desc(audit_ledger::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(&db.conn)
+        .await
+        .context("read a ledger head")
 }

@@ -904,7 +904,9 @@ fn recomputed(table: usize, key: String, hash: &str, stored: &str) -> Recomputed
 const UNANCHORED_REPORTED: usize = 20;
 
 /// Records of the tenant linked to no anchor entry of its ledger (none, or one that is gone).
-/// `anchors` are the anchor ids the walk found. True when some records point to an anchor that
+/// `anchors` are the anchor ids the walk found; an anchor written after the walk (a busy tenant)
+/// is looked up before it is called gone. The platform ledger answers for the global system
+/// records, whose anchor may be in any ledger. True when some records point to an anchor that
 /// is gone (the ledger lost entries).
 async fn find_unanchored_records(
     conn: &DatabaseConnection,
@@ -919,51 +921,62 @@ async fn find_unanchored_records(
         DbBackend::Postgres => format!("${n}"),
         _ => "?".to_string(),
     };
-    let tables: [(&str, &str); 5] = [
-        ("llm_runs", "run_id"),
-        ("trace_steps", "trace_id || '#' || CAST(step_index AS TEXT)"),
-        ("governance_events", "id"),
-        ("system_records", "id"),
-        ("telemetry_samples", "id"),
-    ];
+    let platform = tenant_id == crate::auth::PLATFORM_LEDGER;
+    let tables: Vec<(&str, &str)> = if platform {
+        vec![("system_records", "id")]
+    } else {
+        vec![
+            ("llm_runs", "run_id"),
+            ("trace_steps", "trace_id || '#' || CAST(step_index AS TEXT)"),
+            ("governance_events", "id"),
+            ("system_records", "id"),
+            ("telemetry_samples", "id"),
+        ]
+    };
+    // The records this ledger answers for, and the parameters that select them.
+    let (scope, scope_values): (String, Vec<sea_orm::Value>) = if platform {
+        ("tenant_id IS NULL".into(), vec![])
+    } else {
+        (format!("tenant_id = {}", p(1)), vec![tenant_id.into()])
+    };
+    let next = scope_values.len() + 1;
     let mut missing_anchor = false;
     let mut reported = 0;
     for (table, key) in tables {
-        // One pass over the tenant's records: which anchors do they name?
+        // One pass over the records: which anchors do they name?
         let groups = conn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
-                format!(
-                    "SELECT anchor_id FROM {table} WHERE tenant_id = {} GROUP BY anchor_id",
-                    p(1)
-                ),
-                [tenant_id.into()],
+                format!("SELECT anchor_id FROM {table} WHERE {scope} GROUP BY anchor_id"),
+                scope_values.clone(),
             ))
             .await
             .with_context(|| format!("list the anchors {table} records name"))?;
         for row in groups {
             let anchor: Option<String> = row.try_get("", "anchor_id").unwrap_or_default();
-            if anchor.as_deref().is_some_and(|a| known.contains(a)) {
+            if let Some(a) = &anchor
+                && (known.contains(a.as_str()) || anchor_exists(conn, tenant_id, a).await?)
+            {
                 continue;
             }
             missing_anchor |= anchor.is_some();
             if reported >= UNANCHORED_REPORTED {
                 continue;
             }
-            let (condition, values): (String, Vec<sea_orm::Value>) = match &anchor {
-                Some(a) => (
-                    format!("anchor_id = {}", p(2)),
-                    vec![tenant_id.into(), a.clone().into()],
-                ),
-                None => ("anchor_id IS NULL".to_string(), vec![tenant_id.into()]),
+            let mut values = scope_values.clone();
+            let condition = match &anchor {
+                Some(a) => {
+                    values.push(a.clone().into());
+                    format!("anchor_id = {}", p(next))
+                }
+                None => "anchor_id IS NULL".to_string(),
             };
             let rows = conn
                 .query_all_raw(Statement::from_sql_and_values(
                     backend,
                     format!(
-                        "SELECT {key} AS k FROM {table} WHERE tenant_id = {} AND {condition} \
+                        "SELECT {key} AS k FROM {table} WHERE {scope} AND {condition} \
                          ORDER BY 1 LIMIT {}",
-                        p(1),
                         UNANCHORED_REPORTED - reported
                     ),
                     values,
@@ -987,6 +1000,25 @@ async fn find_unanchored_records(
         }
     }
     Ok(missing_anchor)
+}
+
+/// Whether an anchor entry with this id exists: in the tenant's ledger, or for the platform
+/// ledger (global records) in any ledger.
+async fn anchor_exists(
+    conn: &DatabaseConnection,
+    tenant_id: &str,
+    anchor_id: &str,
+) -> AppResult<bool> {
+    let mut q = audit_ledger::Entity::find()
+        .filter(audit_ledger::Column::Category.eq("ANCHOR"))
+        .filter(audit_ledger::Column::EntityId.eq(anchor_id));
+    if tenant_id != crate::auth::PLATFORM_LEDGER {
+        q = q.filter(audit_ledger::Column::TenantId.eq(tenant_id));
+    }
+    Ok(q.one(conn)
+        .await
+        .context("look up an anchor entry")?
+        .is_some())
 }
 
 #[cfg(test)]

@@ -710,3 +710,38 @@ async fn tenants_and_key_lifecycle_from_the_command_line(backend: Backend) {
     );
 }
 both!(tenants_and_key_lifecycle_from_the_command_line);
+
+/// A global system record slipped into the database without an anchor is reported by the
+/// platform ledger's verification (every tenant would see it).
+async fn a_forged_global_record_is_reported(backend: Backend) {
+    let l = crate::tamper::setup(backend).await;
+    let url = l.app.store.url.clone();
+    let key = l.app.keys.signer.verifier_key();
+    let platform = [
+        "--database-url",
+        url.as_str(),
+        "--public-key",
+        key.as_str(),
+        "--tenant",
+        "_platform",
+    ];
+    // The fixture's global records are anchored in alpha's ledger: the platform finds them.
+    let (code, report) = verify(&platform);
+    assert_eq!(code, 0, "{report}");
+    l.sql(
+        "INSERT INTO system_records (id, tenant_id, component, event_type, severity, summary, details, \
+         caused_by, correlation_id, origin, occurred_at, recorded_at, record_hash, anchor_id) \
+         SELECT 'forged-global', NULL, component, event_type, severity, 'all is well', details, caused_by, \
+         correlation_id, origin, occurred_at, recorded_at, record_hash, NULL \
+         FROM system_records WHERE tenant_id IS NULL ORDER BY id LIMIT 1",
+    )
+    .await;
+    let (code, report) = verify(&platform);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        report["ledgers"][0]["anomalies"],
+        json!([{"kind": "UNANCHORED_RECORD", "seq": null, "seqEnd": null,
+                "record": "system_records:forged-global", "detail": "linked to no anchor entry"}])
+    );
+}
+both!(a_forged_global_record_is_reported);
