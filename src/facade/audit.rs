@@ -385,17 +385,9 @@ impl Facade {
 
     /// The newest tree size (the head's seq).
     async fn tree_size(&self, tenant_id: &str) -> AppResult<i64> {
-        let head: Option<i64> = audit_ledger::Entity::find()
-            .select_only()
-            .column(audit_ledger::Column::Seq)
-            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-            .order_by_desc(audit_ledger::Column::Seq)
-            .limit(1)
-            .into_tuple()
-            .one(&self.db.conn)
-            .await
-            .context("read the ledger head")?;
-        Ok(head.unwrap_or(0))
+        Ok(ledger::checkpoint::head_of(&self.db, tenant_id)
+            .await?
+            .unwrap_or(0))
     }
 
     /// Proves that the entry `seq` is in the tree of `tree_size` entries (default: the newest

@@ -334,8 +334,8 @@ pub async fn run_periodically(
     }
 }
 
-/// The tenant's newest seq.
-async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
+/// The tenant's newest seq (`None` for an empty ledger).
+pub async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
     audit_ledger::Entity::find()
         .select_only()
         .column(audit_ledger::Column::Seq)
