@@ -78,17 +78,20 @@ const CHUNK: u64 = 5000;
 
 /// Signs a checkpoint of the tenant's whole ledger when it has entries no checkpoint covers.
 /// Refuses (an internal error naming the seq) to sign a chain that does not verify.
+///
+/// The walk runs without holding the tenant's write lock (committed entries always form a
+/// contiguous prefix, since seqs are assigned under that lock and committed in order); only
+/// storing the checkpoint takes it, after checking that the last entry walked is unchanged and
+/// that no other process signed this size or more meanwhile.
 pub async fn checkpoint_tenant(
     db: &Db,
     keys: &LedgerKeys,
     tenant_id: &str,
 ) -> AppResult<Option<ledger_checkpoints::Model>> {
-    let tx = db.begin_write().await?;
-    lock_tenant(&tx.txn, tenant_id).await?;
     let stored = ledger_checkpoints::Entity::find()
         .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
         .order_by_desc(ledger_checkpoints::Column::TreeSize)
-        .all(&tx.txn)
+        .all(&db.conn)
         .await
         .context("read the checkpoints")?;
     let origin = keys.origin(tenant_id);
@@ -113,7 +116,7 @@ pub async fn checkpoint_tenant(
     let mut check = match resume {
         Some(frontier) => {
             let size = frontier.size() as i64;
-            let last = entry_at(&tx.txn, tenant_id, size).await?.ok_or_else(|| {
+            let last = entry_at(&db.conn, tenant_id, size).await?.ok_or_else(|| {
                 AppError::internal(
                     format!("checkpoint the ledger of tenant {tenant_id}"),
                     format!("entry {size}, which a signed checkpoint covers, is missing"),
@@ -138,7 +141,7 @@ pub async fn checkpoint_tenant(
             .filter(audit_ledger::Column::Seq.gte(next))
             .order_by_asc(audit_ledger::Column::Seq)
             .limit(CHUNK)
-            .all(&tx.txn)
+            .all(&db.conn)
             .await
             .context("read ledger entries to checkpoint")?;
         for e in &chunk {
@@ -149,7 +152,7 @@ pub async fn checkpoint_tenant(
             _ => break,
         }
     }
-    let (anomalies, frontier, _, entries) = check.finish();
+    let (anomalies, frontier, head, entries) = check.finish();
     if let Some(a) = anomalies.first() {
         return Err(AppError::internal(
             format!("checkpoint the ledger of tenant {tenant_id}"),
@@ -164,6 +167,27 @@ pub async fn checkpoint_tenant(
     }
     let root = frontier.root();
     let size = frontier.size();
+    let tx = db.begin_write().await?;
+    lock_tenant(&tx.txn, tenant_id).await?;
+    // (A row claiming more entries than the ledger has is no checkpoint: it cannot stop this.)
+    let head_now = head_of_in(&tx.txn, tenant_id).await?.unwrap_or(0);
+    let signed_meanwhile = ledger_checkpoints::Entity::find()
+        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        .filter(ledger_checkpoints::Column::TreeSize.gte(size as i64))
+        .filter(ledger_checkpoints::Column::TreeSize.lte(head_now))
+        .one(&tx.txn)
+        .await
+        .context("look for a newer checkpoint")?;
+    if signed_meanwhile.is_some() {
+        return Ok(None);
+    }
+    let last = entry_at(&tx.txn, tenant_id, size as i64).await?;
+    if last.map(|e| e.entry_hash) != head.map(|h| h.entry_hash) {
+        return Err(AppError::internal(
+            format!("checkpoint the ledger of tenant {tenant_id}"),
+            format!("entry {size} changed while the chain was being verified; not signing"),
+        ));
+    }
     let signed_note = keys
         .signer
         .sign(&note::checkpoint_body(&origin, size, &root));
@@ -336,6 +360,10 @@ pub async fn run_periodically(
 
 /// The tenant's newest seq (`None` for an empty ledger).
 pub async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
+    head_of_in(&db.conn, tenant_id).await
+}
+
+async fn head_of_in<C: ConnectionTrait>(conn: &C, tenant_id: &str) -> AppResult<Option<i64>> {
     audit_ledger::Entity::find()
         .select_only()
         .column(audit_ledger::Column::Seq)
@@ -343,7 +371,7 @@ pub async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
         .order_by_desc(audit_ledger::Column::Seq)
         .limit(1)
         .into_tuple()
-        .one(&db.conn)
+        .one(conn)
         .await
         .context("read a ledger head")
 }
