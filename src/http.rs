@@ -135,34 +135,63 @@ fn too_many_requests(media: MediaType, wait: Duration) -> Response {
     resp
 }
 
-/// Aliased fields in an operation, fragments included (each fragment counted where it is
-/// defined), or `None` when the query does not parse (execution reports that).
-fn alias_count(query: &str) -> Option<usize> {
-    use async_graphql::parser::types::{Selection, SelectionSet};
-    fn count(set: &SelectionSet) -> usize {
-        set.items
-            .iter()
-            .map(|item| match &item.node {
+/// Aliased fields of the operation that will run (the named one, or the only one), each
+/// fragment counted at every place it is spread; `None` when the query does not parse or names
+/// no operation it holds (execution reports that). Counting stops once it passes `limit`, so
+/// a document built to multiply through fragments costs no more than the limit.
+fn alias_count(query: &str, operation_name: Option<&str>, limit: usize) -> Option<usize> {
+    use async_graphql::parser::types::{
+        DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+    };
+    fn count(
+        doc: &ExecutableDocument,
+        set: &SelectionSet,
+        depth: usize,
+        total: &mut usize,
+        limit: usize,
+    ) {
+        for item in &set.items {
+            if *total > limit || depth > 64 {
+                return;
+            }
+            match &item.node {
                 Selection::Field(f) => {
-                    usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node)
+                    *total += usize::from(f.node.alias.is_some());
+                    count(doc, &f.node.selection_set.node, depth + 1, total, limit);
                 }
-                Selection::InlineFragment(f) => count(&f.node.selection_set.node),
-                Selection::FragmentSpread(_) => 0,
-            })
-            .sum()
+                Selection::InlineFragment(f) => {
+                    count(doc, &f.node.selection_set.node, depth + 1, total, limit)
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                        count(
+                            doc,
+                            &fragment.node.selection_set.node,
+                            depth + 1,
+                            total,
+                            limit,
+                        );
+                    }
+                }
+            }
+        }
     }
     let doc = parse_query(query).ok()?;
-    let operations: usize = doc
-        .operations
-        .iter()
-        .map(|(_, op)| count(&op.node.selection_set.node))
-        .sum();
-    let fragments: usize = doc
-        .fragments
-        .values()
-        .map(|f| count(&f.node.selection_set.node))
-        .sum();
-    Some(operations + fragments)
+    let operation = match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    let mut total = 0;
+    count(
+        &doc,
+        &operation.node.selection_set.node,
+        0,
+        &mut total,
+        limit,
+    );
+    Some(total)
 }
 
 /// Resolves the bearer key, if one was sent.
@@ -416,11 +445,13 @@ async fn run_one(
     request: Request,
     media: MediaType,
 ) -> (StatusCode, Value) {
-    if let Some(n) = alias_count(&request.query).filter(|n| *n > state.settings.max_aliases) {
+    let max = state.settings.max_aliases;
+    if let Some(n) =
+        alias_count(&request.query, request.operation_name.as_deref(), max).filter(|n| *n > max)
+    {
         let body = json!({"errors": [{
             "message": format!(
-                "the operation uses {n} aliases; at most {} are allowed",
-                state.settings.max_aliases
+                "the operation uses more than {max} aliases ({n} counted); at most {max} are allowed"
             ),
             "extensions": {"code": "QUERY_TOO_COMPLEX"},
         }]});
@@ -515,6 +546,20 @@ pub async fn graphql_other(method: Method) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_counted_in_the_operation_that_runs() {
+        let doc = "query A { a: viewer { role } b: viewer { role } } \
+                   query B { c: viewer { role } ...F ...F } \
+                   fragment F on Query { d: viewer { role } e: viewer { role } }";
+        assert_eq!(alias_count(doc, Some("A"), 100), Some(2));
+        // Each spread of a fragment counts.
+        assert_eq!(alias_count(doc, Some("B"), 100), Some(5));
+        assert_eq!(alias_count(doc, None, 100), None);
+        assert_eq!(alias_count(doc, Some("C"), 100), None);
+        // Counting stops past the limit.
+        assert_eq!(alias_count(doc, Some("B"), 1), Some(2));
+    }
 
     fn accept(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
