@@ -7,6 +7,10 @@
 //! Usage: `cargo run --release -p runledger-bench -- ingest|otlp [--postgres URL]
 //! [--clients 4] [--requests 10] [--runs-per-request 100] [--steps-per-run 20]`
 //!
+//! `queries` runs the dashboard mix Q1–Q5 (see `queries.rs`):
+//! `cargo run --release -p runledger-bench -- queries [--postgres URL] [--clients 16]
+//! [--requests 50] [--runs 10000]`
+//!
 //! `reads` measures the dashboard queries with access recording on and off (see `reads.rs`):
 //! `cargo run --release -p runledger-bench -- reads [--postgres URL] [--clients 16]
 //! [--requests 200]`
@@ -16,6 +20,7 @@
 //! [--entries 1000000]`
 
 mod ledger;
+mod queries;
 mod reads;
 
 use std::time::{Duration, Instant};
@@ -31,7 +36,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -54,6 +59,9 @@ struct Args {
     /// `ledger`: size of the ledger that is verified.
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
+    /// `queries`: runs of the seeded tenant (20 steps each).
+    #[arg(long, default_value_t = 10_000)]
+    runs: u32,
 }
 
 const MUTATION: &str = "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }";
@@ -342,6 +350,47 @@ async fn main() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("runledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    if args.what == "queries" {
+        let mut lines = Vec::new();
+        for (backend, url) in [("sqlite", Some(sqlite.clone())), ("postgres", None)] {
+            let (url, pg) = match (url, &args.postgres) {
+                (Some(u), _) => (u, None),
+                (None, Some(server)) => {
+                    let (admin, name, url) = create_postgres(server).await?;
+                    (url, Some((admin, name)))
+                }
+                (None, None) => continue,
+            };
+            let db = Db::connect(&url, 16).await.map_err(|e| e.describe())?;
+            db.migrate().await.map_err(|e| e.describe())?;
+            let outcome = queries::run(db.clone(), args.runs, args.clients, args.requests).await;
+            db.conn.close_by_ref().await.map_err(|e| e.to_string())?;
+            if let Some((admin, name)) = pg {
+                drop_postgres(&admin, &name).await?;
+            }
+            lines.push((backend, outcome?));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "queries: {} runs x 20 steps, {} clients x {} requests per query",
+            args.runs, args.clients, args.requests
+        );
+        println!("| backend | query | req/s | p50 ms | p99 ms | SQL statements / request |");
+        println!("|---|---|---|---|---|---|");
+        for (backend, figures) in lines {
+            for f in figures {
+                println!(
+                    "| {backend} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                    f.name,
+                    f.requests as f64 / f.elapsed.as_secs_f64(),
+                    f.p50.as_secs_f64() * 1000.0,
+                    f.p99.as_secs_f64() * 1000.0,
+                    f.statements_per_request
+                );
+            }
+        }
+        return Ok(());
+    }
     if args.what == "reads" {
         let mut lines = Vec::new();
         for (backend, url) in [("sqlite", Some(sqlite.clone())), ("postgres", None)] {
