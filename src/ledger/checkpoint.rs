@@ -17,7 +17,9 @@ use sea_orm::{
 
 use super::lock_tenant;
 use super::note::{self, NoteSigner, NoteVerifier};
-use super::verify::{AnomalyKind, ChainCheck, frontier_text, origin_of, parse_frontier};
+use super::verify::{
+    AnomalyKind, ChainCheck, frontier_text, newest_resumable, origin_of, read_checkpoints,
+};
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
@@ -88,31 +90,11 @@ pub async fn checkpoint_tenant(
     keys: &LedgerKeys,
     tenant_id: &str,
 ) -> AppResult<Option<ledger_checkpoints::Model>> {
-    let stored = ledger_checkpoints::Entity::find()
-        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
-        .order_by_desc(ledger_checkpoints::Column::TreeSize)
-        .all(&db.conn)
-        .await
-        .context("read the checkpoints")?;
     let origin = keys.origin(tenant_id);
-    let verifiers = keys.verifiers();
-    // The checkpoints whose signature, origin and row agree (newest first).
-    let good: Vec<(&ledger_checkpoints::Model, note::Checkpoint)> = stored
-        .iter()
-        .filter_map(|c| {
-            let cp = note::open_checkpoint(&c.signed_note, &verifiers).ok()?;
-            (cp.origin == origin
-                && cp.tree_size as i64 == c.tree_size
-                && hex::encode(cp.root) == c.root_hash)
-                .then_some((c, cp))
-        })
-        .collect();
+    let checked = read_checkpoints(&db.conn, tenant_id, &keys.verifiers(), &origin).await?;
     // Resume from the newest good checkpoint whose frontier is sound; otherwise walk from the
-    // genesis and hold the tree to every good checkpoint's root on the way.
-    let resume = good.iter().find_map(|(c, cp)| {
-        let frontier = parse_frontier(cp.tree_size, c.frontier.as_deref()?)?;
-        (frontier.root() == cp.root).then_some(frontier)
-    });
+    // genesis. Either way the tree is held to every good checkpoint's root on the way.
+    let resume = newest_resumable(&checked);
     let mut check = match resume {
         Some(frontier) => {
             let size = frontier.size() as i64;
@@ -126,12 +108,12 @@ pub async fn checkpoint_tenant(
         }
         None => ChainCheck::new(tenant_id),
     };
-    for (_, cp) in &good {
+    for c in checked.iter().filter(|c| c.problem.is_none()) {
         check.expect_root(
-            cp.tree_size,
-            cp.root,
+            c.row.tree_size as u64,
+            c.root,
             AnomalyKind::CheckpointRootMismatch,
-            format!("the signed checkpoint of size {}", cp.tree_size),
+            format!("the signed checkpoint of size {}", c.row.tree_size),
         );
     }
     let mut next = check.next_seq();

@@ -461,15 +461,52 @@ pub fn parse_frontier(size: u64, text: &str) -> Option<Frontier> {
 }
 
 /// A stored checkpoint with its signature checked.
-struct CheckedCheckpoint {
-    row: ledger_checkpoints::Model,
-    root: [u8; 32],
-    problem: Option<Anomaly>,
+pub(crate) struct CheckedCheckpoint {
+    pub row: ledger_checkpoints::Model,
+    pub root: [u8; 32],
+    /// Why the checkpoint cannot be trusted; `None` when its signature, origin and row agree.
+    pub problem: Option<Anomaly>,
 }
 
-fn check_checkpoint(row: ledger_checkpoints::Model, opts: &VerifyOptions) -> CheckedCheckpoint {
+/// The tenant's stored checkpoints, smallest first, each with its signature checked against
+/// `verifiers` and its note against `origin` and its row.
+pub(crate) async fn read_checkpoints<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    verifiers: &[NoteVerifier],
+    origin: &str,
+) -> AppResult<Vec<CheckedCheckpoint>> {
+    Ok(ledger_checkpoints::Entity::find()
+        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
+        .order_by_asc(ledger_checkpoints::Column::TreeSize)
+        .all(conn)
+        .await
+        .context("read the ledger's checkpoints")?
+        .into_iter()
+        .map(|row| check_checkpoint(row, verifiers, origin))
+        .collect())
+}
+
+/// The Merkle frontier of the newest good checkpoint whose stored frontier folds to its signed
+/// root: where a walk can resume.
+pub(crate) fn newest_resumable(checkpoints: &[CheckedCheckpoint]) -> Option<Frontier> {
+    checkpoints
+        .iter()
+        .rev()
+        .filter(|c| c.problem.is_none() && c.row.tree_size > 0)
+        .find_map(|c| {
+            let f = parse_frontier(c.row.tree_size as u64, c.row.frontier.as_deref()?)?;
+            (f.root() == c.root).then_some(f)
+        })
+}
+
+fn check_checkpoint(
+    row: ledger_checkpoints::Model,
+    verifiers: &[NoteVerifier],
+    origin: &str,
+) -> CheckedCheckpoint {
     let root = merkle::parse_hash(&row.root_hash).unwrap_or([0u8; 32]);
-    let problem = match note::open_checkpoint(&row.signed_note, &opts.verifiers) {
+    let problem = match note::open_checkpoint(&row.signed_note, verifiers) {
         Err(NoteError::UnknownKey(who)) => Some(Anomaly::at(
             AnomalyKind::UnknownKeySignature,
             row.tree_size,
@@ -483,12 +520,12 @@ fn check_checkpoint(row: ledger_checkpoints::Model, opts: &VerifyOptions) -> Che
             row.tree_size,
             format!("checkpoint of size {}: {}", row.tree_size, e.describe()),
         )),
-        Ok(cp) if cp.origin != opts.origin => Some(Anomaly::at(
+        Ok(cp) if cp.origin != origin => Some(Anomaly::at(
             AnomalyKind::BadSignature,
             row.tree_size,
             format!(
-                "checkpoint of size {} is signed for origin `{}`, not `{}`",
-                row.tree_size, cp.origin, opts.origin
+                "checkpoint of size {} is signed for origin `{}`, not `{origin}`",
+                row.tree_size, cp.origin
             ),
         )),
         Ok(cp) if cp.tree_size as i64 != row.tree_size || cp.root != root => Some(Anomaly::at(
@@ -524,15 +561,7 @@ pub async fn verify(
     tenant_id: &str,
     opts: &VerifyOptions,
 ) -> AppResult<Report> {
-    let checkpoints: Vec<CheckedCheckpoint> = ledger_checkpoints::Entity::find()
-        .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
-        .order_by_asc(ledger_checkpoints::Column::TreeSize)
-        .all(conn)
-        .await
-        .context("read the ledger's checkpoints")?
-        .into_iter()
-        .map(|row| check_checkpoint(row, opts))
-        .collect();
+    let checkpoints = read_checkpoints(conn, tenant_id, &opts.verifiers, &opts.origin).await?;
     let mut anomalies: Vec<Anomaly> = checkpoints
         .iter()
         .filter_map(|c| c.problem.clone())
@@ -556,20 +585,14 @@ pub async fn verify(
 
     // Where to start: the newest good checkpoint with a usable frontier (incremental only).
     let start = match (opts.mode, &trusted) {
-        (VerificationMode::Incremental, None) => checkpoints
-            .iter()
-            .rev()
-            .filter(|c| c.problem.is_none() && c.row.tree_size > 0)
-            .find_map(|c| {
-                let f = parse_frontier(c.row.tree_size as u64, c.row.frontier.as_deref()?)?;
-                (f.root() == c.root).then_some((c.row.tree_size, f))
-            }),
+        (VerificationMode::Incremental, None) => newest_resumable(&checkpoints),
         _ => None,
     };
     let mut mode = VerificationMode::Full;
     let mut check = match start {
         None => ChainCheck::new(tenant_id),
-        Some((size, frontier)) => {
+        Some(frontier) => {
+            let size = frontier.size() as i64;
             let last = audit_ledger::Entity::find()
                 .filter(audit_ledger::Column::TenantId.eq(tenant_id))
                 .filter(audit_ledger::Column::Seq.eq(size))
