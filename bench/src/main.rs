@@ -187,9 +187,7 @@ struct Outcome {
     queryable: i64,
 }
 
-async fn run_backend(backend: &'static str, url: &str, args: &Args) -> Result<Outcome, String> {
-    let db = Db::connect(url, 16).await.map_err(|e| e.describe())?;
-    db.migrate().await.map_err(|e| e.describe())?;
+async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outcome, String> {
     runledger::auth::ensure_tenant(&db, "bench", "Bench", &[])
         .await
         .map_err(|e| e.describe())?;
@@ -334,14 +332,41 @@ async fn drop_postgres(admin: &sea_orm::DatabaseConnection, name: &str) -> Resul
         .map_err(|e| e.to_string())
 }
 
-async fn ledger_backend(
-    backend: &'static str,
-    url: &str,
-    args: &Args,
-) -> Result<Vec<ledger::Figure>, String> {
-    let db = Db::connect(url, 16).await.map_err(|e| e.describe())?;
-    db.migrate().await.map_err(|e| e.describe())?;
-    ledger::run(backend, &db, args.appends, args.entries).await
+/// Runs `bench` on a fresh, migrated database of each backend: the SQLite file `sqlite`, then,
+/// when a server is given, a PostgreSQL database created for the run and dropped after it.
+async fn on_each_backend<T, F, Fut>(
+    sqlite: &str,
+    postgres: Option<&str>,
+    mut bench: F,
+) -> Result<Vec<(&'static str, T)>, String>
+where
+    F: FnMut(&'static str, Db) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut out = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        let (url, pg) = match (backend, postgres) {
+            ("sqlite", _) => (sqlite.to_string(), None),
+            (_, Some(server)) => {
+                let (admin, name, url) = create_postgres(server).await?;
+                (url, Some((admin, name)))
+            }
+            (_, None) => continue,
+        };
+        let outcome = async {
+            let db = Db::connect(&url, 16).await.map_err(|e| e.describe())?;
+            db.migrate().await.map_err(|e| e.describe())?;
+            let outcome = bench(backend, db.clone()).await;
+            db.conn.close_by_ref().await.map_err(|e| e.to_string())?;
+            outcome
+        }
+        .await;
+        if let Some((admin, name)) = pg {
+            drop_postgres(&admin, &name).await?;
+        }
+        out.push((backend, outcome?));
+    }
+    Ok(out)
 }
 
 #[tokio::main]
@@ -350,26 +375,12 @@ async fn main() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("runledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    let postgres = args.postgres.as_deref();
     if args.what == "queries" {
-        let mut lines = Vec::new();
-        for (backend, url) in [("sqlite", Some(sqlite.clone())), ("postgres", None)] {
-            let (url, pg) = match (url, &args.postgres) {
-                (Some(u), _) => (u, None),
-                (None, Some(server)) => {
-                    let (admin, name, url) = create_postgres(server).await?;
-                    (url, Some((admin, name)))
-                }
-                (None, None) => continue,
-            };
-            let db = Db::connect(&url, 16).await.map_err(|e| e.describe())?;
-            db.migrate().await.map_err(|e| e.describe())?;
-            let outcome = queries::run(db.clone(), args.runs, args.clients, args.requests).await;
-            db.conn.close_by_ref().await.map_err(|e| e.to_string())?;
-            if let Some((admin, name)) = pg {
-                drop_postgres(&admin, &name).await?;
-            }
-            lines.push((backend, outcome?));
-        }
+        let lines = on_each_backend(&sqlite, postgres, |_, db| {
+            queries::run(db, args.runs, args.clients, args.requests)
+        })
+        .await?;
         let _ = std::fs::remove_dir_all(&dir);
         println!(
             "queries: {} runs x 20 steps, {} clients x {} requests per query",
@@ -392,25 +403,10 @@ async fn main() -> Result<(), String> {
         return Ok(());
     }
     if args.what == "reads" {
-        let mut lines = Vec::new();
-        for (backend, url) in [("sqlite", Some(sqlite.clone())), ("postgres", None)] {
-            let (url, pg) = match (url, &args.postgres) {
-                (Some(u), _) => (u, None),
-                (None, Some(server)) => {
-                    let (admin, name, url) = create_postgres(server).await?;
-                    (url, Some((admin, name)))
-                }
-                (None, None) => continue,
-            };
-            let db = Db::connect(&url, 16).await.map_err(|e| e.describe())?;
-            db.migrate().await.map_err(|e| e.describe())?;
-            let outcome = reads::run(&db, args.clients, args.requests).await;
-            db.conn.close_by_ref().await.map_err(|e| e.to_string())?;
-            if let Some((admin, name)) = pg {
-                drop_postgres(&admin, &name).await?;
-            }
-            lines.push((backend, outcome?));
-        }
+        let lines = on_each_backend(&sqlite, postgres, |_, db| async move {
+            reads::run(&db, args.clients, args.requests).await
+        })
+        .await?;
         let _ = std::fs::remove_dir_all(&dir);
         println!(
             "reads: {} clients x {} requests, twice per setting",
@@ -439,13 +435,14 @@ async fn main() -> Result<(), String> {
         return Ok(());
     }
     if args.what == "ledger" {
-        let mut figures = ledger_backend("sqlite", &sqlite, &args).await?;
-        if let Some(server) = &args.postgres {
-            let (admin, name, url) = create_postgres(server).await?;
-            let outcome = ledger_backend("postgres", &url, &args).await;
-            drop_postgres(&admin, &name).await?;
-            figures.extend(outcome?);
-        }
+        let figures: Vec<ledger::Figure> =
+            on_each_backend(&sqlite, postgres, |backend, db| async move {
+                ledger::run(backend, &db, args.appends, args.entries).await
+            })
+            .await?
+            .into_iter()
+            .flat_map(|(_, f)| f)
+            .collect();
         let _ = std::fs::remove_dir_all(&dir);
         println!("| backend | measured | count | seconds | per second | |");
         println!("|---|---|---|---|---|---|");
@@ -462,13 +459,13 @@ async fn main() -> Result<(), String> {
         }
         return Ok(());
     }
-    let mut outcomes = vec![run_backend("sqlite", &sqlite, &args).await?];
-    if let Some(server) = &args.postgres {
-        let (admin, name, url) = create_postgres(server).await?;
-        let outcome = run_backend("postgres", &url, &args).await;
-        drop_postgres(&admin, &name).await?;
-        outcomes.push(outcome?);
-    }
+    let outcomes: Vec<Outcome> = on_each_backend(&sqlite, postgres, |backend, db| {
+        run_backend(backend, db, &args)
+    })
+    .await?
+    .into_iter()
+    .map(|(_, o)| o)
+    .collect();
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "{}: {} clients x {} requests x {} runs x {} steps",

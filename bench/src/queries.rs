@@ -6,13 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use runledger::app::{self, AppState, HttpSettings};
+use runledger::app::HttpSettings;
 use runledger::db::Db;
-use runledger::domain::Role;
-use runledger::ledger::checkpoint::LedgerKeys;
-use runledger::ledger::note::NoteSigner;
-use runledger::seed::{self, SeedOptions};
-use serde_json::{Value, json};
+use runledger::seed::SeedOptions;
+
+use crate::reads;
 
 /// Q1–Q5 of issue 6.
 pub const MIX: [(&str, &str); 5] = [
@@ -65,47 +63,16 @@ pub async fn run(
         steps_per_run: 20,
         seed: 11,
     };
-    seed::seed_tenant(&db, "mix", "Mix Inc.", &opts)
-        .await
-        .map_err(|e| e.describe())?;
-    let (key, _) = runledger::auth::create_key(&db, "mix", Role::Auditor, None, None)
-        .await
-        .map_err(|e| e.describe())?;
-    let run_ids: Vec<String> = {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-        entity::llm_runs::Entity::find()
-            .select_only()
-            .column(entity::llm_runs::Column::RunId)
-            .filter(entity::llm_runs::Column::TenantId.eq("mix"))
-            .limit(500)
-            .into_tuple()
-            .all(&db.conn)
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    let settings = HttpSettings::default();
-    let keys = LedgerKeys::new(
-        NoteSigner::generate("bench").map_err(|e| e.describe())?,
-        "bench",
-    );
-    let router = app::router(AppState::new(db.clone(), keys, settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/graphql",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = reqwest::Client::new();
+    let (key, run_ids) = reads::seed_tenant(&db, "mix", &opts).await?;
+    let url = reads::serve(&db, HttpSettings::default()).await?;
     let mut out = Vec::new();
     for (name, query) in MIX {
         // Warm-up, then the measured run.
-        drive(&client, &url, &key, query, &run_ids, clients, 5).await?;
+        reads::drive(&url, &key, &[query], &run_ids, clients, 5).await?;
         let before = statements.load(Ordering::Relaxed);
         let started = Instant::now();
         let mut latencies =
-            drive(&client, &url, &key, query, &run_ids, clients, per_client).await?;
+            reads::drive(&url, &key, &[query], &run_ids, clients, per_client).await?;
         let elapsed = started.elapsed();
         let used = statements.load(Ordering::Relaxed) - before;
         latencies.sort();
@@ -120,50 +87,4 @@ pub async fn run(
         });
     }
     Ok(out)
-}
-
-async fn drive(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
-    query: &'static str,
-    run_ids: &[String],
-    clients: usize,
-    per_client: usize,
-) -> Result<Vec<Duration>, String> {
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (client, url, key) = (client.clone(), url.to_string(), key.to_string());
-        let run_ids = run_ids.to_vec();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_client);
-            for i in 0..per_client {
-                let body = json!({
-                    "query": query,
-                    "variables": {"id": run_ids[(c * per_client + i) % run_ids.len()]},
-                });
-                let t = Instant::now();
-                let v: Value = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                latencies.push(t.elapsed());
-                if v.get("errors").is_some() {
-                    return Err(format!("query failed: {v}"));
-                }
-            }
-            Ok::<_, String>(latencies)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.map_err(|e| e.to_string())??);
-    }
-    Ok(all)
 }

@@ -1,6 +1,7 @@
 //! Read throughput of the dashboard queries with per-request access recording on, as a ratio
 //! to the same build with recording off, measured in one run against the same data: one
-//! server per setting over one seeded database, concurrent clients over HTTP.
+//! server per setting over one seeded database, concurrent clients over HTTP. Also the pieces
+//! every read benchmark shares: seeding a tenant, serving it, driving clients.
 
 use std::time::{Duration, Instant};
 
@@ -26,11 +27,33 @@ pub struct Reads {
     pub elapsed: Duration,
 }
 
-async fn serve(db: &Db, recording: bool) -> Result<String, String> {
-    let settings = HttpSettings {
-        record_requests: recording,
-        ..HttpSettings::default()
-    };
+/// Seeds one tenant and returns an auditor key for it and up to 500 of its run ids.
+pub async fn seed_tenant(
+    db: &Db,
+    tenant: &str,
+    opts: &SeedOptions,
+) -> Result<(String, Vec<String>), String> {
+    seed::seed_tenant(db, tenant, tenant, opts)
+        .await
+        .map_err(|e| e.describe())?;
+    let (key, _) = runledger::auth::create_key(db, tenant, Role::Auditor, None, None)
+        .await
+        .map_err(|e| e.describe())?;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let run_ids = entity::llm_runs::Entity::find()
+        .select_only()
+        .column(entity::llm_runs::Column::RunId)
+        .filter(entity::llm_runs::Column::TenantId.eq(tenant))
+        .limit(500)
+        .into_tuple()
+        .all(&db.conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((key, run_ids))
+}
+
+/// Serves the real router over `db` on an ephemeral port; returns the GraphQL URL.
+pub async fn serve(db: &Db, settings: HttpSettings) -> Result<String, String> {
     let keys = LedgerKeys::new(
         NoteSigner::generate("bench").map_err(|e| e.describe())?,
         "bench",
@@ -44,26 +67,30 @@ async fn serve(db: &Db, recording: bool) -> Result<String, String> {
     Ok(format!("http://{host}/graphql"))
 }
 
-async fn drive(
+/// `clients` concurrent clients each send `per_client` requests, taking `queries` in turn (with
+/// `$id` set to one of `run_ids`); returns every request's latency. A GraphQL error fails it.
+pub async fn drive(
     url: &str,
     key: &str,
+    queries: &[&'static str],
     run_ids: &[String],
     clients: usize,
     per_client: usize,
-) -> Result<Duration, String> {
+) -> Result<Vec<Duration>, String> {
     let client = reqwest::Client::new();
-    let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (client, url, key) = (client.clone(), url.to_string(), key.to_string());
-        let run_ids = run_ids.to_vec();
+        let (queries, run_ids) = (queries.to_vec(), run_ids.to_vec());
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_client);
             for i in 0..per_client {
                 let n = c * per_client + i;
                 let body = json!({
-                    "query": QUERIES[n % QUERIES.len()],
+                    "query": queries[n % queries.len()],
                     "variables": {"id": run_ids[n % run_ids.len()]},
                 });
+                let t = Instant::now();
                 let v: Value = client
                     .post(&url)
                     .bearer_auth(&key)
@@ -74,17 +101,19 @@ async fn drive(
                     .json()
                     .await
                     .map_err(|e| e.to_string())?;
+                latencies.push(t.elapsed());
                 if v.get("errors").is_some() {
                     return Err(format!("query failed: {v}"));
                 }
             }
-            Ok::<(), String>(())
+            Ok::<_, String>(latencies)
         }));
     }
+    let mut all = Vec::new();
     for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
+        all.extend(t.await.map_err(|e| e.to_string())??);
     }
-    Ok(started.elapsed())
+    Ok(all)
 }
 
 /// Seeds one tenant, then measures off, on, off, on (alternating against drift) and reports
@@ -96,44 +125,36 @@ pub async fn run(db: &Db, clients: usize, per_client: usize) -> Result<Vec<Reads
         steps_per_run: 8,
         seed: 7,
     };
-    seed::seed_tenant(db, "dash", "Dashboard Inc.", &opts)
-        .await
-        .map_err(|e| e.describe())?;
-    let (key, _) = runledger::auth::create_key(db, "dash", Role::Auditor, None, None)
-        .await
-        .map_err(|e| e.describe())?;
-    let run_ids: Vec<String> = {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-        entity::llm_runs::Entity::find()
-            .select_only()
-            .column(entity::llm_runs::Column::RunId)
-            .filter(entity::llm_runs::Column::TenantId.eq("dash"))
-            .limit(200)
-            .into_tuple()
-            .all(&db.conn)
-            .await
-            .map_err(|e| e.to_string())?
+    let (key, run_ids) = seed_tenant(db, "dash", &opts).await?;
+    let with = |recording| HttpSettings {
+        record_requests: recording,
+        ..HttpSettings::default()
     };
-    let off = serve(db, false).await?;
-    let on = serve(db, true).await?;
+    let off = serve(db, with(false)).await?;
+    let on = serve(db, with(true)).await?;
+    let timed = |url: String, n: usize| {
+        let (key, run_ids) = (key.clone(), run_ids.clone());
+        async move {
+            let started = Instant::now();
+            drive(&url, &key, &QUERIES, &run_ids, clients, n).await?;
+            Ok::<_, String>(started.elapsed())
+        }
+    };
     // Warm-up.
-    drive(&off, &key, &run_ids, clients, 20).await?;
-    drive(&on, &key, &run_ids, clients, 20).await?;
+    timed(off.clone(), 20).await?;
+    timed(on.clone(), 20).await?;
     let mut totals = [Duration::ZERO, Duration::ZERO];
     for _ in 0..2 {
-        totals[0] += drive(&off, &key, &run_ids, clients, per_client).await?;
-        totals[1] += drive(&on, &key, &run_ids, clients, per_client).await?;
+        totals[0] += timed(off.clone(), per_client).await?;
+        totals[1] += timed(on.clone(), per_client).await?;
     }
-    Ok(vec![
-        Reads {
-            recording: false,
+    Ok([false, true]
+        .into_iter()
+        .zip(totals)
+        .map(|(recording, elapsed)| Reads {
+            recording,
             requests: 2 * clients * per_client,
-            elapsed: totals[0],
-        },
-        Reads {
-            recording: true,
-            requests: 2 * clients * per_client,
-            elapsed: totals[1],
-        },
-    ])
+            elapsed,
+        })
+        .collect())
 }
