@@ -25,22 +25,13 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
 use entity::{audit_ledger, ledger_checkpoints, tenants};
 
-/// When checkpoints are due.
+/// When checkpoints are due (defaults in `config::CheckpointArgs`).
 #[derive(Clone, Copy, Debug)]
 pub struct CheckpointPolicy {
     /// A checkpoint once this many entries are not covered.
     pub every_entries: u64,
     /// A checkpoint once the oldest uncovered entry is this old.
     pub interval: Duration,
-}
-
-impl Default for CheckpointPolicy {
-    fn default() -> Self {
-        CheckpointPolicy {
-            every_entries: 1000,
-            interval: Duration::from_secs(10),
-        }
-    }
 }
 
 /// The server's ledger signing identity: the key, the log name that prefixes every origin,

@@ -45,16 +45,18 @@ pub fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
+/// RFC 6962 leaf hash, `SHA-256(0x00 ‖ data)`, of test vectors' leaf inputs.
+#[cfg(test)]
+pub(crate) fn leaf(data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn leaf(data: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update([0u8]);
-        h.update(data);
-        h.finalize().into()
-    }
 
     /// Known answers from the RFC 6962 test vectors (certificate-transparency-go's merkle tests).
     #[test]

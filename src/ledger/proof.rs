@@ -239,14 +239,7 @@ pub fn verify_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::{Digest, Sha256};
-
-    fn leaf(data: &[u8]) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update([0u8]);
-        h.update(data);
-        h.finalize().into()
-    }
+    use merkle::leaf;
 
     fn h(hex_text: &str) -> [u8; 32] {
         merkle::parse_hash(hex_text).unwrap()
