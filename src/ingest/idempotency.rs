@@ -3,11 +3,15 @@
 //! retry cannot reproduce) is an idempotent retry and is not written again; a different record
 //! under the same key is a CONFLICT naming the key, and nothing of the batch is written.
 //!
-//! Lookups are one statement per table and chunk of keys (`IN (…)`), not one per record.
+//! Lookups are one statement per table (PostgreSQL: the keys as one array; SQLite: per chunk
+//! of keys), not one per record.
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IdenStatic,
+    QueryFilter, Statement,
+};
 use serde_json::Value;
 
 use super::{EvidenceBatch, RecordRef};
@@ -245,16 +249,52 @@ impl SpanSlots {
     }
 }
 
-/// Rows of one table whose keys are among `keys`, one statement per chunk of keys.
+/// Rows of `E` whose `key` column is among `keys` (and, when given, whose `tenant` column is
+/// the tenant).
+///
+/// PostgreSQL gets the keys as one array parameter joined to the table, which plans as a
+/// nested loop over the key's index whatever the table's statistics say. An `IN (…)` list over
+/// a table that grew since its last ANALYZE (a bulk load) was planned as a scan of the tenant's
+/// rows with the list as a filter: hundreds of milliseconds per lookup, growing with the table.
+/// SQLite takes chunks of `IN (…)`, which it always answers through the index.
 async fn lookup<E: EntityTrait>(
     txn: &DatabaseTransaction,
+    key: E::Column,
+    tenant: Option<(E::Column, &str)>,
     keys: &[String],
     what: &str,
-    select: impl Fn(&[String]) -> Select<E>,
 ) -> AppResult<Vec<E::Model>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let mut sql = format!(
+            "SELECT t.* FROM unnest($1::text[]) AS k(key) JOIN {} t ON t.{} = k.key",
+            E::default().table_name(),
+            key.as_str()
+        );
+        let mut values: Vec<sea_orm::Value> = vec![keys.to_vec().into()];
+        if let Some((column, id)) = tenant {
+            sql.push_str(&format!(" AND t.{} = $2", column.as_str()));
+            values.push(id.into());
+        }
+        return E::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .all(txn)
+            .await
+            .context(what.to_string());
+    }
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-        rows.extend(select(chunk).all(txn).await.context(what.to_string())?);
+        let mut select = E::find().filter(key.is_in(chunk.iter().cloned()));
+        if let Some((column, id)) = tenant {
+            select = select.filter(column.eq(id));
+        }
+        rows.extend(select.all(txn).await.context(what.to_string())?);
     }
     Ok(rows)
 }
@@ -271,16 +311,17 @@ async fn split_ledger(
     if ids.is_empty() {
         return Ok(entries);
     }
-    let stored: HashMap<String, audit_ledger::Model> =
-        lookup(txn, &ids, "look up stored producer events", |chunk| {
-            audit_ledger::Entity::find()
-                .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-                .filter(audit_ledger::Column::Id.is_in(chunk.iter().cloned()))
-        })
-        .await?
-        .into_iter()
-        .map(|m| (m.id.clone(), m))
-        .collect();
+    let stored: HashMap<String, audit_ledger::Model> = lookup::<audit_ledger::Entity>(
+        txn,
+        audit_ledger::Column::Id,
+        Some((audit_ledger::Column::TenantId, tenant_id)),
+        &ids,
+        "look up stored producer events",
+    )
+    .await?
+    .into_iter()
+    .map(|m| (m.id.clone(), m))
+    .collect();
     // What a producer said, in the shape it is stored in.
     let said = |e: &NewEntry| {
         (
@@ -358,11 +399,13 @@ pub(super) async fn split(
     };
 
     let ids: Vec<String> = batch.runs.iter().map(|r| r.run_id.clone()).collect();
-    let stored = lookup(txn, &ids, "look up stored runs", |chunk| {
-        llm_runs::Entity::find()
-            .filter(llm_runs::Column::TenantId.eq(tenant_id))
-            .filter(llm_runs::Column::RunId.is_in(chunk.iter().cloned()))
-    })
+    let stored = lookup::<llm_runs::Entity>(
+        txn,
+        llm_runs::Column::RunId,
+        Some((llm_runs::Column::TenantId, tenant_id)),
+        &ids,
+        "look up stored runs",
+    )
     .await?;
     let kind = Kind {
         table: "llm_runs",
@@ -381,11 +424,13 @@ pub(super) async fn split(
         .collect();
     traces.sort();
     traces.dedup();
-    let stored = lookup(txn, &traces, "look up stored trace steps", |chunk| {
-        trace_steps::Entity::find()
-            .filter(trace_steps::Column::TenantId.eq(tenant_id))
-            .filter(trace_steps::Column::TraceId.is_in(chunk.iter().cloned()))
-    })
+    let stored = lookup::<trace_steps::Entity>(
+        txn,
+        trace_steps::Column::TraceId,
+        Some((trace_steps::Column::TenantId, tenant_id)),
+        &traces,
+        "look up stored trace steps",
+    )
     .await?;
     let spans = SpanSlots::new(&stored, &batch.steps);
     let kind = Kind {
@@ -400,11 +445,13 @@ pub(super) async fn split(
     batch.steps.extend(placed);
 
     let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();
-    let stored = lookup(txn, &ids, "look up stored governance events", |chunk| {
-        governance_events::Entity::find()
-            .filter(governance_events::Column::TenantId.eq(tenant_id))
-            .filter(governance_events::Column::Id.is_in(chunk.iter().cloned()))
-    })
+    let stored = lookup::<governance_events::Entity>(
+        txn,
+        governance_events::Column::Id,
+        Some((governance_events::Column::TenantId, tenant_id)),
+        &ids,
+        "look up stored governance events",
+    )
     .await?;
     let kind = Kind {
         table: "governance_events",
@@ -418,10 +465,13 @@ pub(super) async fn split(
     // System record ids are global keys: a stored record of another tenant (or a global one)
     // under the same id differs in content, so it is a conflict like any other.
     let ids: Vec<String> = batch.system_records.iter().map(|s| s.id.clone()).collect();
-    let stored = lookup(txn, &ids, "look up stored system records", |chunk| {
-        system_records::Entity::find()
-            .filter(system_records::Column::Id.is_in(chunk.iter().cloned()))
-    })
+    let stored = lookup::<system_records::Entity>(
+        txn,
+        system_records::Column::Id,
+        None,
+        &ids,
+        "look up stored system records",
+    )
     .await?;
     let kind = Kind {
         table: "system_records",
@@ -438,11 +488,13 @@ pub(super) async fn split(
     )?;
 
     let ids: Vec<String> = batch.telemetry.iter().map(|t| t.id.clone()).collect();
-    let stored = lookup(txn, &ids, "look up stored telemetry samples", |chunk| {
-        telemetry_samples::Entity::find()
-            .filter(telemetry_samples::Column::TenantId.eq(tenant_id))
-            .filter(telemetry_samples::Column::Id.is_in(chunk.iter().cloned()))
-    })
+    let stored = lookup::<telemetry_samples::Entity>(
+        txn,
+        telemetry_samples::Column::Id,
+        Some((telemetry_samples::Column::TenantId, tenant_id)),
+        &ids,
+        "look up stored telemetry samples",
+    )
     .await?;
     let kind = Kind {
         table: "telemetry_samples",
