@@ -200,6 +200,9 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNLEDGER_RECORD_REQUESTS", default_value_t = true,
           action = clap::ArgAction::Set)]
     pub record_requests: bool,
+    /// Serve request and SQL statement counters at `/metrics` (Prometheus text format).
+    #[arg(long, env = "RUNLEDGER_METRICS")]
+    pub metrics: bool,
     /// Log format on stderr.
     #[arg(long, env = "RUNLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -222,6 +225,9 @@ pub struct SeedArgs {
     /// Trace steps per run.
     #[arg(long, default_value_t = 8)]
     pub steps_per_run: u32,
+    /// Percent of runs that carry telemetry samples (about 120 rows per minute of run time).
+    #[arg(long, default_value_t = 50)]
+    pub telemetry_percent: u32,
     /// Seed of the generator: the same seed gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -64,6 +64,9 @@ pub struct SeedOptions {
     pub runs: u32,
     /// Trace steps per run.
     pub steps_per_run: u32,
+    /// Share of runs, in percent, that carry telemetry samples (a sample set every 0.5-1 s of
+    /// the run, three metrics each: by far the most rows per run).
+    pub telemetry_percent: u32,
     /// PRNG seed: the same seed gives the same data.
     pub seed: u64,
 }
@@ -74,6 +77,7 @@ impl Default for SeedOptions {
             tenants: 3,
             runs: 200,
             steps_per_run: 8,
+            telemetry_percent: 50,
             seed: 42,
         }
     }
@@ -97,6 +101,12 @@ impl SeedOptions {
             return Err(AppError::bad_input(format!(
                 "steps per run must be between 1 and {MAX_STEPS_PER_RUN}, got {}",
                 self.steps_per_run
+            )));
+        }
+        if self.telemetry_percent > 100 {
+            return Err(AppError::bad_input(format!(
+                "telemetry percent must be between 0 and 100, got {}",
+                self.telemetry_percent
             )));
         }
         Ok(())
@@ -826,6 +836,8 @@ struct TenantGenerator {
     stream: u64,
     runs: u32,
     steps_per_run: usize,
+    /// Probability that a run carries telemetry.
+    telemetry_share: f64,
     with_globals: bool,
     region: &'static str,
     /// `people[0]` administers the tenant, `people[1..3]` are its auditors.
@@ -856,6 +868,7 @@ impl TenantGenerator {
             stream,
             runs: opts.runs,
             steps_per_run: opts.steps_per_run as usize,
+            telemetry_share: f64::from(opts.telemetry_percent) / 100.0,
             with_globals,
             region,
             people,
@@ -1002,7 +1015,7 @@ impl TenantGenerator {
         let mut governance = self.governance_events(&mut rng, &ctx, &facts);
         governance.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
         let system_records = self.system_records(&mut rng, &ctx, &facts);
-        let telemetry = if rng.chance(0.5) {
+        let telemetry = if rng.chance(self.telemetry_share) {
             self.telemetry(&mut rng, &ctx, &facts)
         } else {
             Vec::new()
@@ -1065,14 +1078,15 @@ impl TenantGenerator {
         }
     }
 
-    /// 1–4 policy evaluations; a blocked run always has the BLOCK at its blocked step.
+    /// 2–4 policy evaluations (3 on average); a blocked run always has the BLOCK at its
+    /// blocked step.
     fn governance_events(
         &self,
         rng: &mut Prng,
         ctx: &RunContext,
         facts: &[StepFacts],
     ) -> Vec<governance_events::Model> {
-        let count = rng.weighted(&[(1usize, 30), (2, 35), (3, 25), (4, 10)]);
+        let count = rng.weighted(&[(2usize, 20), (3, 55), (4, 25)]);
         let step_ref = |s: &StepFacts| ("step", format!("{}#{}", ctx.trace_id, s.index));
         let mut events = Vec::with_capacity(count);
         if let Some(blocked) = facts.iter().find(|s| s.status == StepStatus::Blocked) {
@@ -1214,8 +1228,8 @@ impl TenantGenerator {
         facts: &[StepFacts],
     ) -> Vec<system_records::Model> {
         let mut out = Vec::new();
-        if rng.chance(0.3) {
-            let worker = format!("worker-{}", rng.range(1, 24));
+        let worker = format!("worker-{}", rng.range(1, 24));
+        {
             let gateway = format!("gw-{}-{}", self.region, rng.pick(&["a", "b"]));
             let record = self.system_record(
                 rng,
@@ -1260,6 +1274,32 @@ impl TenantGenerator {
                 let record = self.incident_record(rng, ctx, secondary, before_us);
                 out.push(record);
             }
+        }
+        if rng.chance(0.75) {
+            let executed: Vec<&StepFacts> = facts.iter().filter(|s| s.executed()).collect();
+            let model_calls = executed.iter().filter(|s| is_llm(s.skill)).count();
+            let tool_calls = executed.iter().filter(|s| is_tool(s.skill)).count();
+            let cpu_ms = rng.range(200, 20_000);
+            let peak_memory_mb = rng.range(180, 2_400);
+            let record = self.system_record(
+                rng,
+                false,
+                ("agent-runtime", "RESOURCE_USAGE"),
+                Severity::Info,
+                format!("resources used by run {}", ctx.run_id),
+                json!({
+                    "worker": worker,
+                    "cpu_ms": cpu_ms,
+                    "peak_memory_mb": peak_memory_mb,
+                    "model_calls": model_calls,
+                    "tool_calls": tool_calls,
+                }),
+                None,
+                Some(&ctx.run_id),
+                Origin::System,
+                ctx.completed_us,
+            );
+            out.push(record);
         }
         if rng.chance(0.02) {
             let occurred_us = ctx.slot_start_us + rng.range(0, ctx.slot_len_us);
@@ -1718,12 +1758,14 @@ impl TenantGenerator {
         let latest_us = ANCHOR_US - SECOND;
         let in_slot = |rng: &mut Prng| ctx.slot_start_us + rng.range(0, ctx.slot_len_us);
 
-        let view_chance = if ctx.status == RunStatus::Succeeded {
-            0.04
+        // Each view is an allowed access decision and the read it allowed: failed runs are
+        // looked at more often.
+        let views = if ctx.status == RunStatus::Succeeded {
+            rng.range(1, 3)
         } else {
-            0.3
+            rng.range(2, 5)
         };
-        if ctx.index == 0 || rng.chance(view_chance) {
+        for _ in 0..views {
             let occurred_us = (ctx.completed_us + rng.range(MINUTE, 6 * HOUR)).min(latest_us);
             let operation = *rng.pick(&[
                 "llmRun.envelope",
@@ -1732,6 +1774,18 @@ impl TenantGenerator {
                 "llmRun.replay",
                 "systemRun.events",
             ]);
+            let role = if rng.chance(0.7) {
+                Role::Viewer
+            } else {
+                Role::Auditor
+            };
+            ledger.push(self.access_decision(
+                role,
+                "read:evidence",
+                operation,
+                AccessDecision::Allow,
+                occurred_us,
+            ));
             ledger.push(NewEntry {
                 actor_id: Some(self.anyone(rng)),
                 correlation_id: Some(ctx.trace_id.clone()),
@@ -2155,6 +2209,7 @@ mod tests {
             tenants: 1,
             runs,
             steps_per_run,
+            telemetry_percent: 50,
             seed: 7,
         }
     }

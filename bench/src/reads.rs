@@ -123,6 +123,7 @@ pub async fn run(db: &Db, clients: usize, per_client: usize) -> Result<Vec<Reads
         tenants: 1,
         runs: 2000,
         steps_per_run: 8,
+        telemetry_percent: 50,
         seed: 7,
     };
     let (key, run_ids) = seed_tenant(db, "dash", &opts).await?;

@@ -45,6 +45,7 @@ async fn operations_match_sql(backend: Backend) {
         tenants: 1,
         runs: 60,
         steps_per_run: 5,
+        telemetry_percent: 50,
         seed: 11,
     };
     seed::seed_tenant(app.db(), "acme", "Acme", &opts)

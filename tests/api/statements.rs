@@ -28,6 +28,7 @@ async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
         tenants: 1,
         runs: 80,
         steps_per_run: 6,
+        telemetry_percent: 50,
         seed: 7,
     };
     seed::seed_tenant(app.db(), "load", "Load Test", &opts)
