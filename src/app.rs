@@ -19,6 +19,7 @@ use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
 use crate::ledger::appender::Appender;
 use crate::ledger::checkpoint::LedgerKeys;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::{http, otlp};
 
@@ -40,6 +41,8 @@ pub struct HttpSettings {
     pub rate_limit: Option<(f64, u32)>,
     /// Browser origins allowed by CORS (`*` for any); empty for no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// Serve request and SQL statement counters at `/metrics`.
+    pub metrics: bool,
 }
 
 impl Default for HttpSettings {
@@ -54,6 +57,7 @@ impl Default for HttpSettings {
             max_aliases: 50,
             rate_limit: None,
             cors_allowed_origins: Vec::new(),
+            metrics: false,
         }
     }
 }
@@ -70,11 +74,16 @@ pub struct AppState {
     pub appender: Appender,
     /// Per-key token buckets, when rate limiting is on.
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Counters for `/metrics`, when it is served.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
-    pub fn new(db: Db, ledger: LedgerKeys, settings: HttpSettings) -> Self {
+    pub fn new(mut db: Db, ledger: LedgerKeys, settings: HttpSettings) -> Self {
+        // Counting starts before the appender takes its copy of the connection.
+        let metrics = settings.metrics.then(|| Metrics::counting(&mut db));
         AppState {
+            metrics,
             schema: build_schema(&settings.limits),
             appender: Appender::start(db.clone()),
             rate_limiter: settings
@@ -95,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         default_bearer: state.settings.graphiql_bearer.clone(),
     };
     let settings = state.settings.clone();
+    let metrics = state.metrics.clone();
     let router = Router::new()
         .route(
             "/graphql",
@@ -106,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(CHECKPOINT_KEY_PATH, get(checkpoint_key))
+        .route("/metrics", get(serve_metrics))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .merge(graphiql::router(page))
         .with_state(state)
@@ -119,7 +130,7 @@ pub fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(middleware::from_fn(log_request))
+    router.layer(middleware::from_fn_with_state(metrics, log_request))
 }
 
 /// CORS for browser dashboards on other origins: GET and POST with the headers the API reads.
@@ -165,8 +176,15 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
     }
 }
 
-/// One structured log line per request: method, path, status, latency.
-async fn log_request(request: Request, next: Next) -> Response {
+/// One structured log line per request: method, path, status, latency; and the request count.
+async fn log_request(
+    State(metrics): State<Option<Arc<Metrics>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(m) = &metrics {
+        m.count_request();
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
@@ -202,6 +220,19 @@ async fn checkpoint_key(State(state): State<AppState>) -> Response {
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The counters in the Prometheus text format; 404 unless `--metrics` is on.
+async fn serve_metrics(State(state): State<AppState>) -> Response {
+    let Some(metrics) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut resp = metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
 }

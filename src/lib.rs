@@ -15,6 +15,7 @@
 //! - [`ingest`]: the evidence write path (record hashes, atomic batches, anchoring).
 //! - [`ledger`]: the hash-chained audit ledger: encoding, the one appender, the chain walk.
 //! - [`auth`]: API keys, callers and the permission matrix.
+//! - [`metrics`]: request and SQL statement counters for `/metrics`.
 //! - [`seed`]: deterministic, realistic demo and benchmark data.
 //! - [`canonical`], [`domain`], [`error`], [`ids`], [`db`]: shared foundations.
 
@@ -32,6 +33,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod ledger;
+pub mod metrics;
 pub mod otlp;
 pub mod ratelimit;
 pub mod seed;
