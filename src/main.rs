@@ -20,6 +20,9 @@ use runledger::ledger::verify::{self, Verdict, VerificationMode, VerifyOptions};
 use runledger::{auth, graphql, ingest, seed};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("RUNLEDGER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
@@ -193,6 +196,7 @@ async fn run(command: Command) -> AppResult<()> {
                 tenants: args.tenants,
                 runs: args.runs,
                 steps_per_run: args.steps_per_run,
+                telemetry_percent: args.telemetry_percent,
                 seed: args.seed,
             };
             let keys = ledger_keys(&args.ledger)?;
@@ -348,6 +352,7 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         rate_limit: (args.rate_limit_per_second > 0.0)
             .then_some((args.rate_limit_per_second, args.rate_limit_burst)),
         cors_allowed_origins: args.cors_allowed_origins.clone(),
+        metrics: args.metrics,
     };
     let router = app::router(AppState::new(db.clone(), keys.clone(), settings));
     let policy = CheckpointPolicy {
