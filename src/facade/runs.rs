@@ -184,24 +184,20 @@ pub struct RunEnvelope {
     pub run: llm_runs::Model,
     pub canonical: String,
     pub checksum: String,
-    pub metadata: EvidenceMetadata,
 }
 
 /// O2: the steps in order.
 #[derive(Clone, Debug)]
 pub struct RunTrace {
-    pub run_id: String,
-    pub trace_id: Option<String>,
+    pub run: llm_runs::Model,
     pub steps: Vec<trace_steps::Model>,
-    pub metadata: EvidenceMetadata,
 }
 
 /// O3: the policy events of this run.
 #[derive(Clone, Debug)]
 pub struct RunGovernance {
-    pub run_id: String,
+    pub run: llm_runs::Model,
     pub events: Vec<governance_events::Model>,
-    pub metadata: EvidenceMetadata,
 }
 
 /// Why the inflection point is where it is.
@@ -256,13 +252,12 @@ pub struct ReplayEvent {
 /// O4: the merged timeline around the inflection point.
 #[derive(Clone, Debug)]
 pub struct RunReplay {
-    pub run_id: String,
+    pub run: llm_runs::Model,
     pub inflection: Inflection,
     pub window_seconds: i64,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
     pub events: Vec<ReplayEvent>,
-    pub metadata: EvidenceMetadata,
 }
 
 /// O5: what can be exported and what was.
@@ -296,7 +291,10 @@ pub struct RunList {
 /// Which nested data a page of runs will need (decided from the query's selection).
 #[derive(Clone, Debug, Default)]
 pub struct RunPrefetch {
-    /// Any depth view or metadata: governance, correlated system records and exports.
+    /// Governance events (governance, replay, export, any metadata).
+    pub governance: bool,
+    /// Correlated system records and exports: the correlation spine of metadata (and export,
+    /// system views).
     pub spine: bool,
     /// Trace steps (trace, replay, export, inflection).
     pub steps: bool,
@@ -395,20 +393,31 @@ impl Facade {
     ) -> AppResult<()> {
         let scope = self.scope(Permission::ReadEvidence)?;
         let windows = !want.windows.is_empty();
-        if runs.is_empty() || !(want.spine || want.steps || want.telemetry || windows) {
+        if runs.is_empty()
+            || !(want.governance || want.spine || want.steps || want.telemetry || windows)
+        {
             return Ok(());
         }
         let run_ids = || runs.iter().map(|r| r.run_id.clone());
         let traces: Vec<String> = runs.iter().filter_map(|r| r.trace_id.clone()).collect();
         let l = scope.loaders;
         let spine = async {
-            if want.spine || windows {
-                futures_util::try_join!(
-                    l.governance.load_many(run_ids()),
-                    l.correlated_system.load_many(run_ids()),
-                    l.exports.load_many(run_ids()),
-                )?;
-            }
+            let governance = async {
+                if want.governance || windows {
+                    l.governance.load_many(run_ids()).await?;
+                }
+                Ok::<_, AppError>(())
+            };
+            let correlated = async {
+                if want.spine {
+                    futures_util::try_join!(
+                        l.correlated_system.load_many(run_ids()),
+                        l.exports.load_many(run_ids()),
+                    )?;
+                }
+                Ok::<_, AppError>(())
+            };
+            futures_util::try_join!(governance, correlated)?;
             Ok::<_, AppError>(())
         };
         let steps = async {
@@ -536,65 +545,84 @@ impl Facade {
         Ok(m)
     }
 
-    /// O1: the canonical record, its checksum and the run's metadata.
+    /// O1: the canonical record and its checksum (metadata: [`Facade::envelope_metadata`]).
     pub async fn run_envelope(&self, run: &llm_runs::Model) -> AppResult<RunEnvelope> {
+        self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "envelope");
-        let mut metadata = self
-            .run_metadata(run, "llm_runs", SourceDomain::Activity)
-            .await?;
         let canonical = canonical_json(&run_json(run));
         let checksum = sha256_hex(canonical.as_bytes());
-        metadata.occurred_at = Some(Timestamp(run.started_at));
-        metadata.recorded_at = Some(Timestamp(run.recorded_at));
-        metadata.checksum = Some(checksum.clone());
         Ok(RunEnvelope {
             run: run.clone(),
             canonical,
             checksum,
-            metadata,
         })
     }
 
-    /// O2: the run's steps in index order.
+    /// The envelope's metadata: the run's, with the record's checksum. Like every view's
+    /// metadata it is computed only when asked for (the correlation spine costs three lookups).
+    pub async fn envelope_metadata(&self, envelope: &RunEnvelope) -> AppResult<EvidenceMetadata> {
+        let run = &envelope.run;
+        let mut metadata = self
+            .run_metadata(run, "llm_runs", SourceDomain::Activity)
+            .await?;
+        metadata.occurred_at = Some(Timestamp(run.started_at));
+        metadata.recorded_at = Some(Timestamp(run.recorded_at));
+        metadata.checksum = Some(envelope.checksum.clone());
+        Ok(metadata)
+    }
+
+    /// O2: the run's steps in index order (metadata: [`Facade::trace_metadata`]).
     pub async fn run_trace(&self, run: &llm_runs::Model) -> AppResult<RunTrace> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "trace");
-        let (steps, mut metadata) = futures_util::try_join!(
-            self.steps_of(&scope, run),
-            self.run_metadata(run, "trace_steps", SourceDomain::Activity)
-        )?;
-        metadata = metadata.with_times(steps.iter().map(|s| (s.occurred_at, s.recorded_at)));
-        metadata.checksum = Some(hash_json(&Value::Array(
-            steps.iter().map(step_json).collect(),
-        )));
+        let steps = self.steps_of(&scope, run).await?;
         Ok(RunTrace {
-            run_id: run.run_id.clone(),
-            trace_id: run.trace_id.clone(),
+            run: run.clone(),
             steps,
-            metadata,
         })
     }
 
-    /// O3: the policy events of this run (and only this run), in time order.
+    /// The trace's metadata: the run's, the steps' time span and the checksum of the steps.
+    pub async fn trace_metadata(&self, trace: &RunTrace) -> AppResult<EvidenceMetadata> {
+        let mut metadata = self
+            .run_metadata(&trace.run, "trace_steps", SourceDomain::Activity)
+            .await?
+            .with_times(trace.steps.iter().map(|s| (s.occurred_at, s.recorded_at)));
+        metadata.checksum = Some(hash_json(&Value::Array(
+            trace.steps.iter().map(step_json).collect(),
+        )));
+        Ok(metadata)
+    }
+
+    /// O3: the policy events of this run (and only this run), in time order (metadata:
+    /// [`Facade::governance_metadata`]).
     pub async fn run_governance(&self, run: &llm_runs::Model) -> AppResult<RunGovernance> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "governance");
-        let (events, mut metadata) = futures_util::try_join!(
-            self.governance_of(&scope, run),
-            self.run_metadata(run, "governance_events", SourceDomain::Policy)
-        )?;
-        metadata = metadata.with_times(events.iter().map(|e| (e.occurred_at, e.recorded_at)));
+        let events = self.governance_of(&scope, run).await?;
+        Ok(RunGovernance {
+            run: run.clone(),
+            events,
+        })
+    }
+
+    /// The governance view's metadata: the run's, the events' time span and their checksum.
+    pub async fn governance_metadata(
+        &self,
+        governance: &RunGovernance,
+    ) -> AppResult<EvidenceMetadata> {
+        let events = &governance.events;
+        let mut metadata = self
+            .run_metadata(&governance.run, "governance_events", SourceDomain::Policy)
+            .await?
+            .with_times(events.iter().map(|e| (e.occurred_at, e.recorded_at)));
         metadata.checksum = Some(hash_json(&Value::Array(
             events
                 .iter()
                 .map(crate::canonical::governance_json)
                 .collect(),
         )));
-        Ok(RunGovernance {
-            run_id: run.run_id.clone(),
-            events,
-            metadata,
-        })
+        Ok(metadata)
     }
 
     /// The inflection point of a run (DESIGN §1).
@@ -613,11 +641,10 @@ impl Facade {
     ) -> AppResult<RunReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "replay");
-        let (steps, governance, system, mut metadata) = futures_util::try_join!(
+        let (steps, governance, system) = futures_util::try_join!(
             self.steps_of(&scope, run),
             self.governance_of(&scope, run),
             self.system_around(&scope, run, window),
-            self.run_metadata(run, "replay", SourceDomain::Activity)
         )?;
         let inflection = inflection_of(run, &steps, &governance);
         let (start, end) = window_around(inflection.timestamp.0, window);
@@ -637,17 +664,24 @@ impl Facade {
         );
         events.extend(system.iter().map(system_event));
         sort_timeline(&mut events);
-        metadata.occurred_at = Some(inflection.timestamp);
-        metadata.recorded_at = None;
         Ok(RunReplay {
-            run_id: run.run_id.clone(),
+            run: run.clone(),
             inflection,
             window_seconds: window.get(),
             window_start: start,
             window_end: end,
             events,
-            metadata,
         })
+    }
+
+    /// The replay's metadata: the run's, at the inflection point.
+    pub async fn replay_metadata(&self, replay: &RunReplay) -> AppResult<EvidenceMetadata> {
+        let mut metadata = self
+            .run_metadata(&replay.run, "replay", SourceDomain::Activity)
+            .await?;
+        metadata.occurred_at = Some(replay.inflection.timestamp);
+        metadata.recorded_at = None;
+        Ok(metadata)
     }
 
     /// System records in the replay window of a run (see `loaders::SystemAroundRun`).

@@ -213,7 +213,24 @@ pub struct SystemAttribution {
     pub metadata: EvidenceMetadata,
 }
 
+/// Metadata of a set of system records; a view's also carries the checksum of the records (a
+/// list page's does not: the page is not a unit of evidence).
 fn collection_metadata(
+    tenant_id: &str,
+    run: Option<&llm_runs::Model>,
+    component: &str,
+    records: &[system_records::Model],
+) -> EvidenceMetadata {
+    let mut m = list_metadata(tenant_id, run, component, records);
+    if !records.is_empty() {
+        m.checksum = Some(hash_json(&Value::Array(
+            records.iter().map(system_json).collect(),
+        )));
+    }
+    m
+}
+
+fn list_metadata(
     tenant_id: &str,
     run: Option<&llm_runs::Model>,
     component: &str,
@@ -245,11 +262,6 @@ fn collection_metadata(
         m.trace_id = run.trace_id.clone();
         m.correlation_id = Some(run.run_id.clone());
     }
-    if !records.is_empty() {
-        m.checksum = Some(hash_json(&Value::Array(
-            records.iter().map(system_json).collect(),
-        )));
-    }
     m
 }
 
@@ -279,8 +291,7 @@ impl Facade {
         });
         let records: Vec<system_records::Model> =
             page.items.iter().map(|(_, r)| r.clone()).collect();
-        let mut metadata = collection_metadata(scope.tenant_id, None, "system_records", &records);
-        metadata.checksum = None;
+        let metadata = list_metadata(scope.tenant_id, None, "system_records", &records);
         self.note_list(
             "system",
             "system_record_list",

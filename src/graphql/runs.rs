@@ -157,8 +157,8 @@ impl LlmRunEnvelope {
     async fn checksum_matches_stored(&self) -> bool {
         self.0.checksum == self.0.run.record_hash
     }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.0.metadata
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
+        Ok(facade(ctx)?.envelope_metadata(&self.0).await?)
     }
 }
 
@@ -218,10 +218,10 @@ pub struct LlmRunTrace(RunTrace);
 #[Object]
 impl LlmRunTrace {
     async fn run_id(&self) -> &str {
-        &self.0.run_id
+        &self.0.run.run_id
     }
     async fn trace_id(&self) -> Option<&str> {
-        self.0.trace_id.as_deref()
+        self.0.run.trace_id.as_deref()
     }
     /// Steps in index order.
     async fn steps(&self) -> Vec<TraceStep> {
@@ -238,8 +238,8 @@ impl LlmRunTrace {
     async fn total_duration_ms(&self) -> i64 {
         self.0.steps.iter().map(|s| s.duration_ms).sum()
     }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.0.metadata
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
+        Ok(facade(ctx)?.trace_metadata(&self.0).await?)
     }
 }
 
@@ -301,7 +301,7 @@ pub struct LlmRunGovernance(RunGovernance);
 #[Object]
 impl LlmRunGovernance {
     async fn run_id(&self) -> &str {
-        &self.0.run_id
+        &self.0.run.run_id
     }
     /// Events in time order.
     async fn events(&self) -> Vec<GovernanceEvent> {
@@ -310,8 +310,8 @@ impl LlmRunGovernance {
     async fn total_events(&self) -> i32 {
         self.0.events.len() as i32
     }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.0.metadata
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
+        Ok(facade(ctx)?.governance_metadata(&self.0).await?)
     }
 }
 
@@ -321,7 +321,7 @@ pub struct LlmRunReplay(RunReplay);
 #[Object]
 impl LlmRunReplay {
     async fn run_id(&self) -> &str {
-        &self.0.run_id
+        &self.0.run.run_id
     }
     /// The point the window is centred on, and why.
     async fn inflection(&self) -> &Inflection {
@@ -341,8 +341,8 @@ impl LlmRunReplay {
     async fn events(&self) -> &[ReplayEvent] {
         &self.0.events
     }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.0.metadata
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
+        Ok(facade(ctx)?.replay_metadata(&self.0).await?)
     }
 }
 
@@ -465,17 +465,16 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
     ];
     let selected = |name: &str| nodes.iter().any(|n| n.field(name).exists());
     let system = selected("system");
-    let depth = [
-        "metadata",
-        "envelope",
-        "trace",
-        "governance",
-        "replay",
-        "export",
-        "system",
-    ]
-    .iter()
-    .any(|f| selected(f));
+    // Metadata (of the run or of a view) is the only reader of the correlation spine besides
+    // export and the system views.
+    let metadata = selected("metadata")
+        || ["envelope", "trace", "governance", "replay"]
+            .iter()
+            .any(|view| {
+                nodes
+                    .iter()
+                    .any(|n| n.field(view).field("metadata").exists())
+            });
     let mut windows: Vec<WindowSeconds> = Vec::new();
     for node in &nodes {
         let system = node.field("system");
@@ -506,7 +505,8 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
         }
     }
     RunPrefetch {
-        spine: depth,
+        governance: metadata || selected("governance") || selected("replay") || selected("export"),
+        spine: metadata || selected("export") || system,
         steps: selected("trace") || selected("replay") || selected("export") || system,
         telemetry: system,
         windows,
