@@ -88,7 +88,12 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 }
 
 fn respond(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    respond_text(status, media, body.to_string())
+}
+
+/// A response whose body is already JSON text.
+fn respond_text(status: StatusCode, media: MediaType, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.content_type()),
@@ -139,7 +144,11 @@ fn too_many_requests(media: MediaType, wait: Duration) -> Response {
 /// fragment counted at every place it is spread; `None` when the query does not parse or names
 /// no operation it holds (execution reports that). Counting stops once it passes `limit`, so
 /// a document built to multiply through fragments costs no more than the limit.
-fn alias_count(query: &str, operation_name: Option<&str>, limit: usize) -> Option<usize> {
+fn alias_count(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+    limit: usize,
+) -> Option<usize> {
     use async_graphql::parser::types::{
         DocumentOperations, ExecutableDocument, Selection, SelectionSet,
     };
@@ -176,7 +185,6 @@ fn alias_count(query: &str, operation_name: Option<&str>, limit: usize) -> Optio
             }
         }
     }
-    let doc = parse_query(query).ok()?;
     let operation = match (&doc.operations, operation_name) {
         (DocumentOperations::Single(op), _) => op,
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
@@ -185,7 +193,7 @@ fn alias_count(query: &str, operation_name: Option<&str>, limit: usize) -> Optio
     };
     let mut total = 0;
     count(
-        &doc,
+        doc,
         &operation.node.selection_set.node,
         0,
         &mut total,
@@ -406,7 +414,7 @@ async fn execute(
     match batch {
         BatchRequest::Single(request) => {
             let (status, body) = run_one(&state, caller, request, media).await;
-            respond(status, media, &body)
+            respond_text(status, media, body)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.settings.max_batch {
@@ -433,22 +441,26 @@ async fn execute(
             } else {
                 StatusCode::OK
             };
-            respond(status, media, &Value::Array(bodies))
+            respond_text(status, media, format!("[{}]", bodies.join(",")))
         }
     }
 }
 
-/// Runs one operation; returns the status it calls for and its body.
+/// Runs one operation; returns the status it calls for and its body as JSON text.
 async fn run_one(
     state: &AppState,
     caller: Option<Caller>,
-    request: Request,
+    mut request: Request,
     media: MediaType,
-) -> (StatusCode, Value) {
+) -> (StatusCode, String) {
     let max = state.settings.max_aliases;
-    if let Some(n) =
-        alias_count(&request.query, request.operation_name.as_deref(), max).filter(|n| *n > max)
-    {
+    // Parsed once here; execution reuses the document (a parse error is reported by it).
+    let operation_name = request.operation_name.clone();
+    let aliases = match request.parsed_query() {
+        Ok(doc) => alias_count(doc, operation_name.as_deref(), max),
+        Err(_) => None,
+    };
+    if let Some(n) = aliases.filter(|n| *n > max) {
         let body = json!({"errors": [{
             "message": format!(
                 "the operation uses more than {max} aliases ({n} counted); at most {max} are allowed"
@@ -460,7 +472,7 @@ async fn run_one(
         } else {
             StatusCode::OK
         };
-        return (status, body);
+        return (status, body.to_string());
     }
     let facade = Arc::new(
         Facade::for_request(
@@ -479,7 +491,12 @@ async fn run_one(
             "message": e.client_message(),
             "extensions": {"code": e.code()},
         }]});
-        return (StatusCode::INTERNAL_SERVER_ERROR, body);
+        return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
+    }
+    if response.errors.is_empty() {
+        // The common case: straight to text, no intermediate JSON tree.
+        let text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_string());
+        return (StatusCode::OK, text);
     }
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
@@ -498,7 +515,7 @@ async fn run_one(
     } else {
         StatusCode::OK
     };
-    (status, body)
+    (status, body.to_string())
 }
 
 /// Errors raised by async-graphql itself (parse, validation, limits) carry no code; give them
@@ -552,6 +569,7 @@ mod tests {
         let doc = "query A { a: viewer { role } b: viewer { role } } \
                    query B { c: viewer { role } ...F ...F } \
                    fragment F on Query { d: viewer { role } e: viewer { role } }";
+        let doc = &parse_query(doc).unwrap();
         assert_eq!(alias_count(doc, Some("A"), 100), Some(2));
         // Each spread of a fragment counts.
         assert_eq!(alias_count(doc, Some("B"), 100), Some(5));
