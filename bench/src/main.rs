@@ -7,9 +7,10 @@
 //! Usage: `cargo run --release -p runledger-bench -- ingest|otlp [--postgres URL]
 //! [--clients 4] [--requests 10] [--runs-per-request 100] [--steps-per-run 20]`
 //!
-//! `queries` runs the dashboard mix Q1–Q5 (see `queries.rs`):
-//! `cargo run --release -p runledger-bench -- queries [--postgres URL] [--clients 16]
-//! [--requests 50] [--runs 10000]`
+//! `queries` runs the dashboard mix Q1–Q5 side by side with PostGraphile and the pgbench floor,
+//! and the scaling check (see `queries.rs`); it writes its report into BENCHMARKS.md:
+//! `cargo run --release -p runledger-bench -- queries [--scale full|smoke] [--postgres URL]
+//! [--clients 16] [--seconds 10] [--no-peer] [--no-write]`
 //!
 //! `reads` measures the dashboard queries with access recording on and off (see `reads.rs`):
 //! `cargo run --release -p runledger-bench -- reads [--postgres URL] [--clients 16]
@@ -19,7 +20,12 @@
 //! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
 //! [--entries 1000000]`
 
+mod dataset;
+mod floor;
 mod ledger;
+mod load;
+mod peer;
+mod procs;
 mod queries;
 mod reads;
 
@@ -36,14 +42,14 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "drive"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
     postgres: Option<String>,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 4)]
-    clients: usize,
+    /// Concurrent HTTP clients (default 16 for `queries` and `reads`, 4 otherwise).
+    #[arg(long)]
+    clients: Option<usize>,
     /// Mutations per client.
     #[arg(long, default_value_t = 10)]
     requests: usize,
@@ -59,9 +65,40 @@ struct Args {
     /// `ledger`: size of the ledger that is verified.
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
-    /// `queries`: runs of the seeded tenant (20 steps each).
-    #[arg(long, default_value_t = 10_000)]
-    runs: u32,
+    /// `queries`: the dataset, `full` (issue 6's) or `smoke` (the same shape, small).
+    #[arg(long, default_value = "full", value_parser = ["full", "smoke"])]
+    scale: String,
+    /// `queries`: seconds of load per query (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// `queries`: seconds of warm-up per query.
+    #[arg(long, default_value_t = 2)]
+    warmup_seconds: u64,
+    /// `queries`: skip PostGraphile.
+    #[arg(long)]
+    no_peer: bool,
+    /// `queries`: print the report only, do not write it into BENCHMARKS.md.
+    #[arg(long)]
+    no_write: bool,
+    /// `queries`: only make sure the datasets are seeded.
+    #[arg(long)]
+    seed_only: bool,
+    /// `drive`: the GraphQL endpoint to load (for profiling a running server).
+    #[arg(long)]
+    url: Option<String>,
+    /// `drive`: bearer key.
+    #[arg(long)]
+    key: Option<String>,
+    /// `drive`: the query document; `$id` takes the values of `--ids`.
+    #[arg(long)]
+    query: Option<String>,
+    /// `drive`: run ids for `$id`.
+    #[arg(long, value_delimiter = ',')]
+    ids: Vec<String>,
+}
+
+fn ingest_clients(args: &Args) -> usize {
+    args.clients.unwrap_or(4)
 }
 
 const MUTATION: &str = "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }";
@@ -221,7 +258,7 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     // Bodies are built before the clock starts.
-    let bodies: Vec<Vec<Vec<u8>>> = (0..args.clients)
+    let bodies: Vec<Vec<Vec<u8>>> = (0..ingest_clients(&args))
         .map(|c| {
             (0..args.requests)
                 .map(|r| {
@@ -291,9 +328,10 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
     let runs = v["data"]["llmRuns"]["totalCount"].as_i64().unwrap_or(-1);
     Ok(Outcome {
         backend,
-        steps: args.clients * args.requests * args.runs_per_request * args.steps_per_run,
+        steps: ingest_clients(args) * args.requests * args.runs_per_request * args.steps_per_run,
         elapsed,
-        queryable: if runs == (args.clients * args.requests * args.runs_per_request) as i64 {
+        queryable: if runs == (ingest_clients(args) * args.requests * args.runs_per_request) as i64
+        {
             stored_steps(&db).await?
         } else {
             -1
@@ -376,41 +414,74 @@ async fn main() -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sqlite = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
     let postgres = args.postgres.as_deref();
-    if args.what == "queries" {
-        let lines = on_each_backend(&sqlite, postgres, |_, db| {
-            queries::run(db, args.runs, args.clients, args.requests)
-        })
+    if args.what == "drive" {
+        let target = load::Target {
+            url: args.url.clone().ok_or("--url is required")?,
+            bearer: args.key.clone(),
+        };
+        let query = args.query.clone().ok_or("--query is required")?;
+        let ids = if args.ids.is_empty() {
+            vec![String::new()]
+        } else {
+            args.ids.clone()
+        };
+        let bodies: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"query": query, "variables": {"id": id}}))
+            .collect();
+        let l = load::drive(
+            &target,
+            &bodies,
+            args.clients.unwrap_or(16),
+            Duration::from_secs(args.seconds),
+        )
         .await?;
-        let _ = std::fs::remove_dir_all(&dir);
         println!(
-            "queries: {} runs x 20 steps, {} clients x {} requests per query",
-            args.runs, args.clients, args.requests
+            "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+            l.per_second(),
+            l.p50.as_secs_f64() * 1000.0,
+            l.p99.as_secs_f64() * 1000.0
         );
-        println!("| backend | query | req/s | p50 ms | p99 ms | SQL statements / request |");
-        println!("|---|---|---|---|---|---|");
-        for (backend, figures) in lines {
-            for f in figures {
-                println!(
-                    "| {backend} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
-                    f.name,
-                    f.requests as f64 / f.elapsed.as_secs_f64(),
-                    f.p50.as_secs_f64() * 1000.0,
-                    f.p99.as_secs_f64() * 1000.0,
-                    f.statements_per_request
-                );
-            }
+        return Ok(());
+    }
+    if args.what == "queries" {
+        let opts = queries::Options {
+            scale: if args.scale == "full" {
+                dataset::FULL
+            } else {
+                dataset::SMOKE
+            },
+            postgres_server: args
+                .postgres
+                .clone()
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            clients: args.clients.unwrap_or(16),
+            duration: Duration::from_secs(args.seconds),
+            warmup: Duration::from_secs(args.warmup_seconds),
+            peer: !args.no_peer,
+        };
+        if args.seed_only {
+            queries::seed(&opts).await?;
+            return Ok(());
+        }
+        let report = queries::run(opts).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{report}");
+        if !args.no_write {
+            queries::write_report(&report)?;
         }
         return Ok(());
     }
     if args.what == "reads" {
         let lines = on_each_backend(&sqlite, postgres, |_, db| async move {
-            reads::run(&db, args.clients, args.requests).await
+            reads::run(&db, args.clients.unwrap_or(16), args.requests).await
         })
         .await?;
         let _ = std::fs::remove_dir_all(&dir);
         println!(
             "reads: {} clients x {} requests, twice per setting",
-            args.clients, args.requests
+            args.clients.unwrap_or(16),
+            args.requests
         );
         println!("| backend | recording | requests | seconds | req/s | on / off |");
         println!("|---|---|---|---|---|---|");
@@ -469,7 +540,11 @@ async fn main() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "{}: {} clients x {} requests x {} runs x {} steps",
-        args.what, args.clients, args.requests, args.runs_per_request, args.steps_per_run
+        args.what,
+        ingest_clients(&args),
+        args.requests,
+        args.runs_per_request,
+        args.steps_per_run
     );
     println!("| backend | steps | seconds | steps/s | queryable |");
     println!("|---|---|---|---|---|");
