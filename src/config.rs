@@ -143,9 +143,27 @@ pub struct DatabaseArgs {
     /// Database URL: a SQLite file path or `sqlite://…`, or `postgres://user:pass@host/db`.
     #[arg(long, env = "RUNLEDGER_DATABASE_URL", default_value = "runledger.db")]
     pub database_url: String,
-    /// Maximum pooled database connections.
-    #[arg(long, env = "RUNLEDGER_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    /// Maximum pooled database connections (default: 16 for PostgreSQL; for SQLite twice the
+    /// cores, at least 4: it has one writer, its reads are bound by the cores, and every
+    /// connection keeps its own page cache).
+    #[arg(long, env = "RUNLEDGER_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+}
+
+impl DatabaseArgs {
+    /// The pool size: the flag, or the backend's default.
+    pub fn max_connections(&self) -> u32 {
+        if let Some(n) = self.db_max_connections {
+            return n;
+        }
+        let url = &self.database_url;
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            16
+        } else {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+            (2 * cores).clamp(4, 16)
+        }
+    }
 }
 
 /// Log output format.

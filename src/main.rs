@@ -36,7 +36,7 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn open(args: &DatabaseArgs) -> AppResult<Db> {
-    let db = Db::connect(&args.database_url, args.db_max_connections).await?;
+    let db = Db::connect(&args.database_url, args.max_connections()).await?;
     db.migrate().await?;
     Ok(db)
 }
@@ -114,11 +114,7 @@ fn verifier_for(args: &VerifyArgs) -> AppResult<NoteVerifier> {
 async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
     let verifier = verifier_for(&args)?;
     // An auditor's connection may be read-only: connect, never migrate.
-    let db = Db::connect(
-        &args.database.database_url,
-        args.database.db_max_connections,
-    )
-    .await?;
+    let db = Db::connect(&args.database.database_url, args.database.max_connections()).await?;
     let trusted = match &args.trusted_checkpoint {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
