@@ -479,3 +479,74 @@ async fn limits_are_enforced(backend: Backend) {
     assert_eq!(d["viewer"]["role"], json!("VIEWER"));
 }
 both!(limits_are_enforced);
+
+/// `/metrics` is off unless asked for; when on, it counts every HTTP request and the SQL
+/// statements requests run (none for a health check).
+async fn metrics_count_requests_and_statements(backend: Backend) {
+    let off = TestApp::spawn(backend).await;
+    let status = off
+        .client
+        .get(format!("{}/metrics", off.address))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+
+    let settings = HttpSettings {
+        metrics: true,
+        ..HttpSettings::default()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
+    let keys = fixture::load(&app).await;
+    let read = || async {
+        let response = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = response.text().await.unwrap();
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+        };
+        (
+            value("runledger_http_requests_total"),
+            value("runledger_sql_statements_total"),
+        )
+    };
+    let (requests_0, statements_0) = read().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (requests_1, statements_1) = read().await;
+    // The health check and this read of /metrics; a health check runs no SQL.
+    assert_eq!(requests_1 - requests_0, 2);
+    assert_eq!(statements_1, statements_0);
+    let data = app
+        .query(
+            &keys.alpha_viewer,
+            "{ llmRuns(first: 2) { nodes { runId } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["llmRuns"]["nodes"].as_array().unwrap().len(), 2);
+    let (requests_2, statements_2) = read().await;
+    assert_eq!(requests_2 - requests_1, 2);
+    // At least the key lookup and the page.
+    assert!(
+        statements_2 >= statements_1 + 2,
+        "{statements_1} -> {statements_2}"
+    );
+}
+both!(metrics_count_requests_and_statements);
