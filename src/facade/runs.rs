@@ -641,11 +641,11 @@ impl Facade {
     ) -> AppResult<RunReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "replay");
-        let (steps, governance, system) = futures_util::try_join!(
-            self.steps_of(&scope, run),
-            self.governance_of(&scope, run),
-            self.system_around(&scope, run, window),
-        )?;
+        let (steps, governance) =
+            futures_util::try_join!(self.steps_of(&scope, run), self.governance_of(&scope, run))?;
+        // After them, so the window's loader finds this run's steps and events in the cache
+        // instead of loading them again while the first load is still in flight.
+        let system = self.system_around(&scope, run, window).await?;
         let inflection = inflection_of(run, &steps, &governance);
         let (start, end) = window_around(inflection.timestamp.0, window);
         let inside = |t: &DateTime<Utc>| *t >= start && *t <= end;
