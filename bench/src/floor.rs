@@ -60,9 +60,16 @@ pub fn scripts(query: usize, runs: &[RunRef]) -> Vec<String> {
             "SELECT seq, event_type, entity_id FROM audit_ledger \
              WHERE tenant_id = :tenant AND category = 'ACCESS' ORDER BY seq DESC LIMIT 51;\n",
         ),
+        // The tenant's records and the global ones, each an ordered range of the time index
+        // (under IS NULL, PostgreSQL walks the index in order only when ORDER BY names it).
         _ => one(
-            "SELECT id, component, severity FROM system_records \
-             WHERE (tenant_id = :tenant OR tenant_id IS NULL) AND severity IN ('ERROR', 'CRITICAL') \
+            "SELECT * FROM (\
+             (SELECT id, component, severity, occurred_at FROM system_records \
+             WHERE tenant_id = :tenant AND severity IN ('ERROR', 'CRITICAL') \
+             ORDER BY occurred_at DESC, id DESC LIMIT 51) UNION ALL \
+             (SELECT id, component, severity, occurred_at FROM system_records \
+             WHERE tenant_id IS NULL AND severity IN ('ERROR', 'CRITICAL') \
+             ORDER BY tenant_id DESC, occurred_at DESC, id DESC LIMIT 51)) page \
              ORDER BY occurred_at DESC, id DESC LIMIT 51;\n",
         ),
     }

@@ -80,6 +80,9 @@ struct Args {
     /// `queries`: print the report only, do not write it into BENCHMARKS.md.
     #[arg(long)]
     no_write: bool,
+    /// `queries`: the backends to measure runledger on (the peer and the floor need postgres).
+    #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite", value_parser = ["postgres", "sqlite"])]
+    backends: Vec<String>,
     /// `queries`: only make sure the datasets are seeded.
     #[arg(long)]
     seed_only: bool,
@@ -459,6 +462,7 @@ async fn main() -> Result<(), String> {
             duration: Duration::from_secs(args.seconds),
             warmup: Duration::from_secs(args.warmup_seconds),
             peer: !args.no_peer,
+            backends: args.backends.clone(),
         };
         if args.seed_only {
             queries::seed(&opts).await?;

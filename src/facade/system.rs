@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use super::loaders::visible_system;
@@ -72,12 +72,34 @@ impl SystemFilter {
     }
 
     fn condition(&self, tenant_id: &str) -> Condition {
-        use system_records::Column as C;
-        let mut c = Condition::all().add(match self.scope.unwrap_or_default() {
+        self.scoped(match self.scope.unwrap_or_default() {
             SystemScope::All => visible_system(tenant_id),
-            SystemScope::Tenant => Condition::all().add(C::TenantId.eq(tenant_id)),
-            SystemScope::Global => Condition::all().add(C::TenantId.is_null()),
-        });
+            SystemScope::Tenant => {
+                Condition::all().add(system_records::Column::TenantId.eq(tenant_id))
+            }
+            SystemScope::Global => Condition::all().add(system_records::Column::TenantId.is_null()),
+        })
+    }
+
+    /// The condition split by owner: the tenant's records and the global ones, each one range
+    /// of the (tenant, time) index that a page walks in order. As one `OR`, PostgreSQL reads
+    /// both owners' rows in full and sorts them (a quarter of a second with 70,000 records).
+    fn branches(&self, tenant_id: &str) -> Vec<Condition> {
+        use system_records::Column as C;
+        let tenant = || Condition::all().add(C::TenantId.eq(tenant_id));
+        let global = || Condition::all().add(C::TenantId.is_null());
+        let owners = match self.scope.unwrap_or_default() {
+            SystemScope::All => vec![tenant(), global()],
+            SystemScope::Tenant => vec![tenant()],
+            SystemScope::Global => vec![global()],
+        };
+        owners.into_iter().map(|owner| self.scoped(owner)).collect()
+    }
+
+    /// `owner` and every other filter.
+    fn scoped(&self, owner: Condition) -> Condition {
+        use system_records::Column as C;
+        let mut c = Condition::all().add(owner);
         for (col, v) in [
             (C::Component, &self.component),
             (C::EventType, &self.event_type),
@@ -274,17 +296,38 @@ impl Facade {
     ) -> AppResult<SystemList> {
         let scope = self.scope(Permission::ReadEvidence)?;
         filter.validate()?;
-        let select = system_records::Entity::find().filter(filter.condition(scope.tenant_id));
-        let rows = page::keyset(
-            select,
-            system_records::Column::OccurredAt,
-            Some(system_records::Column::Id),
-            true,
-            &args,
-        )
-        .all(&scope.db.conn)
-        .await
-        .context("list system records")?;
+        // One page per owner (tenant, global), merged: each is an ordered index range.
+        // Ordered by owner first: constant within a branch, and PostgreSQL only walks the index
+        // in order under `tenant_id IS NULL` when the ORDER BY names tenant_id.
+        let owner_order = if args.backward {
+            sea_orm::Order::Asc
+        } else {
+            sea_orm::Order::Desc
+        };
+        let pages = filter.branches(scope.tenant_id).into_iter().map(|owner| {
+            page::keyset(
+                system_records::Entity::find()
+                    .filter(owner)
+                    .order_by(system_records::Column::TenantId, owner_order.clone()),
+                system_records::Column::OccurredAt,
+                Some(system_records::Column::Id),
+                true,
+                &args,
+            )
+            .all(&scope.db.conn)
+        });
+        let mut rows: Vec<system_records::Model> = futures_util::future::try_join_all(pages)
+            .await
+            .context("list system records")?
+            .into_iter()
+            .flatten()
+            .collect();
+        // The scan order: newest first, unless walking backward.
+        rows.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+        if !args.backward {
+            rows.reverse();
+        }
+        rows.truncate(args.size as usize + 1);
         let page = page::finish(rows, &args, |r| Cursor {
             key: SortKey::Time(r.occurred_at),
             id: r.id.clone(),
