@@ -302,6 +302,15 @@ pub async fn run(opts: Options) -> Result<String, String> {
         for (i, (name, _)) in MIX.iter().enumerate() {
             eprintln!("pgbench floor: {name}");
             let scripts = floor::scripts(i, &runs);
+            // Warm-up, as for the servers.
+            floor::run(
+                &work,
+                &pg.url,
+                &pg.tenant,
+                &scripts,
+                opts.clients,
+                opts.warmup,
+            )?;
             let load = floor::run(
                 &work,
                 &pg.url,
