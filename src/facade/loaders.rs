@@ -291,14 +291,15 @@ impl Loader<String> for ExportsByRun {
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = log_exports::Entity::find()
+        // Sorted here, newest first, for the reason given in `SystemByCorrelation`: an ORDER BY
+        // on time sent SQLite down the tenant's time index.
+        let mut rows = log_exports::Entity::find()
             .filter(log_exports::Column::TenantId.eq(&self.0.tenant_id))
             .filter(log_exports::Column::RunId.is_in(keys.iter().cloned()))
-            .order_by_desc(log_exports::Column::RequestedAt)
-            .order_by_desc(log_exports::Column::Id)
             .all(&self.0.db.conn)
             .await
             .context("load exports of runs")?;
+        rows.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
         Ok(group(keys, rows, |e| e.run_id.clone().unwrap_or_default()))
     }
 }
