@@ -261,7 +261,7 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     // Bodies are built before the clock starts.
-    let bodies: Vec<Vec<Vec<u8>>> = (0..ingest_clients(&args))
+    let bodies: Vec<Vec<Vec<u8>>> = (0..ingest_clients(args))
         .map(|c| {
             (0..args.requests)
                 .map(|r| {
