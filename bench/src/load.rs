@@ -99,20 +99,28 @@ pub async fn drive(
     Ok(Load::from_latencies(all, started.elapsed()))
 }
 
-/// Sends one request and returns its `data`.
-pub async fn ask(target: &Target, body: &Value) -> Result<Value, String> {
-    let client = reqwest::Client::new();
+/// POSTs one GraphQL request and returns the whole answer (errors included).
+pub async fn post(
+    client: &reqwest::Client,
+    target: &Target,
+    body: &Value,
+) -> Result<Value, String> {
     let mut request = client.post(&target.url).json(body);
     if let Some(key) = &target.bearer {
         request = request.bearer_auth(key);
     }
-    let answer: Value = request
+    request
         .send()
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Sends one request and returns its `data`; a GraphQL error fails it.
+pub async fn ask(target: &Target, body: &Value) -> Result<Value, String> {
+    let answer = post(&reqwest::Client::new(), target, body).await?;
     if answer.get("errors").is_some() {
         return Err(format!("{} answered {answer}", target.url));
     }

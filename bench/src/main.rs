@@ -318,17 +318,12 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
         t.await.map_err(|e| e.to_string())??;
     }
     let elapsed = started.elapsed();
-    let v: Value = client
-        .post(&address)
-        .bearer_auth(&read_key)
-        .json(&json!({"query": "{ llmRuns { totalCount } }"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let runs = v["data"]["llmRuns"]["totalCount"].as_i64().unwrap_or(-1);
+    let target = load::Target {
+        url: address.clone(),
+        bearer: Some(read_key.clone()),
+    };
+    let data = load::ask(&target, &json!({"query": "{ llmRuns { totalCount } }"})).await?;
+    let runs = data["llmRuns"]["totalCount"].as_i64().unwrap_or(-1);
     Ok(Outcome {
         backend,
         steps: ingest_clients(args) * args.requests * args.runs_per_request * args.steps_per_run,

@@ -11,7 +11,9 @@ use runledger::domain::Role;
 use runledger::ledger::checkpoint::LedgerKeys;
 use runledger::ledger::note::NoteSigner;
 use runledger::seed::{self, SeedOptions};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::load;
 
 /// The dashboard's queries, sent in turn by every client.
 const QUERIES: [&str; 4] = [
@@ -80,7 +82,11 @@ pub async fn drive(
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (client, url, key) = (client.clone(), url.to_string(), key.to_string());
+        let client = client.clone();
+        let target = load::Target {
+            url: url.to_string(),
+            bearer: Some(key.to_string()),
+        };
         let (queries, run_ids) = (queries.to_vec(), run_ids.to_vec());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_client);
@@ -91,16 +97,7 @@ pub async fn drive(
                     "variables": {"id": run_ids[n % run_ids.len()]},
                 });
                 let t = Instant::now();
-                let v: Value = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let v = load::post(&client, &target, &body).await?;
                 latencies.push(t.elapsed());
                 if v.get("errors").is_some() {
                     return Err(format!("query failed: {v}"));
