@@ -8,7 +8,6 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
-use super::loaders::visible_system;
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::runs::{Inflection, ReplayEvent, sort_timeline, system_event, window_around};
@@ -71,14 +70,11 @@ impl SystemFilter {
         )
     }
 
+    /// Every record the filter selects: any of its owner branches.
     fn condition(&self, tenant_id: &str) -> Condition {
-        self.scoped(match self.scope.unwrap_or_default() {
-            SystemScope::All => visible_system(tenant_id),
-            SystemScope::Tenant => {
-                Condition::all().add(system_records::Column::TenantId.eq(tenant_id))
-            }
-            SystemScope::Global => Condition::all().add(system_records::Column::TenantId.is_null()),
-        })
+        self.branches(tenant_id)
+            .into_iter()
+            .fold(Condition::any(), Condition::add)
     }
 
     /// The condition split by owner: the tenant's records and the global ones, each one range

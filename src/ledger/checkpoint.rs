@@ -17,9 +17,7 @@ use sea_orm::{
 
 use super::lock_tenant;
 use super::note::{self, NoteSigner, NoteVerifier};
-use super::verify::{
-    AnomalyKind, ChainCheck, frontier_text, newest_resumable, origin_of, read_checkpoints,
-};
+use super::verify::{ChainCheck, frontier_text, newest_resumable, origin_of, read_checkpoints};
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
@@ -99,14 +97,7 @@ pub async fn checkpoint_tenant(
         }
         None => ChainCheck::new(tenant_id),
     };
-    for c in checked.iter().filter(|c| c.problem.is_none()) {
-        check.expect_root(
-            c.row.tree_size as u64,
-            c.root,
-            AnomalyKind::CheckpointRootMismatch,
-            format!("the signed checkpoint of size {}", c.row.tree_size),
-        );
-    }
+    check.expect_checkpoint_roots(&checked);
     let mut next = check.next_seq();
     loop {
         let chunk = audit_ledger::Entity::find()

@@ -318,6 +318,18 @@ impl ChainCheck {
         self.expected_roots.insert(at, (size, root, kind, what));
     }
 
+    /// Requires the root of every checkpoint whose signature, origin and row agree.
+    pub(crate) fn expect_checkpoint_roots(&mut self, checkpoints: &[CheckedCheckpoint]) {
+        for c in checkpoints.iter().filter(|c| c.problem.is_none()) {
+            self.expect_root(
+                c.row.tree_size as u64,
+                c.root,
+                AnomalyKind::CheckpointRootMismatch,
+                format!("the signed checkpoint of size {}", c.row.tree_size),
+            );
+        }
+    }
+
     /// Checks one entry.
     pub fn push(&mut self, e: &audit_ledger::Model) {
         self.entries_checked += 1;
@@ -610,14 +622,7 @@ pub async fn verify(
         }
     };
     let from_seq = check.expected_seq;
-    for c in checkpoints.iter().filter(|c| c.problem.is_none()) {
-        check.expect_root(
-            c.row.tree_size as u64,
-            c.root,
-            AnomalyKind::CheckpointRootMismatch,
-            format!("the signed checkpoint of size {}", c.row.tree_size),
-        );
-    }
+    check.expect_checkpoint_roots(&checkpoints);
     if let Some(t) = &trusted {
         check.expect_root(
             t.tree_size,
