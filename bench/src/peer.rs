@@ -11,7 +11,7 @@ use crate::dataset::Dataset;
 use crate::floor::RunRef;
 use crate::load::Target;
 use crate::procs;
-use crate::queries::{MIX, Options, Row, measure};
+use crate::queries::{MIX, Options, Row, bodies, measure};
 
 /// Measures Q1–Q5 on PostGraphile; returns its peak memory.
 pub async fn measure_mix(
@@ -34,15 +34,7 @@ pub async fn measure_mix(
         let query = queries[format!("Q{}", i + 1)]["query"]
             .as_str()
             .ok_or_else(|| format!("queries.json has no Q{}", i + 1))?;
-        let bodies: Vec<Value> = if query.contains("$id") {
-            runs.iter()
-                .map(
-                    |r| json!({"query": query, "variables": {"tenant": ds.tenant, "id": r.run_id}}),
-                )
-                .collect()
-        } else {
-            vec![json!({"query": query, "variables": {"tenant": ds.tenant}})]
-        };
+        let bodies = bodies(query, runs, json!({"tenant": ds.tenant}));
         eprintln!("PostGraphile: {name}");
         let (load, _) = measure(opts, None, &target, &bodies).await?;
         mix.push(Row {

@@ -113,15 +113,19 @@ async fn sample_runs(url: &str, tenant: &str, count: usize) -> Result<Vec<RunRef
     Ok(out)
 }
 
-/// Request bodies of `query`: one per run when it takes `$id`.
-fn bodies(query: &str, runs: &[RunRef], extra: Value) -> Vec<Value> {
-    if query.contains("$id") {
-        runs.iter()
-            .map(|r| json!({"query": query, "variables": {"id": r.run_id}}))
-            .collect()
-    } else {
-        vec![json!({"query": query, "variables": extra})]
+/// Request bodies of `query` with `variables` (an object): one per run, with `id` set to
+/// the run's id, when the query takes `$id`.
+pub fn bodies(query: &str, runs: &[RunRef], variables: Value) -> Vec<Value> {
+    if !query.contains("$id") {
+        return vec![json!({"query": query, "variables": variables})];
     }
+    runs.iter()
+        .map(|r| {
+            let mut v = variables.clone();
+            v["id"] = json!(r.run_id);
+            json!({"query": query, "variables": v})
+        })
+        .collect()
 }
 
 /// The cursor `DEEP_PAGES` pages into Q1's list (or of the last page), and how many rows lie
@@ -211,14 +215,14 @@ async fn runledger_backend(
         bearer: Some(key),
     };
     let small = target(auditor_key(ds, &ds.tenant)?);
-    let runs = sample_runs(&ds.url, &ds.tenant, 100).await?;
+    let small_runs = sample_runs(&ds.url, &ds.tenant, 100).await?;
     for (name, query) in MIX {
         eprintln!("{system}: {name}");
         let (load, statements) = measure(
             opts,
             Some(&server),
             &small,
-            &bodies(query, &runs, json!({})),
+            &bodies(query, &small_runs, json!({})),
         )
         .await?;
         mix.push(Row {
@@ -229,19 +233,19 @@ async fn runledger_backend(
         });
     }
     let big = target(auditor_key(ds, &ds.big_tenant)?);
-    for (label, tenant, target) in [("10k", &ds.tenant, &small), ("1M", &ds.big_tenant, &big)] {
-        let runs = sample_runs(&ds.url, tenant, 100).await?;
+    let big_runs = sample_runs(&ds.url, &ds.big_tenant, 100).await?;
+    for (label, runs, target) in [("10k", &small_runs, &small), ("1M", &big_runs, &big)] {
         let (cursor, skipped) = deep_cursor(target).await?;
         let deep = format!("Q1 page after {skipped} rows, no totalCount");
         let variants = [
-            (MIX[0].0.to_string(), bodies(MIX[0].1, &runs, json!({}))),
+            (MIX[0].0.to_string(), bodies(MIX[0].1, runs, json!({}))),
             (
                 "Q1 without totalCount".to_string(),
-                bodies(Q1_NO_COUNT, &runs, json!({})),
+                bodies(Q1_NO_COUNT, runs, json!({})),
             ),
-            (deep, bodies(Q1_AFTER, &runs, json!({"after": cursor}))),
-            (MIX[1].0.to_string(), bodies(MIX[1].1, &runs, json!({}))),
-            (MIX[2].0.to_string(), bodies(MIX[2].1, &runs, json!({}))),
+            (deep, bodies(Q1_AFTER, runs, json!({"after": cursor}))),
+            (MIX[1].0.to_string(), bodies(MIX[1].1, runs, json!({}))),
+            (MIX[2].0.to_string(), bodies(MIX[2].1, runs, json!({}))),
         ];
         for (name, bodies) in variants {
             eprintln!("{system} {label}: {name}");
