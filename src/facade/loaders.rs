@@ -15,6 +15,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::decode;
+use super::shared::Rows;
 use crate::db::Db;
 use crate::error::{AppError, Context};
 use entity::{
@@ -80,7 +82,7 @@ impl Loaders {
 }
 
 /// Groups rows by key, giving every requested key an entry (empty when it has no rows).
-fn group<K, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Vec<V>>
+fn group<K, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Rows<V>>
 where
     K: std::hash::Hash + Eq + Clone,
 {
@@ -90,7 +92,7 @@ where
             list.push(row);
         }
     }
-    out
+    out.into_iter().map(|(k, v)| (k, Rows::from(v))).collect()
 }
 
 /// Visible system records: the tenant's own and the global ones.
@@ -107,10 +109,10 @@ impl Loader<String> for RunById {
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = llm_runs::Entity::find()
+        let select = llm_runs::Entity::find()
             .filter(llm_runs::Column::TenantId.eq(&self.0.tenant_id))
-            .filter(llm_runs::Column::RunId.is_in(keys.iter().cloned()))
-            .all(&self.0.db.conn)
+            .filter(llm_runs::Column::RunId.is_in(keys.iter().cloned()));
+        let rows = decode::all(select, &self.0.db.conn)
             .await
             .context("load runs by id")?;
         Ok(rows.into_iter().map(|r| (r.run_id.clone(), r)).collect())
@@ -120,16 +122,16 @@ impl Loader<String> for RunById {
 pub struct StepsByTrace(TenantDb);
 
 impl Loader<String> for StepsByTrace {
-    type Value = Vec<trace_steps::Model>;
+    type Value = Rows<trace_steps::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = trace_steps::Entity::find()
+        let select = trace_steps::Entity::find()
             .filter(trace_steps::Column::TenantId.eq(&self.0.tenant_id))
             .filter(trace_steps::Column::TraceId.is_in(keys.iter().cloned()))
             .order_by_asc(trace_steps::Column::TraceId)
-            .order_by_asc(trace_steps::Column::StepIndex)
-            .all(&self.0.db.conn)
+            .order_by_asc(trace_steps::Column::StepIndex);
+        let rows = decode::all(select, &self.0.db.conn)
             .await
             .context("load trace steps")?;
         Ok(group(keys, rows, |s| s.trace_id.clone()))
@@ -139,16 +141,16 @@ impl Loader<String> for StepsByTrace {
 pub struct GovernanceByRun(TenantDb);
 
 impl Loader<String> for GovernanceByRun {
-    type Value = Vec<governance_events::Model>;
+    type Value = Rows<governance_events::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows = governance_events::Entity::find()
+        let select = governance_events::Entity::find()
             .filter(governance_events::Column::TenantId.eq(&self.0.tenant_id))
             .filter(governance_events::Column::RunId.is_in(keys.iter().cloned()))
             .order_by_asc(governance_events::Column::OccurredAt)
-            .order_by_asc(governance_events::Column::Id)
-            .all(&self.0.db.conn)
+            .order_by_asc(governance_events::Column::Id);
+        let rows = decode::all(select, &self.0.db.conn)
             .await
             .context("load governance events")?;
         Ok(group(keys, rows, |g| g.run_id.clone()))
@@ -158,7 +160,7 @@ impl Loader<String> for GovernanceByRun {
 pub struct SystemByCorrelation(TenantDb);
 
 impl Loader<String> for SystemByCorrelation {
-    type Value = Vec<system_records::Model>;
+    type Value = Rows<system_records::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
@@ -167,10 +169,10 @@ impl Loader<String> for SystemByCorrelation {
         // Sorted here, not in SQL: with an ORDER BY on time, SQLite walks the tenant's time
         // index (every record of the tenant: seconds for a large one) instead of looking the
         // few correlated records up by correlation id.
-        let mut rows = system_records::Entity::find()
+        let select = system_records::Entity::find()
             .filter(system_records::Column::CorrelationId.is_in(keys.iter().cloned()))
-            .filter(system_records::Column::TenantId.eq(&self.0.tenant_id))
-            .all(&self.0.db.conn)
+            .filter(system_records::Column::TenantId.eq(&self.0.tenant_id));
+        let mut rows = decode::all(select, &self.0.db.conn)
             .await
             .context("load correlated system records")?;
         rows.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
@@ -198,7 +200,7 @@ pub struct SystemAroundRun {
 }
 
 impl Loader<WindowKey> for SystemAroundRun {
-    type Value = Vec<system_records::Model>;
+    type Value = Rows<system_records::Model>;
     type Error = LoadError;
 
     async fn load(
@@ -223,11 +225,11 @@ impl Loader<WindowKey> for SystemAroundRun {
                 .trace_id
                 .as_ref()
                 .and_then(|t| steps.get(t))
-                .map(Vec::as_slice)
+                .map(|rows| &rows[..])
                 .unwrap_or_default();
             let run_governance = governance
                 .get(&run.run_id)
-                .map(Vec::as_slice)
+                .map(|rows| &rows[..])
                 .unwrap_or_default();
             let at = crate::facade::runs::inflection_of(run, run_steps, run_governance)
                 .timestamp
@@ -259,18 +261,18 @@ impl Loader<WindowKey> for SystemAroundRun {
         let rows = if windows.is_empty() {
             Vec::new()
         } else {
-            system_records::Entity::find()
+            let select = system_records::Entity::find()
                 .filter(visible_system(&self.tenant.tenant_id))
                 .filter(ranges)
                 .order_by_asc(system_records::Column::OccurredAt)
-                .order_by_asc(system_records::Column::Id)
-                .all(&self.tenant.db.conn)
+                .order_by_asc(system_records::Column::Id);
+            decode::all(select, &self.tenant.db.conn)
                 .await
                 .context("load system records in replay windows")?
         };
         let mut out = HashMap::with_capacity(keys.len());
         for (key, (start, end)) in windows {
-            let inside = rows
+            let inside: Vec<system_records::Model> = rows
                 .iter()
                 .filter(|r| {
                     let t = r.occurred_at.timestamp_micros();
@@ -278,7 +280,7 @@ impl Loader<WindowKey> for SystemAroundRun {
                 })
                 .cloned()
                 .collect();
-            out.insert(key, inside);
+            out.insert(key, Rows::from(inside));
         }
         Ok(out)
     }
@@ -287,7 +289,7 @@ impl Loader<WindowKey> for SystemAroundRun {
 pub struct ExportsByRun(TenantDb);
 
 impl Loader<String> for ExportsByRun {
-    type Value = Vec<log_exports::Model>;
+    type Value = Rows<log_exports::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
@@ -307,7 +309,7 @@ impl Loader<String> for ExportsByRun {
 pub struct TelemetryByRun(TenantDb);
 
 impl Loader<String> for TelemetryByRun {
-    type Value = Vec<telemetry_samples::Model>;
+    type Value = Rows<telemetry_samples::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {

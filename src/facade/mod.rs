@@ -6,6 +6,7 @@
 //! permission matrix, and owns the request's DataLoaders, bound to the caller's tenant.
 
 pub mod audit;
+pub mod decode;
 pub mod ingest;
 pub mod keys;
 pub mod loaders;
@@ -14,6 +15,7 @@ pub mod metadata;
 pub mod page;
 pub mod record;
 pub mod runs;
+pub mod shared;
 pub mod system;
 
 use sea_orm::EntityTrait;

@@ -6,8 +6,10 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
+use super::decode;
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, ListKind, Page, PageArgs, SortKey};
+use super::shared::Rows;
 use super::{Facade, Scope, check_range, check_text};
 use crate::auth::Permission;
 use crate::canonical::{
@@ -190,14 +192,14 @@ pub struct RunEnvelope {
 #[derive(Clone, Debug)]
 pub struct RunTrace {
     pub run: llm_runs::Model,
-    pub steps: Vec<trace_steps::Model>,
+    pub steps: Rows<trace_steps::Model>,
 }
 
 /// O3: the policy events of this run.
 #[derive(Clone, Debug)]
 pub struct RunGovernance {
     pub run: llm_runs::Model,
-    pub events: Vec<governance_events::Model>,
+    pub events: Rows<governance_events::Model>,
 }
 
 /// Why the inflection point is where it is.
@@ -267,7 +269,7 @@ pub struct RunExport {
     pub available_formats: Vec<ExportFormat>,
     pub bundle: Value,
     pub bundle_checksum: String,
-    pub exports: Vec<log_exports::Model>,
+    pub exports: Rows<log_exports::Model>,
     pub compliance_tags: Vec<String>,
     pub metadata: EvidenceMetadata,
 }
@@ -338,16 +340,16 @@ impl Facade {
             RunOrderField::RecordedAt => llm_runs::Column::RecordedAt,
         };
         let select = llm_runs::Entity::find().filter(filter.condition(scope.tenant_id));
-        let rows = page::keyset(
+        let page_select = page::keyset(
             select,
             sort,
             Some(llm_runs::Column::RunId),
             order.direction == OrderDirection::Desc,
             &args,
-        )
-        .all(&scope.db.conn)
-        .await
-        .context("list runs")?;
+        );
+        let rows = decode::all(page_select, &scope.db.conn)
+            .await
+            .context("list runs")?;
         // Nested views look runs up by id (replay windows do): the page primes that cache.
         scope
             .loaders
@@ -469,7 +471,7 @@ impl Facade {
         &self,
         scope: &Scope<'_>,
         run: &llm_runs::Model,
-    ) -> AppResult<Vec<trace_steps::Model>> {
+    ) -> AppResult<Rows<trace_steps::Model>> {
         match &run.trace_id {
             Some(trace) => Ok(scope
                 .loaders
@@ -477,7 +479,7 @@ impl Facade {
                 .load_one(trace.clone())
                 .await?
                 .unwrap_or_default()),
-            None => Ok(Vec::new()),
+            None => Ok(Rows::default()),
         }
     }
 
@@ -485,7 +487,7 @@ impl Facade {
         &self,
         scope: &Scope<'_>,
         run: &llm_runs::Model,
-    ) -> AppResult<Vec<governance_events::Model>> {
+    ) -> AppResult<Rows<governance_events::Model>> {
         Ok(scope
             .loaders
             .governance
@@ -498,7 +500,7 @@ impl Facade {
         &self,
         scope: &Scope<'_>,
         run: &llm_runs::Model,
-    ) -> AppResult<Vec<system_records::Model>> {
+    ) -> AppResult<Rows<system_records::Model>> {
         Ok(scope
             .loaders
             .correlated_system
@@ -511,7 +513,7 @@ impl Facade {
         &self,
         scope: &Scope<'_>,
         run: &llm_runs::Model,
-    ) -> AppResult<Vec<log_exports::Model>> {
+    ) -> AppResult<Rows<log_exports::Model>> {
         Ok(scope
             .loaders
             .exports
@@ -534,14 +536,14 @@ impl Facade {
             self.exports_of(&scope, run),
         )?;
         let mut m = base_metadata(run, component, domain);
-        m.policy_ids = distinct_sorted(governance.into_iter().filter_map(|g| g.policy_id));
+        m.policy_ids = distinct_sorted(governance.iter().filter_map(|g| g.policy_id.clone()));
         m.incident_ids = distinct_sorted(
             system
-                .into_iter()
+                .iter()
                 .filter(|s| Severity::parse(&s.severity).is_some_and(Severity::is_incident))
-                .map(|s| s.id),
+                .map(|s| s.id.clone()),
         );
-        m.export_id = exports.into_iter().next().map(|e| e.id);
+        m.export_id = exports.first().map(|e| e.id.clone());
         Ok(m)
     }
 
@@ -690,7 +692,7 @@ impl Facade {
         scope: &Scope<'_>,
         run: &llm_runs::Model,
         window: WindowSeconds,
-    ) -> AppResult<Vec<system_records::Model>> {
+    ) -> AppResult<Rows<system_records::Model>> {
         Ok(scope
             .loaders
             .system_window

@@ -8,9 +8,11 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
+use super::decode;
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::runs::{Inflection, ReplayEvent, sort_timeline, system_event, window_around};
+use super::shared::Rows;
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
 use crate::canonical::{hash_json, system_json};
@@ -187,7 +189,7 @@ pub struct SystemTelemetry {
     pub run_id: String,
     pub status: TelemetryStatus,
     pub reason: Option<String>,
-    pub samples: Vec<telemetry_samples::Model>,
+    pub samples: Rows<telemetry_samples::Model>,
     pub metrics: Vec<MetricSummary>,
     pub metadata: EvidenceMetadata,
 }
@@ -195,7 +197,7 @@ pub struct SystemTelemetry {
 /// O3 (events) and O5 (attribution) share this shape.
 pub struct SystemEvents {
     pub run_id: String,
-    pub events: Vec<system_records::Model>,
+    pub events: Rows<system_records::Model>,
     pub metadata: EvidenceMetadata,
 }
 
@@ -301,7 +303,7 @@ impl Facade {
             sea_orm::Order::Desc
         };
         let pages = filter.branches(scope.tenant_id).into_iter().map(|owner| {
-            page::keyset(
+            let select = page::keyset(
                 system_records::Entity::find()
                     .filter(owner)
                     .order_by(system_records::Column::TenantId, owner_order.clone()),
@@ -309,8 +311,8 @@ impl Facade {
                 Some(system_records::Column::Id),
                 true,
                 &args,
-            )
-            .all(&scope.db.conn)
+            );
+            decode::all(select, &scope.db.conn)
         });
         let mut rows: Vec<system_records::Model> = futures_util::future::try_join_all(pages)
             .await
@@ -359,10 +361,13 @@ impl Facade {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("system", "llm_run", &run.run_id, "system.snapshot");
         let records = self.correlated_system_of(&scope, run).await?;
-        let record = records.into_iter().next();
-        let found: Vec<system_records::Model> = record.iter().cloned().collect();
-        let mut metadata =
-            collection_metadata(scope.tenant_id, Some(run), "system_records", &found);
+        let record = records.first().cloned();
+        let mut metadata = collection_metadata(
+            scope.tenant_id,
+            Some(run),
+            "system_records",
+            &records[..records.len().min(1)],
+        );
         if let Some(r) = &record {
             metadata.checksum = Some(hash_json(&system_json(r)));
         }
@@ -384,7 +389,7 @@ impl Facade {
             .await?
             .unwrap_or_default();
         let mut by_metric: BTreeMap<&str, (Option<String>, Vec<f64>)> = BTreeMap::new();
-        for s in &samples {
+        for s in samples.iter() {
             let entry = by_metric
                 .entry(s.metric.as_str())
                 .or_insert_with(|| (s.unit.clone(), Vec::new()));
@@ -492,10 +497,10 @@ impl Facade {
             self.correlated_system_of(&scope, run),
             self.system_around(&scope, run, window)
         )?;
-        let mut events: Vec<system_records::Model> = correlated;
-        for r in windowed {
+        let mut events: Vec<system_records::Model> = correlated.to_vec();
+        for r in windowed.iter() {
             if !events.iter().any(|e| e.id == r.id) {
-                events.push(r);
+                events.push(r.clone());
             }
         }
         events.retain(|e| e.caused_by.is_some());

@@ -8,6 +8,7 @@ use super::runs::{GovernanceEvent, LlmRun, LogExport, TraceStep};
 use super::system::SystemRecord;
 use crate::domain::Role;
 use crate::error::AppError;
+use crate::facade::shared::Shared;
 
 /// An object with a global id.
 #[derive(Interface)]
@@ -74,12 +75,12 @@ impl NodeQuery {
                 let index: i32 = parts.get(1).and_then(|i| i.parse().ok()).ok_or_else(bad)?;
                 f.find_trace_step(key, index)
                     .await?
-                    .map(|s| Node::TraceStep(TraceStep(s)))
+                    .map(|s| Node::TraceStep(TraceStep(Shared::one(s))))
             }
             NodeKind::GovernanceEvent => f
                 .find_governance_event(key)
                 .await?
-                .map(|g| Node::GovernanceEvent(GovernanceEvent(g))),
+                .map(|g| Node::GovernanceEvent(GovernanceEvent(Shared::one(g)))),
             NodeKind::SystemRecord => f
                 .find_system_record(key)
                 .await?

@@ -14,6 +14,7 @@ use crate::facade::runs::{
     Inflection, ReplayEvent, RunEnvelope, RunExport, RunFilter, RunGovernance, RunOrder,
     RunPrefetch, RunReplay, RunTrace, step_ref,
 };
+use crate::facade::shared::Shared;
 use entity::{governance_events, llm_runs, log_exports, trace_steps};
 
 /// One LLM run: an immutable record of a model invocation by an agent, with its depth views.
@@ -164,7 +165,7 @@ impl LlmRunEnvelope {
 
 /// One step of a trace.
 #[derive(Clone)]
-pub struct TraceStep(pub trace_steps::Model);
+pub struct TraceStep(pub Shared<trace_steps::Model>);
 
 #[Object]
 impl TraceStep {
@@ -225,7 +226,10 @@ impl LlmRunTrace {
     }
     /// Steps in index order.
     async fn steps(&self) -> Vec<TraceStep> {
-        self.0.steps.iter().cloned().map(TraceStep).collect()
+        Shared::each(&self.0.steps)
+            .into_iter()
+            .map(TraceStep)
+            .collect()
     }
     async fn total_steps(&self) -> i32 {
         self.0.steps.len() as i32
@@ -245,7 +249,7 @@ impl LlmRunTrace {
 
 /// A policy interaction: which policy and rule decided what about which entity.
 #[derive(Clone)]
-pub struct GovernanceEvent(pub governance_events::Model);
+pub struct GovernanceEvent(pub Shared<governance_events::Model>);
 
 #[Object]
 impl GovernanceEvent {
@@ -305,7 +309,10 @@ impl LlmRunGovernance {
     }
     /// Events in time order.
     async fn events(&self) -> Vec<GovernanceEvent> {
-        self.0.events.iter().cloned().map(GovernanceEvent).collect()
+        Shared::each(&self.0.events)
+            .into_iter()
+            .map(GovernanceEvent)
+            .collect()
     }
     async fn total_events(&self) -> i32 {
         self.0.events.len() as i32
