@@ -5,6 +5,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
+use super::decode;
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::{Facade, check_range, check_text};
@@ -218,8 +219,8 @@ impl Facade {
         let scope = self.scope(Permission::ReadAudit)?;
         filter.validate()?;
         let select = audit_ledger::Entity::find().filter(filter.condition(scope.tenant_id));
-        let rows = page::keyset(select, audit_ledger::Column::Seq, None, true, &args)
-            .all(&scope.db.conn)
+        let page_select = page::keyset(select, audit_ledger::Column::Seq, None, true, &args);
+        let rows = decode::all(page_select, &scope.db.conn)
             .await
             .context("list audit ledger entries")?;
         let page = page::finish(rows, &args, |e| Cursor {
