@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::documents::DocumentCache;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -76,6 +77,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// Counters for `/metrics`, when it is served.
     pub metrics: Option<Arc<Metrics>>,
+    /// Parsed documents of the queries the server has seen.
+    pub documents: Arc<DocumentCache>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
         let metrics = settings.metrics.then(|| Metrics::counting(&mut db));
         AppState {
             metrics,
+            documents: Arc::default(),
             schema: build_schema(&settings.limits),
             appender: Appender::start(db.clone()),
             rate_limiter: settings

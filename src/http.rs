@@ -456,7 +456,7 @@ async fn run_one(
     let max = state.settings.max_aliases;
     // Parsed once here; execution reuses the document (a parse error is reported by it).
     let operation_name = request.operation_name.clone();
-    let aliases = match request.parsed_query() {
+    let aliases = match state.documents.parse(&mut request) {
         Ok(doc) => alias_count(doc, operation_name.as_deref(), max),
         Err(_) => None,
     };

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod canonical;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod facade;
