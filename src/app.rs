@@ -16,6 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::db::Db;
+use crate::facade::TenantCache;
 use crate::graphiql::{self, GraphiqlPage};
 use crate::graphql::{AppSchema, Limits, build_schema};
 use crate::ledger::appender::Appender;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     /// Parsed documents of the queries the server has seen.
     pub documents: Arc<DocumentCache>,
+    /// Tenant records the server has read.
+    pub tenants: Arc<TenantCache>,
 }
 
 impl AppState {
@@ -88,6 +91,7 @@ impl AppState {
         AppState {
             metrics,
             documents: Arc::default(),
+            tenants: Arc::default(),
             schema: build_schema(&settings.limits),
             appender: Appender::start(db.clone()),
             rate_limiter: settings

@@ -481,6 +481,7 @@ async fn run_one(
             state.appender.clone(),
             caller,
         )
+        .with_tenant_cache(state.tenants.clone())
         .with_recording(state.settings.record_requests),
     );
     facade.set_operation(request.operation_name.clone());

@@ -252,6 +252,7 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         state.appender.clone(),
         caller,
     )
+    .with_tenant_cache(state.tenants.clone())
     .with_recording(state.settings.record_requests);
     facade.set_operation(Some("otlp.traces".into()));
     let outcome = facade.ingest_otlp(&request).await;

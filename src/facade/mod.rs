@@ -18,6 +18,8 @@ pub mod runs;
 pub mod shared;
 pub mod system;
 
+use std::sync::Arc;
+
 use sea_orm::EntityTrait;
 use tokio::sync::OnceCell;
 
@@ -38,6 +40,8 @@ pub struct Facade {
     caller: Option<Caller>,
     loaders: Option<Loaders>,
     tenant: OnceCell<tenants::Model>,
+    /// Tenant records the server has read before.
+    tenants: Arc<TenantCache>,
     /// The server's checkpoint signing identity.
     ledger: LedgerKeys,
     /// Group commit for the ledger entries reads write (verification records).
@@ -73,6 +77,7 @@ impl Facade {
             caller,
             loaders,
             tenant: OnceCell::new(),
+            tenants: Arc::default(),
             ledger,
             appender,
             integrity: OnceCell::new(),
@@ -80,6 +85,12 @@ impl Facade {
             record: record::RequestRecord::default(),
             recording: true,
         }
+    }
+
+    /// Shares the server's cache of tenant records.
+    pub fn with_tenant_cache(mut self, tenants: Arc<TenantCache>) -> Self {
+        self.tenants = tenants;
+        self
     }
 
     /// Switches the request's authorization and access records on or off.
@@ -117,7 +128,10 @@ impl Facade {
             })?;
         self.tenant
             .get_or_try_init(|| async {
-                tenants::Entity::find_by_id(caller.tenant_id.clone())
+                if let Some(known) = self.tenants.get(&caller.tenant_id) {
+                    return Ok(known);
+                }
+                let tenant = tenants::Entity::find_by_id(caller.tenant_id.clone())
                     .one(&self.db.conn)
                     .await
                     .with_context(|| format!("load tenant {}", caller.tenant_id))?
@@ -126,7 +140,9 @@ impl Facade {
                             "load the caller's tenant",
                             format!("key {} names a missing tenant", caller.key_id),
                         )
-                    })
+                    })?;
+                self.tenants.keep(&tenant);
+                Ok(tenant)
             })
             .await
     }
@@ -136,6 +152,30 @@ impl Facade {
         let tenant = self.tenant().await?;
         serde_json::from_str(&tenant.compliance_frameworks)
             .context("parse the tenant's compliance frameworks")
+    }
+}
+
+/// Tenant records by id, shared by a server's requests. A tenant is written once and never
+/// changed (`auth::ensure_tenant` only inserts; nothing updates or deletes a tenant), so a
+/// record read once stays true on every instance over the same database.
+#[derive(Debug, Default)]
+pub struct TenantCache {
+    known: std::sync::Mutex<std::collections::HashMap<String, tenants::Model>>,
+}
+
+impl TenantCache {
+    fn get(&self, tenant_id: &str) -> Option<tenants::Model> {
+        self.lock().get(tenant_id).cloned()
+    }
+
+    fn keep(&self, tenant: &tenants::Model) {
+        self.lock().insert(tenant.id.clone(), tenant.clone());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, tenants::Model>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
