@@ -1,51 +1,65 @@
 //! Parsed GraphQL documents by query text. Dashboards and backends send the same few queries
 //! over and over; parsing each one again took about 5% of a small read's CPU. A hit hands
 //! execution a copy of the parsed document (copying is a fraction of parsing); validation
-//! still runs on every request.
+//! and every limit still run on every request.
+//!
+//! Only documents of requests that ran without errors for an authenticated caller are kept,
+//! and only short queries: a parsed document takes up to a hundred times the bytes of its
+//! text, so the bounds below keep the cache under about 50 MB even when filled on purpose.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use async_graphql::Request;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError};
 
 /// Distinct queries kept; when full the cache starts over (a server sees a few dozen).
-const MAX_ENTRIES: usize = 256;
-/// Longer queries are parsed every time, so the cache holds at most 4 MB of query text.
-const MAX_QUERY_BYTES: usize = 16 * 1024;
+const MAX_ENTRIES: usize = 128;
+/// Longer queries are parsed every time.
+const MAX_QUERY_BYTES: usize = 4 * 1024;
 
 /// The cache; shared by every request of the server.
 #[derive(Debug, Default)]
 pub struct DocumentCache {
-    parsed: Mutex<HashMap<String, ExecutableDocument>>,
+    parsed: Mutex<HashMap<String, Arc<ExecutableDocument>>>,
+}
+
+/// A document parsed for a request, to be kept if the request succeeds.
+pub struct Candidate {
+    query: String,
+    document: ExecutableDocument,
 }
 
 impl DocumentCache {
-    /// The request's parsed document: from the cache, or parsed (and kept) now.
-    pub fn parse<'r>(
-        &self,
-        request: &'r mut Request,
-    ) -> Result<&'r ExecutableDocument, ServerError> {
-        let cacheable = request.query.len() <= MAX_QUERY_BYTES;
-        if cacheable {
-            let hit = self.lock().get(&request.query).cloned();
-            if let Some(document) = hit {
-                request.set_parsed_query(document);
-                return request.parsed_query();
-            }
+    /// Gives the request its parsed document: from the cache, or parsed now. A query that
+    /// could be kept comes back as a [`Candidate`] for [`DocumentCache::keep`]. A query that
+    /// does not parse is left to execution, which reports the error.
+    pub fn prepare(&self, request: &mut Request) -> Option<Candidate> {
+        if request.query.len() > MAX_QUERY_BYTES {
+            return None;
         }
-        let document = request.parsed_query()?.clone();
-        if cacheable {
-            let mut parsed = self.lock();
-            if parsed.len() >= MAX_ENTRIES {
-                parsed.clear();
-            }
-            parsed.insert(request.query.clone(), document);
+        let hit = self.lock().get(&request.query).cloned();
+        if let Some(document) = hit {
+            request.set_parsed_query((*document).clone());
+            return None;
         }
-        request.parsed_query()
+        let document = request.parsed_query().ok()?.clone();
+        Some(Candidate {
+            query: request.query.clone(),
+            document,
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecutableDocument>> {
+    /// Keeps the document of a request that succeeded.
+    pub fn keep(&self, candidate: Candidate) {
+        let mut parsed = self.lock();
+        if parsed.len() >= MAX_ENTRIES {
+            parsed.clear();
+        }
+        parsed.insert(candidate.query, Arc::new(candidate.document));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ExecutableDocument>>> {
         self.parsed
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -56,19 +70,31 @@ impl DocumentCache {
 mod tests {
     use super::*;
 
+    fn operations(request: &mut Request) -> String {
+        format!("{:?}", request.parsed_query().unwrap().operations)
+    }
+
     #[test]
-    fn a_cached_document_is_the_document_of_its_query() {
+    fn a_kept_document_is_the_document_of_its_query() {
         let cache = DocumentCache::default();
-        for _ in 0..2 {
+        for round in 0..2 {
             let mut first = Request::new("query A { viewer { role } }");
             let mut second = Request::new("query B { __typename }");
-            let a = format!("{:?}", cache.parse(&mut first).unwrap().operations);
-            let b = format!("{:?}", cache.parse(&mut second).unwrap().operations);
+            let candidates = [cache.prepare(&mut first), cache.prepare(&mut second)];
+            assert_eq!(
+                candidates.iter().all(Option::is_some),
+                round == 0,
+                "parsed on the first round, found on the second"
+            );
+            for candidate in candidates.into_iter().flatten() {
+                cache.keep(candidate);
+            }
+            let (a, b) = (operations(&mut first), operations(&mut second));
             assert!(a.contains("\"A\"") && a.contains("viewer"), "{a}");
             assert!(b.contains("\"B\"") && !b.contains("viewer"), "{b}");
         }
         assert_eq!(cache.lock().len(), 2);
-        assert!(cache.parse(&mut Request::new("query {")).is_err());
+        assert!(cache.prepare(&mut Request::new("query {")).is_none());
         assert_eq!(
             cache.lock().len(),
             2,
@@ -80,14 +106,17 @@ mod tests {
     fn the_cache_is_bounded() {
         let cache = DocumentCache::default();
         for i in 0..MAX_ENTRIES + 10 {
-            cache
-                .parse(&mut Request::new(format!("query Q{i} {{ __typename }}")))
-                .unwrap();
+            let mut request = Request::new(format!("query Q{i} {{ __typename }}"));
+            cache.keep(cache.prepare(&mut request).unwrap());
             assert!(cache.lock().len() <= MAX_ENTRIES);
         }
-        let long = format!("query {{ __typename {} }}", " ".repeat(MAX_QUERY_BYTES));
-        let before = cache.lock().len();
-        cache.parse(&mut Request::new(long)).unwrap();
-        assert_eq!(cache.lock().len(), before, "long queries are not kept");
+        let mut long = Request::new(format!(
+            "query {{ __typename {} }}",
+            " ".repeat(MAX_QUERY_BYTES)
+        ));
+        assert!(
+            cache.prepare(&mut long).is_none(),
+            "long queries are not kept"
+        );
     }
 }

@@ -454,9 +454,12 @@ async fn run_one(
     media: MediaType,
 ) -> (StatusCode, String) {
     let max = state.settings.max_aliases;
-    // Parsed once here; execution reuses the document (a parse error is reported by it).
+    // Parsed once here (or found parsed); execution reuses the document (a parse error is
+    // reported by it).
     let operation_name = request.operation_name.clone();
-    let aliases = match state.documents.parse(&mut request) {
+    let candidate = state.documents.prepare(&mut request);
+    let authenticated = caller.is_some();
+    let aliases = match request.parsed_query() {
         Ok(doc) => alias_count(doc, operation_name.as_deref(), max),
         Err(_) => None,
     };
@@ -495,6 +498,9 @@ async fn run_one(
         return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
     }
     if response.errors.is_empty() {
+        if let (true, Some(candidate)) = (authenticated, candidate) {
+            state.documents.keep(candidate);
+        }
         // The common case: straight to text, no intermediate JSON tree.
         let text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_string());
         return (StatusCode::OK, text);

@@ -157,7 +157,8 @@ impl Facade {
 
 /// Tenant records by id, shared by a server's requests. A tenant is written once and never
 /// changed (`auth::ensure_tenant` only inserts; nothing updates or deletes a tenant), so a
-/// record read once stays true on every instance over the same database.
+/// record read once stays true on every instance over the same database. (An operator who
+/// edits a tenant row by hand must restart the servers for them to see it.)
 #[derive(Debug, Default)]
 pub struct TenantCache {
     known: std::sync::Mutex<std::collections::HashMap<String, tenants::Model>>,
