@@ -65,6 +65,18 @@ pub async fn ensure(
     backends: &[String],
 ) -> Result<Vec<Dataset>, String> {
     std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+    // One benchmark at a time per data folder: a second one would take a dataset that is still
+    // being seeded for an interrupted one and seed it afresh under the first (the lock goes
+    // with the process, even when it is killed).
+    let lock_path = data_dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| e.to_string())?;
+    lock.try_lock().map_err(|_| {
+        format!(
+            "another runledger-bench is using {} (it holds {}); wait for it to finish",
+            data_dir.display(),
+            lock_path.display()
+        )
+    })?;
     let sqlite_file = data_dir.join(format!("{}.db", scale.name));
     let sqlite_url = format!("sqlite://{}?mode=rwc", sqlite_file.display());
     let pg_name = format!("runledger_bench_{}", scale.name);
