@@ -480,6 +480,61 @@ async fn limits_are_enforced(backend: Backend) {
 }
 both!(limits_are_enforced);
 
+/// A query the server has seen before (its parsed document is kept) is answered like a new
+/// one: the operation name and variables of each request apply, callers are still
+/// authenticated, and tenants still see only their own runs.
+async fn a_repeated_query_is_answered_like_a_new_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let two_operations = "query Role { viewer { role } } query Tenant { viewer { tenantId } }";
+    for _ in 0..2 {
+        for (operation, field, expected) in [
+            ("Role", "role", json!("VIEWER")),
+            ("Tenant", "tenantId", json!("alpha")),
+        ] {
+            let body = json!({"query": two_operations, "operationName": operation});
+            let (status, answer) = app.post(Some(&keys.alpha_viewer), &body).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["data"]["viewer"][field], expected, "{answer}");
+            assert_eq!(answer["data"]["viewer"].as_object().unwrap().len(), 1);
+        }
+    }
+    let page = "query($n: Int) { llmRuns(first: $n) { nodes { runId } } }";
+    let alpha_runs = fixture::alpha_runs().len();
+    for n in [1, 2, 1] {
+        let d = app.query(&keys.alpha_viewer, page, json!({"n": n})).await;
+        assert_eq!(
+            d["llmRuns"]["nodes"].as_array().unwrap().len(),
+            n.min(alpha_runs)
+        );
+    }
+    let (_, anonymous) = app
+        .post(None, &json!({"query": page, "variables": {"n": 1}}))
+        .await;
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED"),
+        "{anonymous}"
+    );
+    let run_ids = |d: &Value| -> Vec<String> {
+        d["llmRuns"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["runId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let beta = app.query(&keys.beta_auditor, page, json!({"n": 50})).await;
+    let alpha = app.query(&keys.alpha_viewer, page, json!({"n": 50})).await;
+    let (mut beta, alpha) = (run_ids(&beta), run_ids(&alpha));
+    beta.sort();
+    // The fixture gives beta a run `r1` of its own and a run `rb1` that alpha does not have.
+    assert_eq!(beta, ["r1", "rb1"]);
+    assert_eq!(alpha.len(), alpha_runs);
+    assert!(!alpha.contains(&"rb1".to_string()), "{alpha:?}");
+}
+both!(a_repeated_query_is_answered_like_a_new_one);
+
 /// `/metrics` is off unless asked for; when on, it counts every HTTP request and the SQL
 /// statements requests run (none for a health check).
 async fn metrics_count_requests_and_statements(backend: Backend) {
