@@ -156,8 +156,7 @@ impl DatabaseArgs {
         if let Some(n) = self.db_max_connections {
             return n;
         }
-        let url = &self.database_url;
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if crate::db::is_postgres_url(&self.database_url) {
             16
         } else {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;

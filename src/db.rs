@@ -39,9 +39,14 @@ impl WriteTx {
     }
 }
 
+/// Whether a database URL names PostgreSQL (anything else is SQLite).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Turns a bare path or `sqlite:` URL into a SQLite URL that creates the file when missing.
 pub fn normalize_url(url: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres_url(url) {
         return url.to_string();
     }
     let path = url

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use async_graphql::Request;
 use async_graphql::parser::types::ExecutableDocument;
 
+use crate::locked;
+
 /// Distinct queries kept; when full the cache starts over (a server sees a few dozen).
 const MAX_ENTRIES: usize = 128;
 /// Longer queries are parsed every time.
@@ -38,7 +40,7 @@ impl DocumentCache {
         if request.query.len() > MAX_QUERY_BYTES {
             return None;
         }
-        let hit = self.lock().get(&request.query).cloned();
+        let hit = locked(&self.parsed).get(&request.query).cloned();
         if let Some(document) = hit {
             request.set_parsed_query((*document).clone());
             return None;
@@ -52,17 +54,11 @@ impl DocumentCache {
 
     /// Keeps the document of a request that succeeded.
     pub fn keep(&self, candidate: Candidate) {
-        let mut parsed = self.lock();
+        let mut parsed = locked(&self.parsed);
         if parsed.len() >= MAX_ENTRIES {
             parsed.clear();
         }
         parsed.insert(candidate.query, Arc::new(candidate.document));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ExecutableDocument>>> {
-        self.parsed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -93,10 +89,10 @@ mod tests {
             assert!(a.contains("\"A\"") && a.contains("viewer"), "{a}");
             assert!(b.contains("\"B\"") && !b.contains("viewer"), "{b}");
         }
-        assert_eq!(cache.lock().len(), 2);
+        assert_eq!(locked(&cache.parsed).len(), 2);
         assert!(cache.prepare(&mut Request::new("query {")).is_none());
         assert_eq!(
-            cache.lock().len(),
+            locked(&cache.parsed).len(),
             2,
             "a query that does not parse is not kept"
         );
@@ -108,7 +104,7 @@ mod tests {
         for i in 0..MAX_ENTRIES + 10 {
             let mut request = Request::new(format!("query Q{i} {{ __typename }}"));
             cache.keep(cache.prepare(&mut request).unwrap());
-            assert!(cache.lock().len() <= MAX_ENTRIES);
+            assert!(locked(&cache.parsed).len() <= MAX_ENTRIES);
         }
         let mut long = Request::new(format!(
             "query {{ __typename {} }}",

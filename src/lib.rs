@@ -38,3 +38,9 @@ pub mod metrics;
 pub mod otlp;
 pub mod ratelimit;
 pub mod seed;
+
+/// Locks a mutex that guards a cache or a request's bookkeeping: a panic elsewhere while it
+/// was held leaves data that is still usable, so the lock is taken anyway.
+pub(crate) fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

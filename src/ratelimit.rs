@@ -43,10 +43,7 @@ impl RateLimiter {
     }
 
     fn take_at(&self, key_id: &str, cost: f64, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = crate::locked(&self.buckets);
         if buckets.len() > PRUNE_ABOVE {
             let (rate, burst) = (self.per_second, self.burst);
             buckets.retain(|_, (tokens, at)| {

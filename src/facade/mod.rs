@@ -166,17 +166,11 @@ pub struct TenantCache {
 
 impl TenantCache {
     fn get(&self, tenant_id: &str) -> Option<tenants::Model> {
-        self.lock().get(tenant_id).cloned()
+        crate::locked(&self.known).get(tenant_id).cloned()
     }
 
     fn keep(&self, tenant: &tenants::Model) {
-        self.lock().insert(tenant.id.clone(), tenant.clone());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, tenants::Model>> {
-        self.known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::locked(&self.known).insert(tenant.id.clone(), tenant.clone());
     }
 }
 

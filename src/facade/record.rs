@@ -16,6 +16,7 @@ use crate::canonical::micros;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult};
 use crate::ledger::NewEntry;
+use crate::locked;
 
 /// Most ids an access entry lists (a page holds at most 100; aliased pages of one list with the
 /// same filters share an entry).
@@ -42,10 +43,6 @@ pub struct RequestRecord {
     /// (permission, allowed) → reason, how often.
     decisions: Mutex<Decisions>,
     reads: Mutex<Vec<Read>>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RequestRecord {
