@@ -3,9 +3,10 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
+use super::plain::{Plain, PlainFields};
 use super::runs::LogExport;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::facade::EvidenceMetadata;
@@ -32,7 +33,7 @@ fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
 impl AuditEntry {
     /// Global id (Relay).
     pub async fn id(&self) -> ID {
-        global_id(NodeKind::AuditEntry, &[&self.0.id])
+        self.node_id()
     }
     /// The entry's own id (use it with `auditEntry`).
     async fn entry_id(&self) -> &str {
@@ -92,6 +93,44 @@ impl AuditEntry {
     /// RFC 6962 leaf hash of this entry (docs/ledger.md).
     async fn entry_hash(&self) -> &str {
         &self.0.entry_hash
+    }
+}
+
+impl AuditEntry {
+    fn node_id(&self) -> ID {
+        global_id(NodeKind::AuditEntry, &[&self.0.id])
+    }
+}
+
+impl PlainFields for AuditEntry {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let e = &self.0;
+        Some(match name {
+            "id" => self.node_id().0.into(),
+            "entryId" => e.id.as_str().into(),
+            "seq" => e.seq.into(),
+            "category" => LedgerCategory::parse(&e.category)
+                .map(|c| c.to_value())
+                .into(),
+            "eventType" => e.event_type.as_str().into(),
+            "entityType" => e.entity_type.as_str().into(),
+            "entityId" => e.entity_id.as_str().into(),
+            "actorType" => ActorType::parse(&e.actor_type).map(|a| a.to_value()).into(),
+            "actorId" => e.actor_id.as_deref().into(),
+            "actionReason" => e.action_reason.as_deref().into(),
+            "decision" => e
+                .decision
+                .as_deref()
+                .and_then(AccessDecision::parse)
+                .map(|d| d.to_value())
+                .into(),
+            "correlationId" => e.correlation_id.as_deref().into(),
+            "occurredAt" => Timestamp(e.occurred_at).to_value(),
+            "recordedAt" => Timestamp(e.recorded_at).to_value(),
+            "prevHash" => e.prev_hash.as_str().into(),
+            "entryHash" => e.entry_hash.as_str().into(),
+            _ => return None,
+        })
     }
 }
 
@@ -281,7 +320,7 @@ impl LogExportListInfo {
     }
 }
 
-type AuditEntryConnection = Connection<String, AuditEntry, AuditEntryListInfo>;
+type AuditEntryConnection = Connection<String, Plain<AuditEntry>, AuditEntryListInfo>;
 
 async fn entries(
     ctx: &Context<'_>,
@@ -295,7 +334,7 @@ async fn entries(
     let list = facade(ctx)?.list_audit_entries(filter, args).await?;
     Ok(connection(
         list.page,
-        AuditEntry,
+        |e| Plain(AuditEntry(e)),
         AuditEntryListInfo {
             filter: list.filter,
             metadata: list.metadata,

@@ -6,6 +6,7 @@ pub mod common;
 pub mod ingest;
 pub mod keys;
 pub mod node;
+pub mod plain;
 pub mod runs;
 pub mod system;
 

@@ -2,9 +2,10 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
+use super::plain::{Plain, PlainFields};
 use super::system::SystemRun;
 use crate::domain::{
     ExportFormat, ExportStatus, RunStatus, SourceDomain, StepStatus, WindowSeconds,
@@ -35,7 +36,7 @@ fn parse_status<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Resu
 impl LlmRun {
     /// Global id (Relay).
     pub async fn id(&self) -> ID {
-        global_id(NodeKind::LlmRun, &[&self.0.run_id])
+        self.node_id()
     }
     /// The producer's run id, unique within the tenant.
     async fn run_id(&self) -> &str {
@@ -79,9 +80,7 @@ impl LlmRun {
     }
     /// Wall-clock duration in milliseconds, when the run completed.
     async fn duration_ms(&self) -> Option<i64> {
-        self.0
-            .completed_at
-            .map(|c| (c - self.0.started_at).num_milliseconds())
+        self.elapsed_ms()
     }
     /// Producer of the record, e.g. `sdk`, `otel`.
     async fn source(&self) -> &str {
@@ -136,6 +135,42 @@ impl LlmRun {
     }
 }
 
+impl LlmRun {
+    fn node_id(&self) -> ID {
+        global_id(NodeKind::LlmRun, &[&self.0.run_id])
+    }
+
+    fn elapsed_ms(&self) -> Option<i64> {
+        self.0
+            .completed_at
+            .map(|c| (c - self.0.started_at).num_milliseconds())
+    }
+}
+
+impl PlainFields for LlmRun {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let r = &self.0;
+        Some(match name {
+            "id" => self.node_id().0.into(),
+            "runId" => r.run_id.as_str().into(),
+            "traceId" => r.trace_id.as_deref().into(),
+            "provider" => r.provider.as_str().into(),
+            "model" => r.model.as_str().into(),
+            "inputTokens" => r.input_tokens.into(),
+            "outputTokens" => r.output_tokens.into(),
+            "costCents" => r.cost_cents.into(),
+            "executionStatus" => RunStatus::parse(&r.execution_status)?.to_value(),
+            "startedAt" => Timestamp(r.started_at).to_value(),
+            "completedAt" => r.completed_at.map(|t| Timestamp(t).to_value()).into(),
+            "durationMs" => self.elapsed_ms().into(),
+            "source" => r.source.as_str().into(),
+            "isSynthetic" => r.is_synthetic.into(),
+            "recordedAt" => Timestamp(r.recorded_at).to_value(),
+            _ => return None,
+        })
+    }
+}
+
 /// O1: the canonical immutable run record.
 pub struct LlmRunEnvelope(RunEnvelope);
 
@@ -171,10 +206,7 @@ pub struct TraceStep(pub Shared<trace_steps::Model>);
 impl TraceStep {
     /// Global id (Relay).
     pub async fn id(&self) -> ID {
-        global_id(
-            NodeKind::TraceStep,
-            &[&self.0.trace_id, &self.0.step_index.to_string()],
-        )
+        self.node_id()
     }
     /// Reference `<traceId>#<stepIndex>`.
     async fn step_ref(&self) -> String {
@@ -213,6 +245,35 @@ impl TraceStep {
     }
 }
 
+impl TraceStep {
+    fn node_id(&self) -> ID {
+        global_id(
+            NodeKind::TraceStep,
+            &[&self.0.trace_id, &self.0.step_index.to_string()],
+        )
+    }
+}
+
+impl PlainFields for TraceStep {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let s = &*self.0;
+        Some(match name {
+            "id" => self.node_id().0.into(),
+            "stepRef" => step_ref(s).into(),
+            "traceId" => s.trace_id.as_str().into(),
+            "stepIndex" => s.step_index.into(),
+            "timestamp" => Timestamp(s.occurred_at).to_value(),
+            "skillName" => s.skill_name.as_str().into(),
+            "status" => StepStatus::parse(&s.status)?.to_value(),
+            "outcomeCategory" => s.outcome_category.as_str().into(),
+            "costCents" => s.cost_cents.into(),
+            "durationMs" => s.duration_ms.into(),
+            "recordedAt" => Timestamp(s.recorded_at).to_value(),
+            _ => return None,
+        })
+    }
+}
+
 /// O2: the step-by-step trace of a run.
 pub struct LlmRunTrace(RunTrace);
 
@@ -225,10 +286,10 @@ impl LlmRunTrace {
         self.0.run.trace_id.as_deref()
     }
     /// Steps in index order.
-    async fn steps(&self) -> Vec<TraceStep> {
+    async fn steps(&self) -> Vec<Plain<TraceStep>> {
         Shared::each(&self.0.steps)
             .into_iter()
-            .map(TraceStep)
+            .map(|step| Plain(TraceStep(step)))
             .collect()
     }
     async fn total_steps(&self) -> i32 {
@@ -255,7 +316,7 @@ pub struct GovernanceEvent(pub Shared<governance_events::Model>);
 impl GovernanceEvent {
     /// Global id (Relay).
     pub async fn id(&self) -> ID {
-        global_id(NodeKind::GovernanceEvent, &[&self.0.id])
+        self.node_id()
     }
     /// The producer's event id.
     async fn event_id(&self) -> &str {
@@ -299,6 +360,33 @@ impl GovernanceEvent {
     }
 }
 
+impl GovernanceEvent {
+    fn node_id(&self) -> ID {
+        global_id(NodeKind::GovernanceEvent, &[&self.0.id])
+    }
+}
+
+impl PlainFields for GovernanceEvent {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let e = &*self.0;
+        Some(match name {
+            "id" => self.node_id().0.into(),
+            "eventId" => e.id.as_str().into(),
+            "runId" => e.run_id.as_str().into(),
+            "timestamp" => Timestamp(e.occurred_at).to_value(),
+            "eventType" => e.event_type.as_str().into(),
+            "policyId" => e.policy_id.as_deref().into(),
+            "ruleId" => e.rule_id.as_deref().into(),
+            "decision" => crate::domain::PolicyDecision::parse(&e.decision)?.to_value(),
+            "entityType" => e.entity_type.as_str().into(),
+            "entityId" => e.entity_id.as_str().into(),
+            "reason" => e.reason.as_deref().into(),
+            "recordedAt" => Timestamp(e.recorded_at).to_value(),
+            _ => return None,
+        })
+    }
+}
+
 /// O3: the policy events of one run.
 pub struct LlmRunGovernance(RunGovernance);
 
@@ -308,10 +396,10 @@ impl LlmRunGovernance {
         &self.0.run.run_id
     }
     /// Events in time order.
-    async fn events(&self) -> Vec<GovernanceEvent> {
+    async fn events(&self) -> Vec<Plain<GovernanceEvent>> {
         Shared::each(&self.0.events)
             .into_iter()
-            .map(GovernanceEvent)
+            .map(|event| Plain(GovernanceEvent(event)))
             .collect()
     }
     async fn total_events(&self) -> i32 {
@@ -537,7 +625,7 @@ impl RunsQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<Connection<String, LlmRun, LlmRunListInfo>> {
+    ) -> Result<Connection<String, Plain<LlmRun>, LlmRunListInfo>> {
         let order = order_by.unwrap_or_default();
         let args = page_args(order.list_kind(), first, after, last, before)?;
         let f = facade(ctx)?;
@@ -549,7 +637,7 @@ impl RunsQuery {
             .await?;
         Ok(connection(
             list.page,
-            LlmRun,
+            |run| Plain(LlmRun(run)),
             LlmRunListInfo {
                 filter: list.filter,
                 metadata: list.metadata,

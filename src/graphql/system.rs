@@ -3,9 +3,10 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
+use super::plain::{Plain, PlainFields};
 use crate::domain::{Severity, WindowSeconds};
 use crate::facade::EvidenceMetadata;
 use crate::facade::page::ListKind;
@@ -25,7 +26,7 @@ pub struct SystemRecord(pub system_records::Model);
 impl SystemRecord {
     /// Global id (Relay).
     pub async fn id(&self) -> ID {
-        global_id(NodeKind::SystemRecord, &[&self.0.id])
+        self.node_id()
     }
     /// The record's own id.
     async fn record_id(&self) -> &str {
@@ -78,8 +79,38 @@ impl SystemRecord {
     }
 }
 
-fn records(list: &[system_records::Model]) -> Vec<SystemRecord> {
-    list.iter().cloned().map(SystemRecord).collect()
+impl SystemRecord {
+    fn node_id(&self) -> ID {
+        global_id(NodeKind::SystemRecord, &[&self.0.id])
+    }
+}
+
+impl PlainFields for SystemRecord {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let r = &self.0;
+        Some(match name {
+            "id" => self.node_id().0.into(),
+            "recordId" => r.id.as_str().into(),
+            "tenantId" => r.tenant_id.as_deref().into(),
+            "isGlobal" => r.tenant_id.is_none().into(),
+            "component" => r.component.as_str().into(),
+            "eventType" => r.event_type.as_str().into(),
+            "severity" => Severity::parse(&r.severity)?.to_value(),
+            "summary" => r.summary.as_str().into(),
+            "causedBy" => r.caused_by.as_deref().into(),
+            "correlationId" => r.correlation_id.as_deref().into(),
+            "occurredAt" => Timestamp(r.occurred_at).to_value(),
+            "recordedAt" => Timestamp(r.recorded_at).to_value(),
+            _ => return None,
+        })
+    }
+}
+
+fn records(list: &[system_records::Model]) -> Vec<Plain<SystemRecord>> {
+    list.iter()
+        .cloned()
+        .map(|r| Plain(SystemRecord(r)))
+        .collect()
 }
 
 /// The system-logs view of one run.
@@ -213,7 +244,7 @@ impl SystemEvents {
         &self.0.run_id
     }
     /// Events in time order.
-    async fn events(&self) -> Vec<SystemRecord> {
+    async fn events(&self) -> Vec<Plain<SystemRecord>> {
         records(&self.0.events)
     }
     async fn total_events(&self) -> i32 {
@@ -265,7 +296,7 @@ impl SystemAttribution {
         self.0.window_seconds
     }
     /// Events with a known cause, correlated to the run or inside its window, in time order.
-    async fn items(&self) -> Vec<SystemRecord> {
+    async fn items(&self) -> Vec<Plain<SystemRecord>> {
         records(&self.0.events)
     }
     async fn total(&self) -> i32 {
@@ -316,14 +347,14 @@ impl SystemQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<Connection<String, SystemRecord, SystemRecordListInfo>> {
+    ) -> Result<Connection<String, Plain<SystemRecord>, SystemRecordListInfo>> {
         let args = page_args(ListKind::SystemRecords, first, after, last, before)?;
         let list = facade(ctx)?
             .list_system_records(filter.unwrap_or_default(), args)
             .await?;
         Ok(connection(
             list.page,
-            SystemRecord,
+            |r| Plain(SystemRecord(r)),
             SystemRecordListInfo {
                 filter: list.filter,
                 metadata: list.metadata,

@@ -12,6 +12,7 @@ mod http;
 mod ingest;
 mod isolation;
 mod otlp;
+mod resolution;
 mod runs;
 mod schema;
 mod seeded;
