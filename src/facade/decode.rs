@@ -5,7 +5,10 @@
 //! position is its column's place in the model; a test checks the lists below against the
 //! entities.
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, Select};
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Iterable, QueryResult, QuerySelect,
+    QueryTrait, Select, TryGetable,
+};
 
 use entity::{audit_ledger, governance_events, llm_runs, system_records, trace_steps};
 
@@ -66,6 +69,91 @@ by_position!(audit_ledger: tenant_id, seq, id, category, event_type, entity_type
     actor_type, actor_id, action_reason, decision, before_state, after_state, correlation_id,
     occurred_at, recorded_at, prev_hash, entry_hash);
 
+/// A set of `trace_steps` columns: what one view of steps reads. A run's trace in a list
+/// usually shows two or three of a step's thirteen columns; reading only those spares the
+/// database encoding, and the server decoding, the rest (a 64-character hash, timestamps…).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StepColumns(u32);
+
+impl StepColumns {
+    /// The columns every view reads: the tenant, the trace and the step's index.
+    pub const KEY: StepColumns = StepColumns(
+        1 << trace_steps::Column::TenantId as u32
+            | 1 << trace_steps::Column::TraceId as u32
+            | 1 << trace_steps::Column::StepIndex as u32,
+    );
+
+    /// Every column.
+    pub fn all() -> StepColumns {
+        trace_steps::Column::iter().fold(StepColumns(0), StepColumns::with)
+    }
+
+    /// This set and `column`.
+    pub fn with(self, column: trace_steps::Column) -> StepColumns {
+        StepColumns(self.0 | 1 << column as u32)
+    }
+
+    fn has(self, column: trace_steps::Column) -> bool {
+        self.0 & 1 << column as u32 != 0
+    }
+}
+
+/// Runs a `select` of steps (`Entity::find()` with filters and order) reading only `columns`.
+/// The fields of the other columns hold their type's default: the view that asked for
+/// `columns` reads nothing else.
+pub async fn steps<C: ConnectionTrait>(
+    select: Select<trace_steps::Entity>,
+    columns: StepColumns,
+    db: &C,
+) -> Result<Vec<trace_steps::Model>, DbErr> {
+    if columns == StepColumns::all() {
+        return all(select, db).await;
+    }
+    let select = select
+        .select_only()
+        .columns(trace_steps::Column::iter().filter(|c| columns.has(*c)));
+    let rows = db
+        .query_all_raw(select.build(db.get_database_backend()))
+        .await?;
+    rows.iter().map(|row| step_from(row, columns)).collect()
+}
+
+/// The value of `column`, the next selected one, or its type's default when not selected.
+fn next_value<T: TryGetable + Default>(
+    row: &QueryResult,
+    columns: StepColumns,
+    column: trace_steps::Column,
+    position: &mut usize,
+) -> Result<T, DbErr> {
+    if !columns.has(column) {
+        return Ok(T::default());
+    }
+    *position += 1;
+    row.try_get_by_index(*position - 1)
+}
+
+/// Implements [`step_from`], listing the step's fields with their columns in entity order.
+macro_rules! projected_step {
+    ($($field:ident: $column:ident),+ $(,)?) => {
+        /// A step decoded from a row holding the selected `columns` in entity order.
+        fn step_from(row: &QueryResult, columns: StepColumns) -> Result<trace_steps::Model, DbErr> {
+            let mut position = 0usize;
+            Ok(trace_steps::Model {
+                $($field: next_value(row, columns, trace_steps::Column::$column, &mut position)?,)+
+            })
+        }
+
+        #[cfg(test)]
+        const PROJECTED_STEP: &[(&str, trace_steps::Column)] =
+            &[$((stringify!($field), trace_steps::Column::$column)),+];
+    };
+}
+
+projected_step!(tenant_id: TenantId, trace_id: TraceId, step_index: StepIndex,
+    occurred_at: OccurredAt, skill_name: SkillName, status: Status,
+    outcome_category: OutcomeCategory, cost_cents: CostCents, duration_ms: DurationMs,
+    span_id: SpanId, recorded_at: RecordedAt, record_hash: RecordHash, anchor_id: AnchorId);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +170,33 @@ mod tests {
             "the positional decoder of {} must list the entity's columns in order",
             E::default().table_name()
         );
+    }
+
+    #[test]
+    fn the_projected_step_decoder_follows_the_entity_column_order() {
+        // Fields in entity order, each read from the column of its own name.
+        assert_eq!(
+            column_names::<trace_steps::Entity>(),
+            PROJECTED_STEP
+                .iter()
+                .map(|(field, _)| field.to_string())
+                .collect::<Vec<_>>()
+        );
+        for (field, column) in PROJECTED_STEP {
+            assert_eq!(column.as_str(), *field);
+        }
+        assert!(trace_steps::Column::iter().all(|c| StepColumns::all().has(c)));
+        let key = [
+            trace_steps::Column::TenantId,
+            trace_steps::Column::TraceId,
+            trace_steps::Column::StepIndex,
+        ];
+        for column in trace_steps::Column::iter() {
+            assert_eq!(
+                StepColumns::KEY.has(column),
+                key.iter().any(|k| k.as_str() == column.as_str())
+            );
+        }
     }
 
     #[test]

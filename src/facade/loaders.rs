@@ -15,7 +15,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::decode;
+use super::decode::{self, StepColumns};
 use super::shared::Rows;
 use crate::db::Db;
 use crate::error::{AppError, Context};
@@ -121,20 +121,34 @@ impl Loader<String> for RunById {
 
 pub struct StepsByTrace(TenantDb);
 
-impl Loader<String> for StepsByTrace {
+/// A trace's steps, read with a set of columns (a view that shows few of a step's columns
+/// reads only those; see [`StepColumns`]).
+pub type StepsKey = (String, StepColumns);
+
+impl Loader<StepsKey> for StepsByTrace {
     type Value = Rows<trace_steps::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let select = trace_steps::Entity::find()
-            .filter(trace_steps::Column::TenantId.eq(&self.0.tenant_id))
-            .filter(trace_steps::Column::TraceId.is_in(keys.iter().cloned()))
-            .order_by_asc(trace_steps::Column::TraceId)
-            .order_by_asc(trace_steps::Column::StepIndex);
-        let rows = decode::all(select, &self.0.db.conn)
-            .await
-            .context("load trace steps")?;
-        Ok(group(keys, rows, |s| s.trace_id.clone()))
+    async fn load(&self, keys: &[StepsKey]) -> Result<HashMap<StepsKey, Self::Value>, Self::Error> {
+        // One statement per set of columns (a request usually asks for one or two).
+        let mut by_columns: HashMap<StepColumns, Vec<String>> = HashMap::new();
+        for (trace, columns) in keys {
+            by_columns.entry(*columns).or_default().push(trace.clone());
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (columns, traces) in by_columns {
+            let select = trace_steps::Entity::find()
+                .filter(trace_steps::Column::TenantId.eq(&self.0.tenant_id))
+                .filter(trace_steps::Column::TraceId.is_in(traces.iter().cloned()))
+                .order_by_asc(trace_steps::Column::TraceId)
+                .order_by_asc(trace_steps::Column::StepIndex);
+            let rows = decode::steps(select, columns, &self.0.db.conn)
+                .await
+                .context("load trace steps")?;
+            let grouped = group(&traces, rows, |s| s.trace_id.clone());
+            out.extend(grouped.into_iter().map(|(t, v)| ((t, columns), v)));
+        }
+        Ok(out)
     }
 }
 
@@ -211,7 +225,11 @@ impl Loader<WindowKey> for SystemAroundRun {
             .runs
             .load_many(keys.iter().map(|(r, _)| r.clone()))
             .await?;
-        let traces: Vec<String> = runs.values().filter_map(|r| r.trace_id.clone()).collect();
+        let all = StepColumns::all();
+        let traces: Vec<StepsKey> = runs
+            .values()
+            .filter_map(|r| r.trace_id.clone().map(|t| (t, all)))
+            .collect();
         let (steps, governance) = futures_util::try_join!(
             self.steps.load_many(traces),
             self.governance.load_many(runs.keys().cloned()),
@@ -224,7 +242,7 @@ impl Loader<WindowKey> for SystemAroundRun {
             let run_steps = run
                 .trace_id
                 .as_ref()
-                .and_then(|t| steps.get(t))
+                .and_then(|t| steps.get(&(t.clone(), all)))
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
             let run_governance = governance

@@ -6,7 +6,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use super::decode;
+use super::decode::{self, StepColumns};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, ListKind, Page, PageArgs, SortKey};
 use super::shared::Rows;
@@ -192,7 +192,9 @@ pub struct RunEnvelope {
 #[derive(Clone, Debug)]
 pub struct RunTrace {
     pub run: llm_runs::Model,
+    /// The steps, with the columns in `columns` (the other fields hold defaults).
     pub steps: Rows<trace_steps::Model>,
+    pub columns: StepColumns,
 }
 
 /// O3: the policy events of this run.
@@ -298,8 +300,9 @@ pub struct RunPrefetch {
     /// Correlated system records and exports: the correlation spine of metadata (and export,
     /// system views).
     pub spine: bool,
-    /// Trace steps (trace, replay, export, inflection).
-    pub steps: bool,
+    /// Trace steps, once per set of columns (a trace view reads what it shows; replay,
+    /// export, inflection and the system views read every column).
+    pub steps: Vec<StepColumns>,
     /// Telemetry samples.
     pub telemetry: bool,
     /// Replay windows of these half-widths (replay, system replay and attribution).
@@ -396,7 +399,11 @@ impl Facade {
         let scope = self.scope(Permission::ReadEvidence)?;
         let windows = !want.windows.is_empty();
         if runs.is_empty()
-            || !(want.governance || want.spine || want.steps || want.telemetry || windows)
+            || !(want.governance
+                || want.spine
+                || !want.steps.is_empty()
+                || want.telemetry
+                || windows)
         {
             return Ok(());
         }
@@ -423,8 +430,18 @@ impl Facade {
             Ok::<_, AppError>(())
         };
         let steps = async {
-            if want.steps || windows {
-                l.steps.load_many(traces.clone()).await?;
+            let mut sets = want.steps.clone();
+            if windows {
+                sets.push(StepColumns::all());
+            }
+            sets.sort();
+            sets.dedup();
+            let mut keys = Vec::with_capacity(sets.len() * traces.len());
+            for columns in &sets {
+                keys.extend(traces.iter().map(|t| (t.clone(), *columns)));
+            }
+            if !keys.is_empty() {
+                l.steps.load_many(keys).await?;
             }
             Ok::<_, AppError>(())
         };
@@ -472,11 +489,21 @@ impl Facade {
         scope: &Scope<'_>,
         run: &llm_runs::Model,
     ) -> AppResult<Rows<trace_steps::Model>> {
+        self.steps_with(scope, run, StepColumns::all()).await
+    }
+
+    /// The run's steps with `columns` (all of them for every view but a trace's list).
+    async fn steps_with(
+        &self,
+        scope: &Scope<'_>,
+        run: &llm_runs::Model,
+        columns: StepColumns,
+    ) -> AppResult<Rows<trace_steps::Model>> {
         match &run.trace_id {
             Some(trace) => Ok(scope
                 .loaders
                 .steps
-                .load_one(trace.clone())
+                .load_one((trace.clone(), columns))
                 .await?
                 .unwrap_or_default()),
             None => Ok(Rows::default()),
@@ -573,25 +600,38 @@ impl Facade {
         Ok(metadata)
     }
 
-    /// O2: the run's steps in index order (metadata: [`Facade::trace_metadata`]).
-    pub async fn run_trace(&self, run: &llm_runs::Model) -> AppResult<RunTrace> {
+    /// O2: the run's steps in index order, read with `columns`, the ones the caller will show
+    /// (metadata: [`Facade::trace_metadata`]).
+    pub async fn run_trace(
+        &self,
+        run: &llm_runs::Model,
+        columns: StepColumns,
+    ) -> AppResult<RunTrace> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "trace");
-        let steps = self.steps_of(&scope, run).await?;
+        let steps = self.steps_with(&scope, run, columns).await?;
         Ok(RunTrace {
             run: run.clone(),
             steps,
+            columns,
         })
     }
 
-    /// The trace's metadata: the run's, the steps' time span and the checksum of the steps.
+    /// The trace's metadata: the run's, the steps' time span and the checksum of the steps
+    /// (every column of them, read again if the trace holds fewer).
     pub async fn trace_metadata(&self, trace: &RunTrace) -> AppResult<EvidenceMetadata> {
+        let steps = if trace.columns == StepColumns::all() {
+            trace.steps.clone()
+        } else {
+            let scope = self.scope(Permission::ReadEvidence)?;
+            self.steps_of(&scope, &trace.run).await?
+        };
         let mut metadata = self
             .run_metadata(&trace.run, "trace_steps", SourceDomain::Activity)
             .await?
-            .with_times(trace.steps.iter().map(|s| (s.occurred_at, s.recorded_at)));
+            .with_times(steps.iter().map(|s| (s.occurred_at, s.recorded_at)));
         metadata.checksum = Some(hash_json(&Value::Array(
-            trace.steps.iter().map(step_json).collect(),
+            steps.iter().map(step_json).collect(),
         )));
         Ok(metadata)
     }

@@ -2,7 +2,7 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
+use async_graphql::{Context, ID, InputType, Json, Object, Result, SelectionField, Value};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use super::plain::{Plain, PlainFields};
@@ -11,6 +11,7 @@ use crate::domain::{
     ExportFormat, ExportStatus, RunStatus, SourceDomain, StepStatus, WindowSeconds,
 };
 use crate::facade::EvidenceMetadata;
+use crate::facade::decode::StepColumns;
 use crate::facade::runs::{
     Inflection, ReplayEvent, RunEnvelope, RunExport, RunFilter, RunGovernance, RunOrder,
     RunPrefetch, RunReplay, RunTrace, step_ref,
@@ -109,7 +110,8 @@ impl LlmRun {
     }
     /// O2: the step-by-step trace.
     async fn trace(&self, ctx: &Context<'_>) -> Result<LlmRunTrace> {
-        Ok(LlmRunTrace(facade(ctx)?.run_trace(&self.0).await?))
+        let columns = trace_step_columns(&ctx.field());
+        Ok(LlmRunTrace(facade(ctx)?.run_trace(&self.0, columns).await?))
     }
     /// O3: the policy events of this run.
     async fn governance(&self, ctx: &Context<'_>) -> Result<LlmRunGovernance> {
@@ -272,6 +274,37 @@ impl PlainFields for TraceStep {
             _ => return None,
         })
     }
+}
+
+/// The step columns a selection of a run's `trace` shows: its steps' fields and totals. Any
+/// field not listed here (metadata, a field added later) reads every column.
+fn trace_step_columns(trace: &SelectionField<'_>) -> StepColumns {
+    use trace_steps::Column;
+    let mut columns = StepColumns::KEY;
+    for field in trace.selection_set() {
+        match field.name() {
+            "__typename" | "runId" | "traceId" | "totalSteps" => {}
+            "totalCostCents" => columns = columns.with(Column::CostCents),
+            "totalDurationMs" => columns = columns.with(Column::DurationMs),
+            "steps" => {
+                for step in field.selection_set() {
+                    columns = match step.name() {
+                        "__typename" | "id" | "stepRef" | "traceId" | "stepIndex" => columns,
+                        "timestamp" => columns.with(Column::OccurredAt),
+                        "skillName" => columns.with(Column::SkillName),
+                        "status" => columns.with(Column::Status),
+                        "outcomeCategory" => columns.with(Column::OutcomeCategory),
+                        "costCents" => columns.with(Column::CostCents),
+                        "durationMs" => columns.with(Column::DurationMs),
+                        "recordedAt" => columns.with(Column::RecordedAt),
+                        _ => return StepColumns::all(),
+                    }
+                }
+            }
+            _ => return StepColumns::all(),
+        }
+    }
+    columns
 }
 
 /// O2: the step-by-step trace of a run.
@@ -599,10 +632,19 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
             }
         }
     }
+    // Each trace reads the columns it shows; every other view of steps reads them all.
+    let mut steps: Vec<StepColumns> = nodes
+        .iter()
+        .flat_map(|n| n.field("trace").selection_fields())
+        .map(|trace| trace_step_columns(&trace))
+        .collect();
+    if selected("replay") || selected("export") || system {
+        steps.push(StepColumns::all());
+    }
     RunPrefetch {
         governance: metadata || selected("governance") || selected("replay") || selected("export"),
         spine: metadata || selected("export") || system,
-        steps: selected("trace") || selected("replay") || selected("export") || system,
+        steps,
         telemetry: system,
         windows,
     }

@@ -142,3 +142,85 @@ async fn list_items_equal_their_own_resolvers(backend: Backend) {
 }
 
 both!(list_items_equal_their_own_resolvers);
+
+/// A run's trace reads only the step columns its selection shows: each step field asked for
+/// alone, the totals and the metadata must equal what a trace with every field shows.
+async fn a_trace_shows_the_same_values_whatever_it_selects(backend: Backend) {
+    let app = TestApp::spawn_unrecorded(backend).await;
+    let keys = fixture::load(&app).await;
+    let key = &keys.alpha_auditor;
+
+    let fields = value_fields(&app, key, "TraceStep").await;
+    let everything = app
+        .query(
+            key,
+            &format!(
+                "{{ llmRuns(first: 50) {{ nodes {{ runId trace {{ metadata {{ checksum occurredAt }} \
+                 steps {{ {} }} }} }} }} }}",
+                fields.join(" ")
+            ),
+            json!({}),
+        )
+        .await;
+    let runs = everything["llmRuns"]["nodes"].as_array().unwrap().clone();
+    let steps: usize = runs
+        .iter()
+        .map(|r| r["trace"]["steps"].as_array().unwrap().len())
+        .sum();
+    assert!(steps >= 5, "the fixture has steps: {everything}");
+
+    for field in &fields {
+        let d = app
+            .query(
+                key,
+                &format!("{{ llmRuns(first: 50) {{ nodes {{ runId trace {{ steps {{ {field} }} }} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        for (run, full) in d["llmRuns"]["nodes"].as_array().unwrap().iter().zip(&runs) {
+            assert_eq!(run["runId"], full["runId"]);
+            let alone: Vec<&Value> = run["trace"]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| &s[field.as_str()])
+                .collect();
+            let with_all: Vec<&Value> = full["trace"]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| &s[field.as_str()])
+                .collect();
+            assert_eq!(
+                alone, with_all,
+                "step field {field} of run {}",
+                run["runId"]
+            );
+        }
+    }
+
+    // Totals, computed here from the full steps; metadata equal to the full trace's.
+    let d = app
+        .query(
+            key,
+            "{ llmRuns(first: 50) { nodes { trace { totalSteps totalCostCents totalDurationMs } \
+             again: trace { metadata { checksum occurredAt } steps { skillName } } } } }",
+            json!({}),
+        )
+        .await;
+    for (run, full) in d["llmRuns"]["nodes"].as_array().unwrap().iter().zip(&runs) {
+        let full_steps = full["trace"]["steps"].as_array().unwrap();
+        let sum = |f: &str| {
+            full_steps
+                .iter()
+                .map(|s| s[f].as_i64().unwrap())
+                .sum::<i64>()
+        };
+        assert_eq!(run["trace"]["totalSteps"], json!(full_steps.len()));
+        assert_eq!(run["trace"]["totalCostCents"], json!(sum("costCents")));
+        assert_eq!(run["trace"]["totalDurationMs"], json!(sum("durationMs")));
+        assert_eq!(run["again"]["metadata"], full["trace"]["metadata"]);
+    }
+}
+
+both!(a_trace_shows_the_same_values_whatever_it_selects);
