@@ -489,14 +489,30 @@ async fn run_one(
     );
     facade.set_operation(request.operation_name.clone());
     let response = state.schema.execute(request.data(facade.clone())).await;
+    // The answer is written out and the request's rows let go before its records are
+    // committed: the commit is shared with concurrent requests and takes a while.
+    let records = facade.take_records();
+    drop(facade);
+    let answer = answer_text(state, response, authenticated, candidate, media);
     // No evidence leaves before the request's authorization and access records are durable.
-    if let Err(e) = facade.flush_records().await {
+    if let Err(e) = records.commit().await {
         let body = json!({"errors": [{
             "message": e.client_message(),
             "extensions": {"code": e.code()},
         }]});
         return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
     }
+    answer
+}
+
+/// The status and body of an executed request.
+fn answer_text(
+    state: &AppState,
+    response: async_graphql::Response,
+    authenticated: bool,
+    candidate: Option<crate::documents::Candidate>,
+    media: MediaType,
+) -> (StatusCode, String) {
     if response.errors.is_empty() {
         if let (true, Some(candidate)) = (authenticated, candidate) {
             state.documents.keep(candidate);

@@ -69,90 +69,106 @@ by_position!(audit_ledger: tenant_id, seq, id, category, event_type, entity_type
     actor_type, actor_id, action_reason, decision, before_state, after_state, correlation_id,
     occurred_at, recorded_at, prev_hash, entry_hash);
 
-/// A set of `trace_steps` columns: what one view of steps reads. A run's trace in a list
-/// usually shows two or three of a step's thirteen columns; reading only those spares the
-/// database encoding, and the server decoding, the rest (a 64-character hash, timestamps…).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StepColumns(u32);
-
-impl StepColumns {
-    /// The columns every view reads: the tenant, the trace and the step's index.
-    pub const KEY: StepColumns = StepColumns(
-        1 << trace_steps::Column::TenantId as u32
-            | 1 << trace_steps::Column::TraceId as u32
-            | 1 << trace_steps::Column::StepIndex as u32,
-    );
-
-    /// Every column.
-    pub fn all() -> StepColumns {
-        trace_steps::Column::iter().fold(StepColumns(0), StepColumns::with)
-    }
-
-    /// This set and `column`.
-    pub fn with(self, column: trace_steps::Column) -> StepColumns {
-        StepColumns(self.0 | 1 << column as u32)
-    }
-
-    fn has(self, column: trace_steps::Column) -> bool {
-        self.0 & 1 << column as u32 != 0
-    }
-}
-
-/// Runs a `select` of steps (`Entity::find()` with filters and order) reading only `columns`.
-/// The fields of the other columns hold their type's default: the view that asked for
-/// `columns` reads nothing else.
-pub async fn steps<C: ConnectionTrait>(
-    select: Select<trace_steps::Entity>,
-    columns: StepColumns,
-    db: &C,
-) -> Result<Vec<trace_steps::Model>, DbErr> {
-    if columns == StepColumns::all() {
-        return all(select, db).await;
-    }
-    let select = select
-        .select_only()
-        .columns(trace_steps::Column::iter().filter(|c| columns.has(*c)));
-    let rows = db
-        .query_all_raw(select.build(db.get_database_backend()))
-        .await?;
-    rows.iter().map(|row| step_from(row, columns)).collect()
-}
-
 /// The value of `column`, the next selected one, or its type's default when not selected.
 fn next_value<T: TryGetable + Default>(
     row: &QueryResult,
-    columns: StepColumns,
-    column: trace_steps::Column,
+    selected: bool,
     position: &mut usize,
 ) -> Result<T, DbErr> {
-    if !columns.has(column) {
+    if !selected {
         return Ok(T::default());
     }
     *position += 1;
     row.try_get_by_index(*position - 1)
 }
 
-/// Implements [`step_from`], listing the step's fields with their columns in entity order.
-macro_rules! projected_step {
-    ($($field:ident: $column:ident),+ $(,)?) => {
-        /// A step decoded from a row holding the selected `columns` in entity order.
-        fn step_from(row: &QueryResult, columns: StepColumns) -> Result<trace_steps::Model, DbErr> {
-            let mut position = 0usize;
-            Ok(trace_steps::Model {
-                $($field: next_value(row, columns, trace_steps::Column::$column, &mut position)?,)+
-            })
+/// A set of columns of one entity, for views that show few of them, and the select and
+/// decoder that read only those. The entity's fields are listed with their columns in
+/// entity order (a test checks them); the fields of columns not read hold their type's
+/// default, and the view that asked for the set reads nothing else.
+macro_rules! projection {
+    (
+        $(#[$doc:meta])*
+        $set:ident, $module:ident, $read:ident,
+        key: [$($key:ident),+],
+        fields: [$($field:ident: $column:ident),+ $(,)?]
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $set(u32);
+
+        impl $set {
+            /// The columns every view reads: the row's key and what it is grouped by.
+            pub const KEY: $set = $set(0 $(| 1 << $module::Column::$key as u32)+);
+
+            /// Every column.
+            pub fn all() -> $set {
+                $module::Column::iter().fold($set(0), $set::with)
+            }
+
+            /// This set and `column`.
+            pub fn with(self, column: $module::Column) -> $set {
+                $set(self.0 | 1 << column as u32)
+            }
+
+            fn has(self, column: $module::Column) -> bool {
+                self.0 & 1 << column as u32 != 0
+            }
+
+            /// A row holding the selected columns in entity order.
+            fn decode(self, row: &QueryResult) -> Result<$module::Model, DbErr> {
+                let mut position = 0usize;
+                Ok($module::Model {
+                    $($field: next_value(row, self.has($module::Column::$column), &mut position)?,)+
+                })
+            }
+
+            #[cfg(test)]
+            const FIELDS: &[(&str, $module::Column)] =
+                &[$((stringify!($field), $module::Column::$column)),+];
         }
 
-        #[cfg(test)]
-        const PROJECTED_STEP: &[(&str, trace_steps::Column)] =
-            &[$((stringify!($field), trace_steps::Column::$column)),+];
+        /// Runs `select` (`Entity::find()` with filters and order) reading only `columns`.
+        pub async fn $read<C: ConnectionTrait>(
+            select: Select<$module::Entity>,
+            columns: $set,
+            db: &C,
+        ) -> Result<Vec<$module::Model>, DbErr> {
+            if columns == $set::all() {
+                return all(select, db).await;
+            }
+            let select = select
+                .select_only()
+                .columns($module::Column::iter().filter(|c| columns.has(*c)));
+            let rows = db
+                .query_all_raw(select.build(db.get_database_backend()))
+                .await?;
+            rows.iter().map(|row| columns.decode(row)).collect()
+        }
     };
 }
 
-projected_step!(tenant_id: TenantId, trace_id: TraceId, step_index: StepIndex,
-    occurred_at: OccurredAt, skill_name: SkillName, status: Status,
-    outcome_category: OutcomeCategory, cost_cents: CostCents, duration_ms: DurationMs,
-    span_id: SpanId, recorded_at: RecordedAt, record_hash: RecordHash, anchor_id: AnchorId);
+projection!(
+    /// Columns of `trace_steps` a view of steps reads. A run's trace in a list usually shows
+    /// two or three of a step's thirteen columns; reading only those spares the database
+    /// encoding, and the server decoding, the rest (a 64-character hash, timestamps…).
+    StepColumns, trace_steps, steps,
+    key: [TenantId, TraceId, StepIndex],
+    fields: [tenant_id: TenantId, trace_id: TraceId, step_index: StepIndex,
+        occurred_at: OccurredAt, skill_name: SkillName, status: Status,
+        outcome_category: OutcomeCategory, cost_cents: CostCents, duration_ms: DurationMs,
+        span_id: SpanId, recorded_at: RecordedAt, record_hash: RecordHash, anchor_id: AnchorId]
+);
+
+projection!(
+    /// Columns of `governance_events` a view of policy events reads.
+    EventColumns, governance_events, governance,
+    key: [TenantId, Id, RunId],
+    fields: [tenant_id: TenantId, id: Id, run_id: RunId, occurred_at: OccurredAt,
+        event_type: EventType, policy_id: PolicyId, rule_id: RuleId, decision: Decision,
+        entity_type: EntityType, entity_id: EntityId, reason: Reason, recorded_at: RecordedAt,
+        record_hash: RecordHash, anchor_id: AnchorId]
+);
 
 #[cfg(test)]
 mod tests {
@@ -172,31 +188,36 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_projected_step_decoder_follows_the_entity_column_order() {
-        // Fields in entity order, each read from the column of its own name.
-        assert_eq!(
-            column_names::<trace_steps::Entity>(),
-            PROJECTED_STEP
-                .iter()
-                .map(|(field, _)| field.to_string())
-                .collect::<Vec<_>>()
-        );
-        for (field, column) in PROJECTED_STEP {
-            assert_eq!(column.as_str(), *field);
-        }
-        assert!(trace_steps::Column::iter().all(|c| StepColumns::all().has(c)));
-        let key = [
-            trace_steps::Column::TenantId,
-            trace_steps::Column::TraceId,
-            trace_steps::Column::StepIndex,
-        ];
-        for column in trace_steps::Column::iter() {
+    /// Checks a projection's field list against its entity and its key.
+    macro_rules! check_projection {
+        ($set:ident, $module:ident, [$($key:ident),+]) => {
             assert_eq!(
-                StepColumns::KEY.has(column),
-                key.iter().any(|k| k.as_str() == column.as_str())
+                column_names::<$module::Entity>(),
+                $set::FIELDS
+                    .iter()
+                    .map(|(field, _)| field.to_string())
+                    .collect::<Vec<_>>(),
+                "fields of {} in entity order",
+                stringify!($set)
             );
-        }
+            for (field, column) in $set::FIELDS {
+                assert_eq!(column.as_str(), *field, "{} reads its own column", field);
+            }
+            let key = [$($module::Column::$key),+];
+            for column in $module::Column::iter() {
+                assert!($set::all().has(column));
+                assert_eq!(
+                    $set::KEY.has(column),
+                    key.iter().any(|k| k.as_str() == column.as_str())
+                );
+            }
+        };
+    }
+
+    #[test]
+    fn projections_follow_the_entity_column_order() {
+        check_projection!(StepColumns, trace_steps, [TenantId, TraceId, StepIndex]);
+        check_projection!(EventColumns, governance_events, [TenantId, Id, RunId]);
     }
 
     #[test]

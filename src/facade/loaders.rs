@@ -15,7 +15,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::decode::{self, StepColumns};
+use super::decode::{self, EventColumns, StepColumns};
 use super::shared::Rows;
 use crate::db::Db;
 use crate::error::{AppError, Context};
@@ -119,6 +119,30 @@ impl Loader<String> for RunById {
     }
 }
 
+/// Rows by key and set of columns: one statement per set of columns (a request usually asks
+/// for one or two), each reading the keys that asked for it.
+async fn load_projected<S, M, Fut>(
+    keys: &[(String, S)],
+    read: impl Fn(Vec<String>, S) -> Fut,
+    key_of: impl Fn(&M) -> String + Copy,
+) -> Result<HashMap<(String, S), Rows<M>>, LoadError>
+where
+    S: Copy + Eq + std::hash::Hash,
+    Fut: std::future::Future<Output = Result<Vec<M>, AppError>>,
+{
+    let mut by_columns: HashMap<S, Vec<String>> = HashMap::new();
+    for (key, columns) in keys {
+        by_columns.entry(*columns).or_default().push(key.clone());
+    }
+    let mut out = HashMap::with_capacity(keys.len());
+    for (columns, of) in by_columns {
+        let rows = read(of.clone(), columns).await?;
+        let grouped = group(&of, rows, key_of);
+        out.extend(grouped.into_iter().map(|(k, v)| ((k, columns), v)));
+    }
+    Ok(out)
+}
+
 pub struct StepsByTrace(TenantDb);
 
 /// A trace's steps, read with a set of columns (a view that shows few of a step's columns
@@ -130,44 +154,44 @@ impl Loader<StepsKey> for StepsByTrace {
     type Error = LoadError;
 
     async fn load(&self, keys: &[StepsKey]) -> Result<HashMap<StepsKey, Self::Value>, Self::Error> {
-        // One statement per set of columns (a request usually asks for one or two).
-        let mut by_columns: HashMap<StepColumns, Vec<String>> = HashMap::new();
-        for (trace, columns) in keys {
-            by_columns.entry(*columns).or_default().push(trace.clone());
-        }
-        let mut out = HashMap::with_capacity(keys.len());
-        for (columns, traces) in by_columns {
+        let read = |traces: Vec<String>, columns| async move {
             let select = trace_steps::Entity::find()
                 .filter(trace_steps::Column::TenantId.eq(&self.0.tenant_id))
-                .filter(trace_steps::Column::TraceId.is_in(traces.iter().cloned()))
+                .filter(trace_steps::Column::TraceId.is_in(traces))
                 .order_by_asc(trace_steps::Column::TraceId)
                 .order_by_asc(trace_steps::Column::StepIndex);
-            let rows = decode::steps(select, columns, &self.0.db.conn)
+            decode::steps(select, columns, &self.0.db.conn)
                 .await
-                .context("load trace steps")?;
-            let grouped = group(&traces, rows, |s| s.trace_id.clone());
-            out.extend(grouped.into_iter().map(|(t, v)| ((t, columns), v)));
-        }
-        Ok(out)
+                .context("load trace steps")
+        };
+        load_projected(keys, read, |s: &trace_steps::Model| s.trace_id.clone()).await
     }
 }
 
 pub struct GovernanceByRun(TenantDb);
 
-impl Loader<String> for GovernanceByRun {
+/// A run's policy events, read with a set of columns (see [`EventColumns`]).
+pub type EventsKey = (String, EventColumns);
+
+impl Loader<EventsKey> for GovernanceByRun {
     type Value = Rows<governance_events::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let select = governance_events::Entity::find()
-            .filter(governance_events::Column::TenantId.eq(&self.0.tenant_id))
-            .filter(governance_events::Column::RunId.is_in(keys.iter().cloned()))
-            .order_by_asc(governance_events::Column::OccurredAt)
-            .order_by_asc(governance_events::Column::Id);
-        let rows = decode::all(select, &self.0.db.conn)
-            .await
-            .context("load governance events")?;
-        Ok(group(keys, rows, |g| g.run_id.clone()))
+    async fn load(
+        &self,
+        keys: &[EventsKey],
+    ) -> Result<HashMap<EventsKey, Self::Value>, Self::Error> {
+        let read = |runs: Vec<String>, columns| async move {
+            let select = governance_events::Entity::find()
+                .filter(governance_events::Column::TenantId.eq(&self.0.tenant_id))
+                .filter(governance_events::Column::RunId.is_in(runs))
+                .order_by_asc(governance_events::Column::OccurredAt)
+                .order_by_asc(governance_events::Column::Id);
+            decode::governance(select, columns, &self.0.db.conn)
+                .await
+                .context("load governance events")
+        };
+        load_projected(keys, read, |g: &governance_events::Model| g.run_id.clone()).await
     }
 }
 
@@ -232,7 +256,8 @@ impl Loader<WindowKey> for SystemAroundRun {
             .collect();
         let (steps, governance) = futures_util::try_join!(
             self.steps.load_many(traces),
-            self.governance.load_many(runs.keys().cloned()),
+            self.governance
+                .load_many(runs.keys().map(|r| (r.clone(), EventColumns::all()))),
         )?;
         let mut windows: Vec<(WindowKey, (i64, i64))> = Vec::with_capacity(keys.len());
         for key in keys {
@@ -246,7 +271,7 @@ impl Loader<WindowKey> for SystemAroundRun {
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
             let run_governance = governance
-                .get(&run.run_id)
+                .get(&(run.run_id.clone(), EventColumns::all()))
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
             let at = crate::facade::runs::inflection_of(run, run_steps, run_governance)

@@ -16,6 +16,7 @@ use crate::canonical::micros;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult};
 use crate::ledger::NewEntry;
+use crate::ledger::appender::Appender;
 use crate::locked;
 
 /// Most ids an access entry lists (a page holds at most 100; aliased pages of one list with the
@@ -262,18 +263,38 @@ impl Facade {
     /// Writes the request's authorization and access records; returns once they are durable.
     /// Anonymous requests leave nothing (there is no tenant to record them in).
     pub async fn flush_records(&self) -> AppResult<()> {
-        if !self.recording {
-            return Ok(());
+        self.take_records().commit().await
+    }
+
+    /// The request's records, to be committed after this facade — its loaders and the rows
+    /// they hold — is let go: a response waits for its commit with only its text.
+    pub fn take_records(&self) -> PendingRecords {
+        let entries = match (&self.caller, self.recording) {
+            (Some(caller), true) => Some((caller.tenant_id.clone(), self.record.entries(caller))),
+            _ => None,
+        };
+        PendingRecords {
+            appender: self.appender.clone(),
+            entries: entries.filter(|(_, e)| !e.is_empty()),
         }
-        let Some(caller) = self.caller.as_ref() else {
+    }
+}
+
+/// Records taken from a request's facade ([`Facade::take_records`]), not yet durable.
+pub struct PendingRecords {
+    appender: Appender,
+    /// The tenant and its entries; none for an anonymous or unrecorded request.
+    entries: Option<(String, Vec<NewEntry>)>,
+}
+
+impl PendingRecords {
+    /// Writes the records; returns once they are durable.
+    pub async fn commit(self) -> AppResult<()> {
+        let Some((tenant_id, entries)) = self.entries else {
             return Ok(());
         };
-        let entries = self.record.entries(caller);
-        if entries.is_empty() {
-            return Ok(());
-        }
         self.appender
-            .append(&caller.tenant_id, entries)
+            .append(&tenant_id, entries)
             .await
             .map(|_| ())
             .map_err(|e| {

@@ -6,7 +6,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use super::decode::{self, StepColumns};
+use super::decode::{self, EventColumns, StepColumns};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, ListKind, Page, PageArgs, SortKey};
 use super::shared::Rows;
@@ -201,7 +201,9 @@ pub struct RunTrace {
 #[derive(Clone, Debug)]
 pub struct RunGovernance {
     pub run: llm_runs::Model,
+    /// The events, with the columns in `columns` (the other fields hold defaults).
     pub events: Rows<governance_events::Model>,
+    pub columns: EventColumns,
 }
 
 /// Why the inflection point is where it is.
@@ -295,8 +297,9 @@ pub struct RunList {
 /// Which nested data a page of runs will need (decided from the query's selection).
 #[derive(Clone, Debug, Default)]
 pub struct RunPrefetch {
-    /// Governance events (governance, replay, export, any metadata).
-    pub governance: bool,
+    /// Policy events, once per set of columns (a governance view reads what it shows; replay,
+    /// export and metadata read every column).
+    pub governance: Vec<EventColumns>,
     /// Correlated system records and exports: the correlation spine of metadata (and export,
     /// system views).
     pub spine: bool,
@@ -307,6 +310,18 @@ pub struct RunPrefetch {
     pub telemetry: bool,
     /// Replay windows of these half-widths (replay, system replay and attribution).
     pub windows: Vec<WindowSeconds>,
+}
+
+/// Loader keys for every key in `of` and every distinct set in `sets`.
+fn keys_per_set<'a, S: Copy + Ord>(
+    mut sets: Vec<S>,
+    of: impl Iterator<Item = &'a String> + Clone,
+) -> Vec<(String, S)> {
+    sets.sort();
+    sets.dedup();
+    sets.iter()
+        .flat_map(|set| of.clone().map(move |key| (key.clone(), *set)))
+        .collect()
 }
 
 /// Reference of a step: `<traceId>#<index>`.
@@ -399,7 +414,7 @@ impl Facade {
         let scope = self.scope(Permission::ReadEvidence)?;
         let windows = !want.windows.is_empty();
         if runs.is_empty()
-            || !(want.governance
+            || !(!want.governance.is_empty()
                 || want.spine
                 || !want.steps.is_empty()
                 || want.telemetry
@@ -412,8 +427,13 @@ impl Facade {
         let l = scope.loaders;
         let spine = async {
             let governance = async {
-                if want.governance || windows {
-                    l.governance.load_many(run_ids()).await?;
+                let mut sets = want.governance.clone();
+                if windows {
+                    sets.push(EventColumns::all());
+                }
+                let keys = keys_per_set(sets, runs.iter().map(|r| &r.run_id));
+                if !keys.is_empty() {
+                    l.governance.load_many(keys).await?;
                 }
                 Ok::<_, AppError>(())
             };
@@ -434,12 +454,7 @@ impl Facade {
             if windows {
                 sets.push(StepColumns::all());
             }
-            sets.sort();
-            sets.dedup();
-            let mut keys = Vec::with_capacity(sets.len() * traces.len());
-            for columns in &sets {
-                keys.extend(traces.iter().map(|t| (t.clone(), *columns)));
-            }
+            let keys = keys_per_set(sets, traces.iter());
             if !keys.is_empty() {
                 l.steps.load_many(keys).await?;
             }
@@ -515,10 +530,21 @@ impl Facade {
         scope: &Scope<'_>,
         run: &llm_runs::Model,
     ) -> AppResult<Rows<governance_events::Model>> {
+        self.governance_with(scope, run, EventColumns::all()).await
+    }
+
+    /// The run's policy events with `columns` (all of them for every view but a governance
+    /// list).
+    async fn governance_with(
+        &self,
+        scope: &Scope<'_>,
+        run: &llm_runs::Model,
+        columns: EventColumns,
+    ) -> AppResult<Rows<governance_events::Model>> {
         Ok(scope
             .loaders
             .governance
-            .load_one(run.run_id.clone())
+            .load_one((run.run_id.clone(), columns))
             .await?
             .unwrap_or_default())
     }
@@ -638,22 +664,33 @@ impl Facade {
 
     /// O3: the policy events of this run (and only this run), in time order (metadata:
     /// [`Facade::governance_metadata`]).
-    pub async fn run_governance(&self, run: &llm_runs::Model) -> AppResult<RunGovernance> {
+    pub async fn run_governance(
+        &self,
+        run: &llm_runs::Model,
+        columns: EventColumns,
+    ) -> AppResult<RunGovernance> {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("runs", "llm_run", &run.run_id, "governance");
-        let events = self.governance_of(&scope, run).await?;
+        let events = self.governance_with(&scope, run, columns).await?;
         Ok(RunGovernance {
             run: run.clone(),
             events,
+            columns,
         })
     }
 
-    /// The governance view's metadata: the run's, the events' time span and their checksum.
+    /// The governance view's metadata: the run's, the events' time span and their checksum
+    /// (every column of them, read again if the view holds fewer).
     pub async fn governance_metadata(
         &self,
         governance: &RunGovernance,
     ) -> AppResult<EvidenceMetadata> {
-        let events = &governance.events;
+        let events = if governance.columns == EventColumns::all() {
+            governance.events.clone()
+        } else {
+            let scope = self.scope(Permission::ReadEvidence)?;
+            self.governance_of(&scope, &governance.run).await?
+        };
         let mut metadata = self
             .run_metadata(&governance.run, "governance_events", SourceDomain::Policy)
             .await?

@@ -11,7 +11,7 @@ use crate::domain::{
     ExportFormat, ExportStatus, RunStatus, SourceDomain, StepStatus, WindowSeconds,
 };
 use crate::facade::EvidenceMetadata;
-use crate::facade::decode::StepColumns;
+use crate::facade::decode::{EventColumns, StepColumns};
 use crate::facade::runs::{
     Inflection, ReplayEvent, RunEnvelope, RunExport, RunFilter, RunGovernance, RunOrder,
     RunPrefetch, RunReplay, RunTrace, step_ref,
@@ -115,8 +115,9 @@ impl LlmRun {
     }
     /// O3: the policy events of this run.
     async fn governance(&self, ctx: &Context<'_>) -> Result<LlmRunGovernance> {
+        let columns = governance_event_columns(&ctx.field());
         Ok(LlmRunGovernance(
-            facade(ctx)?.run_governance(&self.0).await?,
+            facade(ctx)?.run_governance(&self.0, columns).await?,
         ))
     }
     /// O4: steps, policy and system events within ±`windowSeconds` (default 30, at most 3600)
@@ -420,6 +421,37 @@ impl PlainFields for GovernanceEvent {
     }
 }
 
+/// The policy-event columns a selection of a run's `governance` shows. Any field not listed
+/// here (metadata, a field added later) reads every column.
+fn governance_event_columns(governance: &SelectionField<'_>) -> EventColumns {
+    use governance_events::Column;
+    let mut columns = EventColumns::KEY;
+    for field in governance.selection_set() {
+        match field.name() {
+            "__typename" | "runId" | "totalEvents" => {}
+            "events" => {
+                for event in field.selection_set() {
+                    columns = match event.name() {
+                        "__typename" | "id" | "eventId" | "runId" => columns,
+                        "timestamp" => columns.with(Column::OccurredAt),
+                        "eventType" => columns.with(Column::EventType),
+                        "policyId" => columns.with(Column::PolicyId),
+                        "ruleId" => columns.with(Column::RuleId),
+                        "decision" => columns.with(Column::Decision),
+                        "entityType" => columns.with(Column::EntityType),
+                        "entityId" => columns.with(Column::EntityId),
+                        "reason" => columns.with(Column::Reason),
+                        "recordedAt" => columns.with(Column::RecordedAt),
+                        _ => return EventColumns::all(),
+                    }
+                }
+            }
+            _ => return EventColumns::all(),
+        }
+    }
+    columns
+}
+
 /// O3: the policy events of one run.
 pub struct LlmRunGovernance(RunGovernance);
 
@@ -641,8 +673,17 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
     if selected("replay") || selected("export") || system {
         steps.push(StepColumns::all());
     }
+    // Likewise for each governance view's policy events.
+    let mut governance: Vec<EventColumns> = nodes
+        .iter()
+        .flat_map(|n| n.field("governance").selection_fields())
+        .map(|view| governance_event_columns(&view))
+        .collect();
+    if metadata || selected("replay") || selected("export") {
+        governance.push(EventColumns::all());
+    }
     RunPrefetch {
-        governance: metadata || selected("governance") || selected("replay") || selected("export"),
+        governance,
         spine: metadata || selected("export") || system,
         steps,
         telemetry: system,

@@ -76,17 +76,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        let t0 = std::time::Instant::now();
-        let res = write(&db, &group).await;
-        if std::env::var("APPENDER_TRACE").is_ok() {
-            eprintln!(
-                "group {} took {:?} ok={}",
-                group.len(),
-                t0.elapsed(),
-                res.is_ok()
-            );
-        }
-        match res {
+        match write(&db, &group).await {
             Ok(mut stored) => {
                 for r in group.into_iter().rev() {
                     let mine = stored.pop().unwrap_or_default();

@@ -143,72 +143,99 @@ async fn list_items_equal_their_own_resolvers(backend: Backend) {
 
 both!(list_items_equal_their_own_resolvers);
 
-/// A run's trace reads only the step columns its selection shows: each step field asked for
-/// alone, the totals and the metadata must equal what a trace with every field shows.
-async fn a_trace_shows_the_same_values_whatever_it_selects(backend: Backend) {
-    let app = TestApp::spawn_unrecorded(backend).await;
-    let keys = fixture::load(&app).await;
-    let key = &keys.alpha_auditor;
-
-    let fields = value_fields(&app, key, "TraceStep").await;
+/// Each value field of `type_name`, the items of a run's `view { list }`, asked for alone
+/// (the view then reads only that field's columns), equals the same field in a view that
+/// shows every field and the metadata. Returns the runs of the full view.
+async fn each_field_alone_equals_the_full_view(
+    app: &TestApp,
+    key: &str,
+    view: &str,
+    list: &str,
+    type_name: &str,
+) -> Vec<Value> {
+    let fields = value_fields(app, key, type_name).await;
     let everything = app
         .query(
             key,
             &format!(
-                "{{ llmRuns(first: 50) {{ nodes {{ runId trace {{ metadata {{ checksum occurredAt }} \
-                 steps {{ {} }} }} }} }} }}",
+                "{{ llmRuns(first: 50) {{ nodes {{ runId {view} {{ metadata {{ checksum occurredAt }} \
+                 {list} {{ {} }} }} }} }} }}",
                 fields.join(" ")
             ),
             json!({}),
         )
         .await;
     let runs = everything["llmRuns"]["nodes"].as_array().unwrap().clone();
-    let steps: usize = runs
+    let items: usize = runs
         .iter()
-        .map(|r| r["trace"]["steps"].as_array().unwrap().len())
+        .map(|r| r[view][list].as_array().unwrap().len())
         .sum();
-    assert!(steps >= 5, "the fixture has steps: {everything}");
+    assert!(
+        items >= 3,
+        "the fixture has {type_name} items: {everything}"
+    );
 
     for field in &fields {
         let d = app
             .query(
                 key,
-                &format!("{{ llmRuns(first: 50) {{ nodes {{ runId trace {{ steps {{ {field} }} }} }} }} }}"),
+                &format!("{{ llmRuns(first: 50) {{ nodes {{ runId {view} {{ {list} {{ {field} }} }} }} }} }}"),
                 json!({}),
             )
             .await;
         for (run, full) in d["llmRuns"]["nodes"].as_array().unwrap().iter().zip(&runs) {
             assert_eq!(run["runId"], full["runId"]);
-            let alone: Vec<&Value> = run["trace"]["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| &s[field.as_str()])
-                .collect();
-            let with_all: Vec<&Value> = full["trace"]["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| &s[field.as_str()])
-                .collect();
+            let values = |r: &Value| -> Vec<Value> {
+                r[view][list]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|item| item[field.as_str()].clone())
+                    .collect()
+            };
             assert_eq!(
-                alone, with_all,
-                "step field {field} of run {}",
+                values(run),
+                values(full),
+                "{type_name} field {field} of run {}",
                 run["runId"]
             );
         }
     }
+    runs
+}
 
-    // Totals, computed here from the full steps; metadata equal to the full trace's.
+/// A run's trace and governance views read only the columns their selection shows: each
+/// field asked for alone, the totals and the metadata equal what a view with every field
+/// shows.
+async fn a_view_shows_the_same_values_whatever_it_selects(backend: Backend) {
+    let app = TestApp::spawn_unrecorded(backend).await;
+    let keys = fixture::load(&app).await;
+    let key = &keys.alpha_auditor;
+
+    let runs =
+        each_field_alone_equals_the_full_view(&app, key, "trace", "steps", "TraceStep").await;
+    let events =
+        each_field_alone_equals_the_full_view(&app, key, "governance", "events", "GovernanceEvent")
+            .await;
+
+    // Totals, computed here from the full items; metadata equal to the full view's.
     let d = app
         .query(
             key,
             "{ llmRuns(first: 50) { nodes { trace { totalSteps totalCostCents totalDurationMs } \
-             again: trace { metadata { checksum occurredAt } steps { skillName } } } } }",
+             again: trace { metadata { checksum occurredAt } steps { skillName } } \
+             governance { totalEvents metadata { checksum occurredAt } events { decision } } } } }",
             json!({}),
         )
         .await;
-    for (run, full) in d["llmRuns"]["nodes"].as_array().unwrap().iter().zip(&runs) {
+    let nodes = d["llmRuns"]["nodes"].as_array().unwrap();
+    for ((run, full), full_events) in nodes.iter().zip(&runs).zip(&events) {
+        let listed = full_events["governance"]["events"].as_array().unwrap();
+        assert_eq!(run["governance"]["totalEvents"], json!(listed.len()));
+        assert_eq!(
+            run["governance"]["metadata"],
+            full_events["governance"]["metadata"]
+        );
         let full_steps = full["trace"]["steps"].as_array().unwrap();
         let sum = |f: &str| {
             full_steps
@@ -223,4 +250,4 @@ async fn a_trace_shows_the_same_values_whatever_it_selects(backend: Backend) {
     }
 }
 
-both!(a_trace_shows_the_same_values_whatever_it_selects);
+both!(a_view_shows_the_same_values_whatever_it_selects);
