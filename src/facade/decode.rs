@@ -111,6 +111,11 @@ macro_rules! projection {
                 $set(self.0 | 1 << column as u32)
             }
 
+            /// The columns of both sets.
+            pub fn union(self, other: $set) -> $set {
+                $set(self.0 | other.0)
+            }
+
             fn has(self, column: $module::Column) -> bool {
                 self.0 & 1 << column as u32 != 0
             }

@@ -119,26 +119,37 @@ impl Loader<String> for RunById {
     }
 }
 
-/// Rows by key and set of columns: one statement per set of columns (a request usually asks
-/// for one or two), each reading the keys that asked for it.
+/// Rows by key and set of columns, in one statement: the keys of a batch are read with every
+/// column any of them asked for (a request's views of the same rows, batched together, share
+/// one read). The rows are also kept under that wider set, so a later view asking for it
+/// finds them.
 async fn load_projected<S, M, Fut>(
     keys: &[(String, S)],
-    read: impl Fn(Vec<String>, S) -> Fut,
-    key_of: impl Fn(&M) -> String + Copy,
+    union: impl Fn(S, S) -> S,
+    read: impl FnOnce(Vec<String>, S) -> Fut,
+    key_of: impl Fn(&M) -> String,
 ) -> Result<HashMap<(String, S), Rows<M>>, LoadError>
 where
     S: Copy + Eq + std::hash::Hash,
     Fut: std::future::Future<Output = Result<Vec<M>, AppError>>,
 {
-    let mut by_columns: HashMap<S, Vec<String>> = HashMap::new();
-    for (key, columns) in keys {
-        by_columns.entry(*columns).or_default().push(key.clone());
-    }
-    let mut out = HashMap::with_capacity(keys.len());
-    for (columns, of) in by_columns {
-        let rows = read(of.clone(), columns).await?;
-        let grouped = group(&of, rows, key_of);
-        out.extend(grouped.into_iter().map(|(k, v)| ((k, columns), v)));
+    let Some(wide) = keys.iter().map(|(_, set)| *set).reduce(union) else {
+        return Ok(HashMap::new());
+    };
+    let mut of: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
+    of.sort();
+    of.dedup();
+    let grouped = group(&of, read(of.clone(), wide).await?, key_of);
+    let mut out = HashMap::with_capacity(keys.len() + of.len());
+    for (key, set) in keys
+        .iter()
+        .cloned()
+        .chain(of.into_iter().map(|k| (k, wide)))
+    {
+        if let Some(rows) = grouped.get(&key) {
+            let rows = rows.clone();
+            out.insert((key, set), rows);
+        }
     }
     Ok(out)
 }
@@ -164,7 +175,8 @@ impl Loader<StepsKey> for StepsByTrace {
                 .await
                 .context("load trace steps")
         };
-        load_projected(keys, read, |s: &trace_steps::Model| s.trace_id.clone()).await
+        let key_of = |s: &trace_steps::Model| s.trace_id.clone();
+        load_projected(keys, StepColumns::union, read, key_of).await
     }
 }
 
@@ -191,7 +203,8 @@ impl Loader<EventsKey> for GovernanceByRun {
                 .await
                 .context("load governance events")
         };
-        load_projected(keys, read, |g: &governance_events::Model| g.run_id.clone()).await
+        let key_of = |g: &governance_events::Model| g.run_id.clone();
+        load_projected(keys, EventColumns::union, read, key_of).await
     }
 }
 

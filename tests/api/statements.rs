@@ -106,3 +106,73 @@ async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
     );
 }
 both!(statement_count_does_not_grow_with_page_size);
+
+/// Views of one run that show few columns share the reads of the views that need every
+/// column: a trace and a governance view beside replay and export cost no statement of their
+/// own, and show the same steps and events.
+async fn views_of_one_run_share_their_reads(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let opts = SeedOptions {
+        tenants: 1,
+        runs: 10,
+        steps_per_run: 6,
+        telemetry_percent: 0,
+        seed: 11,
+    };
+    seed::seed_tenant(app.db(), "share", "Share Test", &opts)
+        .await
+        .unwrap();
+    let (key, _) = runledger::auth::create_key(app.db(), "share", Role::Auditor, None, None)
+        .await
+        .unwrap();
+    let d = app
+        .query(&key, "{ llmRuns(first: 2) { nodes { runId } } }", json!({}))
+        .await;
+    let run = d["llmRuns"]["nodes"][1]["runId"].clone();
+
+    let replay_and_export = "query($id: String!) { llmRun(runId: $id) { \
+        replay { events { source recordId } } export { bundleChecksum } } }";
+    let with_views = "query($id: String!) { llmRun(runId: $id) { \
+        trace { steps { stepIndex } } governance { events { eventId } } \
+        replay { events { source recordId } } export { bundleChecksum } } }";
+    // The first request fills the server's caches (the tenant record).
+    app.query(&key, replay_and_export, json!({"id": run})).await;
+    let mut counts = Vec::new();
+    let mut answers = Vec::new();
+    for query in [replay_and_export, with_views] {
+        let before = app.statement_count();
+        answers.push(app.query(&key, query, json!({"id": run})).await);
+        counts.push(app.statement_count() - before);
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "trace and governance views beside replay and export read nothing more"
+    );
+    // The views show every step and policy event of the run, as SQL counts them.
+    let view = &answers[1]["llmRun"];
+    let steps = app
+        .store
+        .query_i64(&format!(
+            "SELECT COUNT(*) FROM trace_steps s JOIN llm_runs r ON r.trace_id = s.trace_id \
+             AND r.tenant_id = s.tenant_id WHERE r.run_id = '{}'",
+            run.as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        view["trace"]["steps"].as_array().unwrap().len() as i64,
+        steps[0]
+    );
+    let events = app
+        .store
+        .query_i64(&format!(
+            "SELECT COUNT(*) FROM governance_events WHERE tenant_id = 'share' AND run_id = '{}'",
+            run.as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        view["governance"]["events"].as_array().unwrap().len() as i64,
+        events[0]
+    );
+}
+
+both!(views_of_one_run_share_their_reads);
