@@ -144,9 +144,9 @@ pub struct DatabaseArgs {
     #[arg(long, env = "RUNLEDGER_DATABASE_URL", default_value = "runledger.db")]
     pub database_url: String,
     /// Maximum pooled database connections. Default for PostgreSQL: twice the cores plus one,
-    /// at least 4 (the PostgreSQL wiki's starting point: connections beyond what the database's
+    /// from 4 to 16 (the PostgreSQL wiki's starting point: connections beyond what the database's
     /// cores can run at once only make its backends take turns; set it for a database on a
-    /// larger machine). For SQLite twice the cores, at least 4: it has one writer, its reads
+    /// larger machine). For SQLite twice the cores, from 4 to 16: it has one writer, its reads
     /// are bound by the cores, and every connection keeps its own page cache.
     #[arg(long, env = "RUNLEDGER_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
@@ -160,7 +160,7 @@ impl DatabaseArgs {
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         if crate::db::is_postgres_url(&self.database_url) {
-            (2 * cores + 1).clamp(4, 64)
+            (2 * cores + 1).clamp(4, 16)
         } else {
             (2 * cores).clamp(4, 16)
         }

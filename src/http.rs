@@ -491,9 +491,10 @@ async fn run_one(
     let response = state.schema.execute(request.data(facade.clone())).await;
     // The answer is written out and the request's rows let go before its records are
     // committed: the commit is shared with concurrent requests and takes a while.
-    let records = facade.take_records();
+    let records = facade.pending_records();
     drop(facade);
-    let answer = answer_text(state, response, authenticated, candidate, media);
+    let keep = candidate.filter(|_| authenticated && response.errors.is_empty());
+    let answer = answer_text(response, media);
     // No evidence leaves before the request's authorization and access records are durable.
     if let Err(e) = records.commit().await {
         let body = json!({"errors": [{
@@ -502,21 +503,15 @@ async fn run_one(
         }]});
         return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
     }
+    if let Some(candidate) = keep {
+        state.documents.keep(candidate);
+    }
     answer
 }
 
 /// The status and body of an executed request.
-fn answer_text(
-    state: &AppState,
-    response: async_graphql::Response,
-    authenticated: bool,
-    candidate: Option<crate::documents::Candidate>,
-    media: MediaType,
-) -> (StatusCode, String) {
+fn answer_text(response: async_graphql::Response, media: MediaType) -> (StatusCode, String) {
     if response.errors.is_empty() {
-        if let (true, Some(candidate)) = (authenticated, candidate) {
-            state.documents.keep(candidate);
-        }
         // The common case: straight to text, no intermediate JSON tree.
         let text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_string());
         return (StatusCode::OK, text);

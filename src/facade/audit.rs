@@ -5,7 +5,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
-use super::decode;
+use super::decode::{self, AuditColumns};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::{Facade, check_range, check_text};
@@ -210,17 +210,19 @@ fn ledger_metadata(tenant_id: &str, entries: &[&audit_ledger::Model]) -> Evidenc
 }
 
 impl Facade {
-    /// The ledger list, newest (highest seq) first.
+    /// The ledger list, newest (highest seq) first, read with `columns` (the ones the caller
+    /// shows; the other fields hold defaults).
     pub async fn list_audit_entries(
         &self,
         filter: AuditFilter,
         args: PageArgs,
+        columns: AuditColumns,
     ) -> AppResult<AuditList> {
         let scope = self.scope(Permission::ReadAudit)?;
         filter.validate()?;
         let select = audit_ledger::Entity::find().filter(filter.condition(scope.tenant_id));
         let page_select = page::keyset(select, audit_ledger::Column::Seq, None, true, &args);
-        let rows = decode::all(page_select, &scope.db.conn)
+        let rows = decode::audit(page_select, columns, &scope.db.conn)
             .await
             .context("list audit ledger entries")?;
         let page = page::finish(rows, &args, |e| Cursor {

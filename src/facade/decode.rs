@@ -69,7 +69,8 @@ by_position!(audit_ledger: tenant_id, seq, id, category, event_type, entity_type
     actor_type, actor_id, action_reason, decision, before_state, after_state, correlation_id,
     occurred_at, recorded_at, prev_hash, entry_hash);
 
-/// The value of `column`, the next selected one, or its type's default when not selected.
+/// The next column's value: read from the row's next position when `selected`, its type's
+/// default otherwise.
 fn next_value<T: TryGetable + Default>(
     row: &QueryResult,
     selected: bool,
@@ -175,6 +176,19 @@ projection!(
         record_hash: RecordHash, anchor_id: AnchorId]
 );
 
+projection!(
+    /// Columns of `audit_ledger` a list of entries reads. A page of access entries shows a
+    /// few short columns; each entry also holds the ids it recorded as JSON and two hashes.
+    /// The key includes the times: a list's metadata spans them.
+    AuditColumns, audit_ledger, audit,
+    key: [TenantId, Seq, Id, OccurredAt, RecordedAt],
+    fields: [tenant_id: TenantId, seq: Seq, id: Id, category: Category, event_type: EventType,
+        entity_type: EntityType, entity_id: EntityId, actor_type: ActorType, actor_id: ActorId,
+        action_reason: ActionReason, decision: Decision, before_state: BeforeState,
+        after_state: AfterState, correlation_id: CorrelationId, occurred_at: OccurredAt,
+        recorded_at: RecordedAt, prev_hash: PrevHash, entry_hash: EntryHash]
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +237,11 @@ mod tests {
     fn projections_follow_the_entity_column_order() {
         check_projection!(StepColumns, trace_steps, [TenantId, TraceId, StepIndex]);
         check_projection!(EventColumns, governance_events, [TenantId, Id, RunId]);
+        check_projection!(
+            AuditColumns,
+            audit_ledger,
+            [TenantId, Seq, Id, OccurredAt, RecordedAt]
+        );
     }
 
     #[test]

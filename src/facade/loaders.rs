@@ -133,22 +133,22 @@ where
     S: Copy + Eq + std::hash::Hash,
     Fut: std::future::Future<Output = Result<Vec<M>, AppError>>,
 {
-    let Some(wide) = keys.iter().map(|(_, set)| *set).reduce(union) else {
+    let Some(read_set) = keys.iter().map(|(_, set)| *set).reduce(union) else {
         return Ok(HashMap::new());
     };
-    let mut of: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
-    of.sort();
-    of.dedup();
-    let grouped = group(&of, read(of.clone(), wide).await?, key_of);
-    let mut out = HashMap::with_capacity(keys.len() + of.len());
-    for (key, set) in keys
+    let mut ids: Vec<String> = keys.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let grouped = group(&ids, read(ids.clone(), read_set).await?, key_of);
+    let mut out = HashMap::with_capacity(keys.len() + ids.len());
+    for (id, set) in keys
         .iter()
         .cloned()
-        .chain(of.into_iter().map(|k| (k, wide)))
+        .chain(ids.into_iter().map(|id| (id, read_set)))
     {
-        if let Some(rows) = grouped.get(&key) {
+        if let Some(rows) = grouped.get(&id) {
             let rows = rows.clone();
-            out.insert((key, set), rows);
+            out.insert((id, set), rows);
         }
     }
     Ok(out)

@@ -263,12 +263,13 @@ impl Facade {
     /// Writes the request's authorization and access records; returns once they are durable.
     /// Anonymous requests leave nothing (there is no tenant to record them in).
     pub async fn flush_records(&self) -> AppResult<()> {
-        self.take_records().commit().await
+        self.pending_records().commit().await
     }
 
-    /// The request's records, to be committed after this facade — its loaders and the rows
-    /// they hold — is let go: a response waits for its commit with only its text.
-    pub fn take_records(&self) -> PendingRecords {
+    /// The request's records so far, to be committed after this facade — its loaders and the
+    /// rows they hold — is let go: a response waits for its commit with only its text. Call
+    /// it once, when the request is done (the records stay in the facade).
+    pub fn pending_records(&self) -> PendingRecords {
         let entries = match (&self.caller, self.recording) {
             (Some(caller), true) => Some((caller.tenant_id.clone(), self.record.entries(caller))),
             _ => None,
@@ -280,7 +281,7 @@ impl Facade {
     }
 }
 
-/// Records taken from a request's facade ([`Facade::take_records`]), not yet durable.
+/// A request's records ([`Facade::pending_records`]), not yet durable.
 pub struct PendingRecords {
     appender: Appender,
     /// The tenant and its entries; none for an anonymous or unrecorded request.

@@ -194,6 +194,7 @@ pub struct RunTrace {
     pub run: llm_runs::Model,
     /// The steps, with the columns in `columns` (the other fields hold defaults).
     pub steps: Rows<trace_steps::Model>,
+    /// The columns the steps were read with.
     pub columns: StepColumns,
 }
 
@@ -203,6 +204,7 @@ pub struct RunGovernance {
     pub run: llm_runs::Model,
     /// The events, with the columns in `columns` (the other fields hold defaults).
     pub events: Rows<governance_events::Model>,
+    /// The columns the events were read with.
     pub columns: EventColumns,
 }
 
@@ -646,6 +648,8 @@ impl Facade {
     /// The trace's metadata: the run's, the steps' time span and the checksum of the steps
     /// (every column of them, read again if the trace holds fewer).
     pub async fn trace_metadata(&self, trace: &RunTrace) -> AppResult<EvidenceMetadata> {
+        // A trace whose metadata is selected reads every column (see the GraphQL side); the
+        // second read guards any other caller.
         let steps = if trace.columns == StepColumns::all() {
             trace.steps.clone()
         } else {
@@ -685,6 +689,7 @@ impl Facade {
         &self,
         governance: &RunGovernance,
     ) -> AppResult<EvidenceMetadata> {
+        // As for a trace's metadata: normally read whole already.
         let events = if governance.columns == EventColumns::all() {
             governance.events.clone()
         } else {

@@ -3,7 +3,7 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
+use async_graphql::{Context, ID, InputType, Json, Object, Result, SelectionField, Value};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use super::plain::{Plain, PlainFields};
@@ -14,6 +14,7 @@ use crate::facade::audit::{
     AuditEntryDetail as Detail, AuditFilter, AuditIntegrity as Integrity, ConsistencyProof,
     InclusionProof, SigningKeyInfo,
 };
+use crate::facade::decode::AuditColumns;
 use crate::facade::page::ListKind;
 use crate::ledger::verify::{Anomaly, CheckpointView, Head, Verdict, VerificationMode};
 use entity::audit_ledger;
@@ -97,6 +98,7 @@ impl AuditEntry {
 }
 
 impl AuditEntry {
+    /// The entry's global id.
     fn node_id(&self) -> ID {
         global_id(NodeKind::AuditEntry, &[&self.0.id])
     }
@@ -322,6 +324,54 @@ impl LogExportListInfo {
 
 type AuditEntryConnection = Connection<String, Plain<AuditEntry>, AuditEntryListInfo>;
 
+/// The entry columns a selection of a list of entries shows (cursors, the list's metadata and
+/// its access record need only the key). Any field not listed here reads every column.
+fn audit_entry_columns(list: &SelectionField<'_>) -> AuditColumns {
+    use audit_ledger::Column;
+    let entry = |columns: AuditColumns, node: &SelectionField<'_>| {
+        let mut columns = columns;
+        for field in node.selection_set() {
+            columns = match field.name() {
+                "__typename" | "id" | "entryId" | "seq" | "occurredAt" | "recordedAt" => columns,
+                "category" => columns.with(Column::Category),
+                "eventType" => columns.with(Column::EventType),
+                "entityType" => columns.with(Column::EntityType),
+                "entityId" => columns.with(Column::EntityId),
+                "actorType" => columns.with(Column::ActorType),
+                "actorId" => columns.with(Column::ActorId),
+                "actionReason" => columns.with(Column::ActionReason),
+                "decision" => columns.with(Column::Decision),
+                "beforeState" => columns.with(Column::BeforeState),
+                "afterState" => columns.with(Column::AfterState),
+                "correlationId" => columns.with(Column::CorrelationId),
+                "prevHash" => columns.with(Column::PrevHash),
+                "entryHash" => columns.with(Column::EntryHash),
+                _ => return AuditColumns::all(),
+            }
+        }
+        columns
+    };
+    let mut columns = AuditColumns::KEY;
+    for field in list.selection_set() {
+        columns = match field.name() {
+            "__typename" | "pageInfo" | "totalCount" | "filtersApplied" | "metadata" => columns,
+            "nodes" => entry(columns, &field),
+            "edges" => {
+                for edge in field.selection_set() {
+                    columns = match edge.name() {
+                        "__typename" | "cursor" => columns,
+                        "node" => entry(columns, &edge),
+                        _ => return AuditColumns::all(),
+                    }
+                }
+                columns
+            }
+            _ => return AuditColumns::all(),
+        };
+    }
+    columns
+}
+
 async fn entries(
     ctx: &Context<'_>,
     filter: AuditFilter,
@@ -331,7 +381,10 @@ async fn entries(
     before: Option<String>,
 ) -> Result<AuditEntryConnection> {
     let args = page_args(ListKind::AuditEntries, first, after, last, before)?;
-    let list = facade(ctx)?.list_audit_entries(filter, args).await?;
+    let columns = audit_entry_columns(&ctx.field());
+    let list = facade(ctx)?
+        .list_audit_entries(filter, args, columns)
+        .await?;
     Ok(connection(
         list.page,
         |e| Plain(AuditEntry(e)),

@@ -58,7 +58,8 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize)
 /// Complexity of a full integrity verification, which reads the whole ledger.
 pub const INTEGRITY_COST: usize = 500;
 
-/// Builds the schema with its limits.
+/// Builds the schema with its limits. It has no extensions: list items answered in one pass
+/// (`plain::Plain`) skip per-field extension hooks, so one added here must not rely on them.
 pub fn build_schema(limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)

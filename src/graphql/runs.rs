@@ -139,10 +139,12 @@ impl LlmRun {
 }
 
 impl LlmRun {
+    /// The run's global id.
     fn node_id(&self) -> ID {
         global_id(NodeKind::LlmRun, &[&self.0.run_id])
     }
 
+    /// Wall-clock duration in milliseconds, when the run completed.
     fn elapsed_ms(&self) -> Option<i64> {
         self.0
             .completed_at
@@ -249,6 +251,7 @@ impl TraceStep {
 }
 
 impl TraceStep {
+    /// The step's global id.
     fn node_id(&self) -> ID {
         global_id(
             NodeKind::TraceStep,
@@ -395,6 +398,7 @@ impl GovernanceEvent {
 }
 
 impl GovernanceEvent {
+    /// The event's global id.
     fn node_id(&self) -> ID {
         global_id(NodeKind::GovernanceEvent, &[&self.0.id])
     }
@@ -616,13 +620,10 @@ impl LlmRunListInfo {
     }
 }
 
-/// What the selection under a run connection will load, including every replay window size
-/// asked for (through aliases, the same view can be asked with several).
-fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
-    let nodes = [
-        look_ahead.field("nodes"),
-        look_ahead.field("edges").field("node"),
-    ];
+/// What the selections of runs (a connection's nodes and edges, or one run) will load,
+/// including every replay window size asked for (through aliases, the same view can be asked
+/// with several).
+fn prefetch_for(nodes: &[async_graphql::Lookahead<'_>]) -> RunPrefetch {
     let selected = |name: &str| nodes.iter().any(|n| n.field(name).exists());
     let system = selected("system");
     // Metadata (of the run or of a view) is the only reader of the correlation spine besides
@@ -636,7 +637,7 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
                     .any(|n| n.field(view).field("metadata").exists())
             });
     let mut windows: Vec<WindowSeconds> = Vec::new();
-    for node in &nodes {
+    for node in nodes {
         let system = node.field("system");
         for view in [
             node.field("replay"),
@@ -686,7 +687,9 @@ fn prefetch_for(look_ahead: &async_graphql::Lookahead<'_>) -> RunPrefetch {
         governance,
         spine: metadata || selected("export") || system,
         steps,
-        telemetry: system,
+        telemetry: nodes
+            .iter()
+            .any(|n| n.field("system").field("telemetry").exists()),
         windows,
     }
 }
@@ -716,8 +719,12 @@ impl RunsQuery {
             .list_llm_runs(filter.unwrap_or_default(), order, args)
             .await?;
         let runs: Vec<llm_runs::Model> = list.page.items.iter().map(|(_, r)| r.clone()).collect();
-        f.prefetch_runs(&runs, prefetch_for(&ctx.look_ahead()))
-            .await?;
+        let look_ahead = ctx.look_ahead();
+        let nodes = [
+            look_ahead.field("nodes"),
+            look_ahead.field("edges").field("node"),
+        ];
+        f.prefetch_runs(&runs, prefetch_for(&nodes)).await?;
         Ok(connection(
             list.page,
             |run| Plain(LlmRun(run)),
@@ -730,6 +737,14 @@ impl RunsQuery {
 
     /// One run by its run id; NOT_FOUND when the tenant has no such run.
     async fn llm_run(&self, ctx: &Context<'_>, run_id: String) -> Result<LlmRun> {
-        Ok(LlmRun(facade(ctx)?.llm_run(&run_id).await?))
+        let f = facade(ctx)?;
+        let run = f.llm_run(&run_id).await?;
+        // Its views find their rows loaded, one statement per kind of data, as in a list.
+        f.prefetch_runs(
+            std::slice::from_ref(&run),
+            prefetch_for(&[ctx.look_ahead()]),
+        )
+        .await?;
+        Ok(LlmRun(run))
     }
 }

@@ -80,6 +80,7 @@ impl SystemRecord {
 }
 
 impl SystemRecord {
+    /// The record's global id.
     fn node_id(&self) -> ID {
         global_id(NodeKind::SystemRecord, &[&self.0.id])
     }

@@ -36,8 +36,7 @@ async fn value_fields(app: &TestApp, key: &str, type_name: &str) -> Vec<String> 
     names
 }
 
-/// The objects of `type_name` that `list` (a query with the fragment `F`) returns, at the
-/// JSON path `path` (arrays are flattened).
+/// The values at the JSON path `path` of `data`, arrays flattened.
 fn objects_at<'a>(data: &'a Value, path: &[&str]) -> Vec<&'a Value> {
     let mut current = vec![data];
     for step in path {
@@ -54,6 +53,7 @@ fn objects_at<'a>(data: &'a Value, path: &[&str]) -> Vec<&'a Value> {
     current
 }
 
+/// Every list of plain objects, through fragments, aliases and `__typename`, against `node`.
 async fn list_items_equal_their_own_resolvers(backend: Backend) {
     let app = TestApp::spawn_unrecorded(backend).await;
     let keys = fixture::load(&app).await;
@@ -251,3 +251,68 @@ async fn a_view_shows_the_same_values_whatever_it_selects(backend: Backend) {
 }
 
 both!(a_view_shows_the_same_values_whatever_it_selects);
+
+/// A page of ledger entries reads only the columns its selection shows: each field asked
+/// for alone (through `nodes` and through `edges`) equals the entry read whole through
+/// `node(id)`; cursors and the list's metadata equal those of a page with every field.
+async fn an_entry_page_shows_the_same_values_whatever_it_selects(backend: Backend) {
+    let app = TestApp::spawn_unrecorded(backend).await;
+    let keys = fixture::load(&app).await;
+    let key = &keys.alpha_auditor;
+
+    let fields = value_fields(&app, key, "AuditEntry").await;
+    let full = app
+        .query(
+            key,
+            &format!(
+                "{{ auditEntries(first: 50) {{ metadata {{ occurredAt recordedAt }} \
+                 edges {{ cursor node {{ {} }} }} }} }}",
+                fields.join(" ")
+            ),
+            json!({}),
+        )
+        .await;
+    let edges = full["auditEntries"]["edges"].as_array().unwrap().clone();
+    assert!(edges.len() >= 3, "the fixture has ledger entries: {full}");
+    // Each entry whole, by its own resolvers over its full row.
+    let mut whole = Vec::new();
+    for edge in &edges {
+        let d = app
+            .query(
+                key,
+                &format!(
+                    "query($id: ID!) {{ node(id: $id) {{ ... on AuditEntry {{ {} }} }} }}",
+                    fields.join(" ")
+                ),
+                json!({"id": edge["node"]["id"]}),
+            )
+            .await;
+        whole.push(d["node"].clone());
+    }
+    for field in &fields {
+        let d = app
+            .query(
+                key,
+                &format!(
+                    "{{ auditEntries(first: 50) {{ metadata {{ occurredAt recordedAt }} \
+                     nodes {{ {field} }} edges {{ cursor node {{ {field} }} }} }} }}"
+                ),
+                json!({}),
+            )
+            .await;
+        let list = &d["auditEntries"];
+        assert_eq!(list["metadata"], full["auditEntries"]["metadata"]);
+        for (i, edge) in edges.iter().enumerate() {
+            let expected = &whole[i][field.as_str()];
+            assert_eq!(
+                &list["nodes"][i][field.as_str()],
+                expected,
+                "{field} of entry {i}"
+            );
+            assert_eq!(&list["edges"][i]["node"][field.as_str()], expected);
+            assert_eq!(list["edges"][i]["cursor"], edge["cursor"]);
+        }
+    }
+}
+
+both!(an_entry_page_shows_the_same_values_whatever_it_selects);
