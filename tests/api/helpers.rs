@@ -266,6 +266,33 @@ impl TestApp {
         &self.store.db
     }
 
+    /// Seeds one tenant with `runs` runs of `steps_per_run` steps (`runledger seed`'s
+    /// generator) and returns an auditor key of it.
+    pub async fn seeded_auditor(
+        &self,
+        tenant: &str,
+        runs: u32,
+        steps_per_run: u32,
+        telemetry_percent: u32,
+        seed: u64,
+    ) -> String {
+        let opts = runledger::seed::SeedOptions {
+            tenants: 1,
+            runs,
+            steps_per_run,
+            telemetry_percent,
+            seed,
+        };
+        runledger::seed::seed_tenant(self.db(), tenant, tenant, &opts)
+            .await
+            .unwrap();
+        let role = runledger::domain::Role::Auditor;
+        runledger::auth::create_key(self.db(), tenant, role, None, None)
+            .await
+            .unwrap()
+            .0
+    }
+
     /// Signs a checkpoint of the tenant's ledger now, as the server's timer would; returns its
     /// tree size.
     pub async fn checkpoint(&self, tenant: &str) -> i64 {

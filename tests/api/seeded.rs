@@ -3,8 +3,6 @@
 //! points, telemetry, exports and the audit views.
 
 use chrono::{DateTime, Duration, Utc};
-use runledger::domain::Role;
-use runledger::seed::{self, SeedOptions};
 use serde_json::{Value, json};
 
 use crate::both;
@@ -41,19 +39,7 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<Vec<String>> {
 
 async fn operations_match_sql(backend: Backend) {
     let app = TestApp::spawn_unrecorded(backend).await;
-    let opts = SeedOptions {
-        tenants: 1,
-        runs: 60,
-        steps_per_run: 5,
-        telemetry_percent: 50,
-        seed: 11,
-    };
-    seed::seed_tenant(app.db(), "acme", "Acme", &opts)
-        .await
-        .unwrap();
-    let (key, _) = runledger::auth::create_key(app.db(), "acme", Role::Auditor, None, None)
-        .await
-        .unwrap();
+    let key = app.seeded_auditor("acme", 60, 5, 50, 11).await;
 
     // One run of each status, plus runs that have exports.
     let runs = rows(&app, "SELECT run_id, execution_status, CAST(started_at AS TEXT), CAST(completed_at AS TEXT), trace_id FROM llm_runs WHERE tenant_id = 'acme' ORDER BY run_id").await;

@@ -1,8 +1,6 @@
 //! Nested fields under a list are batched: the number of SQL statements of a request does not
 //! grow with the page size. Also checks seeded data against SQL computed independently.
 
-use runledger::domain::Role;
-use runledger::seed::{self, SeedOptions};
 use serde_json::json;
 
 use crate::both;
@@ -24,19 +22,7 @@ const NESTED: &str = r#"query($n: Int) { llmRuns(first: $n) { totalCount nodes {
 
 async fn statement_count_does_not_grow_with_page_size(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let opts = SeedOptions {
-        tenants: 1,
-        runs: 80,
-        steps_per_run: 6,
-        telemetry_percent: 50,
-        seed: 7,
-    };
-    seed::seed_tenant(app.db(), "load", "Load Test", &opts)
-        .await
-        .unwrap();
-    let (key, _) = runledger::auth::create_key(app.db(), "load", Role::Auditor, None, None)
-        .await
-        .unwrap();
+    let key = app.seeded_auditor("load", 80, 6, 50, 7).await;
 
     // The first request fills the server's caches (the tenant record is read once per
     // server); the two measured requests differ only in their page size.
@@ -112,19 +98,7 @@ both!(statement_count_does_not_grow_with_page_size);
 /// own, and show the same steps and events.
 async fn views_of_one_run_share_their_reads(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let opts = SeedOptions {
-        tenants: 1,
-        runs: 10,
-        steps_per_run: 6,
-        telemetry_percent: 0,
-        seed: 11,
-    };
-    seed::seed_tenant(app.db(), "share", "Share Test", &opts)
-        .await
-        .unwrap();
-    let (key, _) = runledger::auth::create_key(app.db(), "share", Role::Auditor, None, None)
-        .await
-        .unwrap();
+    let key = app.seeded_auditor("share", 10, 6, 0, 11).await;
     let d = app
         .query(&key, "{ llmRuns(first: 2) { nodes { runId } } }", json!({}))
         .await;
