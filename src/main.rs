@@ -303,6 +303,7 @@ const DEMO_TENANT: &str = "demo";
 
 async fn serve(args: ServeArgs) -> AppResult<()> {
     let db = open(&args.database).await?;
+    db.watch_key_changes().await;
     let keys = ledger_keys(&args.ledger)?;
     let mut demo_key = None;
     if args.demo {

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_tables;
 mod m20261126_000002_append_only;
 mod m20261127_000003_anchor_links;
+mod m20261128_000004_api_key_changes;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_tables::Migration),
             Box::new(m20261126_000002_append_only::Migration),
             Box::new(m20261127_000003_anchor_links::Migration),
+            Box::new(m20261128_000004_api_key_changes::Migration),
         ]
     }
 }

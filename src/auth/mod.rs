@@ -2,6 +2,10 @@
 //! time), the caller they identify, and the one place where roles are checked against
 //! permissions.
 
+pub mod cache;
+
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
@@ -172,11 +176,7 @@ async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFai
             reason: "malformed key",
         }));
     };
-    let Some(key) = api_keys::Entity::find_by_id(id.to_string())
-        .one(&db.conn)
-        .await
-        .context("look up an API key")?
-    else {
+    let Some(key) = find_key(db, id).await? else {
         return Ok(Err(AuthFailure {
             ledger: PLATFORM_LEDGER.into(),
             key_id: Some(id.to_string()),
@@ -204,10 +204,35 @@ async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFai
         )
     })?;
     Ok(Ok(Caller {
-        tenant_id: key.tenant_id,
-        key_id: key.id,
+        tenant_id: key.tenant_id.clone(),
+        key_id: key.id.clone(),
         role,
     }))
+}
+
+/// The stored key `id`: from the key cache when it serves, else read (and offered to it).
+async fn find_key(db: &Db, id: &str) -> AppResult<Option<Arc<api_keys::Model>>> {
+    let ticket = match db.key_cache.as_deref().map(|c| c.get(id)) {
+        Some(cache::Cached::Hit(key)) => return Ok(Some(key)),
+        Some(cache::Cached::Miss(ticket)) => ticket,
+        None => None,
+    };
+    let key = api_keys::Entity::find_by_id(id.to_string())
+        .one(&db.conn)
+        .await
+        .context("look up an API key")?
+        .map(Arc::new);
+    if let (Some(cache), Some(key)) = (&db.key_cache, &key) {
+        cache.keep(ticket, key.clone());
+    }
+    Ok(key)
+}
+
+/// Tells this instance's key cache that a key changed (others learn it from PostgreSQL).
+fn forget_key(db: &Db, key_id: &str) {
+    if let Some(cache) = &db.key_cache {
+        cache.forget(key_id);
+    }
 }
 
 /// The ledger that anchors global system records written by operators. Its name cannot be a
@@ -445,6 +470,7 @@ pub async fn revoke_key(
     )
     .await?;
     tx.commit().await?;
+    forget_key(db, key_id);
     key.revoked_at = Some(now);
     Ok(key)
 }
@@ -499,6 +525,7 @@ pub async fn rotate_key(
     )
     .await?;
     tx.commit().await?;
+    forget_key(db, key_id);
     Ok((text, new))
 }
 

@@ -353,6 +353,76 @@ async fn key_lifecycle_over_graphql(backend: Backend) {
 }
 both!(key_lifecycle_over_graphql);
 
+/// Whether `key` is refused within `limit`, asking again until it is (a revocation made by
+/// another process reaches a PostgreSQL server as a notification, a moment after its commit).
+async fn refused_within(app: &TestApp, key: &str, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let (_, body) = app
+            .post(Some(key), &json!({"query": "{ viewer { role } }"}))
+            .await;
+        if body["errors"][0]["extensions"]["code"] == json!("UNAUTHENTICATED") {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A key revoked outside this server (by another instance, or by plain SQL) stops
+/// authenticating here too. On PostgreSQL the server keeps keys in memory, so a known key costs
+/// no statement; on SQLite it is read on every request.
+async fn a_key_revoked_elsewhere_is_refused(backend: Backend) {
+    let app = TestApp::spawn_unrecorded(backend).await;
+    let auditor = app.seeded_auditor("t", 1, 1, 0, 1).await;
+    app.query(&auditor, "{ viewer { role } }", json!({})).await;
+    let mut viewers = Vec::new();
+    for _ in 0..2 {
+        let (key, _) = auth::create_key(app.db(), "t", Role::Viewer, None, None)
+            .await
+            .unwrap();
+        viewers.push(key);
+    }
+    for key in &viewers {
+        let d = app.query(key, "{ viewer { role } }", json!({})).await;
+        assert_eq!(d["viewer"]["role"], json!("VIEWER"));
+    }
+    let before = app.statement_count();
+    app.query(&viewers[0], "{ viewer { role } }", json!({}))
+        .await;
+    let key_reads = app.statement_count() - before;
+    let expected = match backend {
+        Backend::Postgres => 0,
+        Backend::Sqlite => 1,
+    };
+    assert_eq!(
+        key_reads, expected,
+        "statements to authenticate a known key"
+    );
+
+    // Another instance (its own connection pool) revokes the first key.
+    let other = runledger::db::Db::connect(&app.store.url, 2).await.unwrap();
+    auth::revoke_key(&other, "t", key_id(&viewers[0]), None)
+        .await
+        .unwrap();
+    assert!(refused_within(&app, &viewers[0], Duration::from_secs(10)).await);
+    // An operator revokes the second by hand.
+    app.store
+        .exec(&format!(
+            "UPDATE api_keys SET revoked_at = created_at WHERE id = '{}'",
+            key_id(&viewers[1])
+        ))
+        .await
+        .unwrap();
+    assert!(refused_within(&app, &viewers[1], Duration::from_secs(10)).await);
+    // Other keys are still served.
+    let d = app.query(&auditor, "{ viewer { role } }", json!({})).await;
+    assert_eq!(d["viewer"]["role"], json!("AUDITOR"));
+}
+both!(a_key_revoked_elsewhere_is_refused);
+
 /// Each kind of abuse is refused with its code, and the server keeps serving.
 async fn abuse_is_refused_cheaply(backend: Backend) {
     let settings = HttpSettings {

@@ -242,6 +242,8 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
         let store = TestDb::new(backend).await;
+        // As `runledger serve` does: on PostgreSQL, keys are kept in memory from here on.
+        store.db.watch_key_changes().await;
         let keys = LedgerKeys::new(
             NoteSigner::generate("runledger").expect("generate a signing key"),
             "runledger",

@@ -1,0 +1,217 @@
+//! API keys kept in memory between requests, on PostgreSQL only, so a request usually costs no
+//! statement to authenticate. A stored key changes only when it is revoked (or deleted by hand);
+//! a trigger then sends its id on the `runledger_api_keys` channel (migration 4), and every
+//! instance listening there forgets it.
+//!
+//! The cache serves only while its listener is subscribed: before the first `LISTEN`, and from a
+//! lost connection until the next `LISTEN`, keys are read on every request. Every change bumps a
+//! generation, and a key read from the database is kept only if no change arrived since the read
+//! began, so a read that raced a revocation cannot put the old row back. A revocation made by
+//! this instance is forgotten as soon as it commits; one made elsewhere as soon as PostgreSQL
+//! delivers the notification. Entries also expire after [`MAX_AGE`], which bounds how long a
+//! connection that died without the listener noticing could keep a revoked key alive.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::postgres::PgListener;
+
+use entity::api_keys;
+
+/// The notification channel that migration 4's trigger sends key ids on.
+const CHANNEL: &str = "runledger_api_keys";
+/// The payload that means "every key" (a truncated table).
+const EVERY_KEY: &str = "*";
+/// How long a key is served from memory before it is read again.
+pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// At most this many keys are kept; a full cache starts over.
+const CAPACITY: usize = 4096;
+/// Longest wait between attempts to subscribe again.
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// Keys by id, plus whether notifications are being received.
+pub struct KeyCache {
+    url: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Subscribed to the channel: only then are keys served or kept.
+    live: bool,
+    /// Bumped by every change and by every loss of the subscription.
+    generation: u64,
+    keys: HashMap<String, (Arc<api_keys::Model>, Instant)>,
+}
+
+/// What the cache knows about a key id.
+pub enum Cached {
+    Hit(Arc<api_keys::Model>),
+    /// Not known: read it, then offer it with [`KeyCache::keep`] and this ticket (`None` when
+    /// the cache is not serving).
+    Miss(Option<u64>),
+}
+
+impl KeyCache {
+    /// A cache for the database at `url` (PostgreSQL), not serving until [`watch`] subscribes.
+    pub fn new(url: &str) -> KeyCache {
+        KeyCache {
+            url: url.to_string(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is valid after any panic (every update is a single assignment or insert).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Cached {
+        let state = self.state();
+        if !state.live {
+            return Cached::Miss(None);
+        }
+        match state.keys.get(id) {
+            Some((key, at)) if at.elapsed() < MAX_AGE => Cached::Hit(key.clone()),
+            _ => Cached::Miss(Some(state.generation)),
+        }
+    }
+
+    /// Keeps a key read after [`KeyCache::get`] gave `ticket`, unless anything changed since.
+    pub fn keep(&self, ticket: Option<u64>, key: Arc<api_keys::Model>) {
+        let mut state = self.state();
+        if !state.live || ticket != Some(state.generation) {
+            return;
+        }
+        if state.keys.len() >= CAPACITY {
+            state.keys.clear();
+        }
+        state.keys.insert(key.id.clone(), (key, Instant::now()));
+    }
+
+    /// Forgets one key (or every key, for `*`).
+    pub fn forget(&self, id: &str) {
+        let mut state = self.state();
+        state.generation += 1;
+        if id == EVERY_KEY {
+            state.keys.clear();
+        } else {
+            state.keys.remove(id);
+        }
+    }
+
+    /// Forgets every key and serves from now on only if `live`.
+    fn restart(&self, live: bool) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.keys.clear();
+        state.live = live;
+    }
+
+    async fn subscribe(&self) -> Result<PgListener, sea_orm::sqlx::Error> {
+        let mut listener = PgListener::connect(&self.url).await?;
+        listener.listen(CHANNEL).await?;
+        self.restart(true);
+        Ok(listener)
+    }
+}
+
+/// Subscribes `cache` to key changes and keeps it subscribed in a background task. Returns once
+/// the first subscription succeeded (the cache then serves) or failed (it is retried in the
+/// background, and keys are read on every request meanwhile).
+pub async fn watch(cache: Arc<KeyCache>) {
+    let first = cache.subscribe().await;
+    tokio::spawn(async move {
+        let mut attempt = first;
+        let mut retry = Duration::from_secs(1);
+        loop {
+            match attempt {
+                Ok(mut listener) => {
+                    retry = Duration::from_secs(1);
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(change)) => cache.forget(change.payload()),
+                            // The connection was lost and made again: changes in between are
+                            // unknown.
+                            Ok(None) => cache.restart(true),
+                            Err(e) => {
+                                cache.restart(false);
+                                tracing::warn!(error = %e, "lost the API key change subscription; reading keys on every request");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_secs = retry.as_secs(), "cannot subscribe to API key changes; reading keys on every request");
+                }
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(MAX_RETRY);
+            attempt = cache.subscribe().await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> Arc<api_keys::Model> {
+        Arc::new(api_keys::Model {
+            id: id.into(),
+            tenant_id: "t".into(),
+            role: "auditor".into(),
+            secret_hash: "h".into(),
+            label: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            revoked_at: None,
+        })
+    }
+
+    fn hit(cache: &KeyCache, id: &str) -> bool {
+        matches!(cache.get(id), Cached::Hit(_))
+    }
+
+    fn ticket(cache: &KeyCache, id: &str) -> Option<u64> {
+        match cache.get(id) {
+            Cached::Miss(t) => t,
+            Cached::Hit(_) => panic!("{id} is cached"),
+        }
+    }
+
+    #[test]
+    fn serves_only_while_subscribed() {
+        let cache = KeyCache::new("postgres://unused");
+        assert_eq!(ticket(&cache, "a"), None);
+        cache.keep(None, key("a"));
+        assert!(!hit(&cache, "a"));
+        cache.restart(true);
+        let t = ticket(&cache, "a");
+        cache.keep(t, key("a"));
+        assert!(hit(&cache, "a"));
+        cache.restart(false);
+        assert!(!hit(&cache, "a"));
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let cache = KeyCache::new("postgres://unused");
+        cache.restart(true);
+        let t = ticket(&cache, "a");
+        // A revocation of any key commits between the read and the keep.
+        cache.forget("b");
+        cache.keep(t, key("a"));
+        assert!(!hit(&cache, "a"));
+        let t = ticket(&cache, "a");
+        cache.keep(t, key("a"));
+        assert!(hit(&cache, "a"));
+        cache.forget("a");
+        assert!(!hit(&cache, "a"));
+        let t = ticket(&cache, "a");
+        cache.keep(t, key("a"));
+        cache.forget(EVERY_KEY);
+        assert!(!hit(&cache, "a"));
+    }
+}
