@@ -302,8 +302,9 @@ impl Facade {
         } else {
             sea_orm::Order::Desc
         };
+        // Both pages are read by one statement (one round trip, one connection).
         let pages = filter.branches(scope.tenant_id).into_iter().map(|owner| {
-            let select = page::keyset(
+            page::keyset(
                 system_records::Entity::find()
                     .filter(owner)
                     .order_by(system_records::Column::TenantId, owner_order.clone()),
@@ -311,15 +312,11 @@ impl Facade {
                 Some(system_records::Column::Id),
                 true,
                 &args,
-            );
-            decode::all(select, &scope.db.conn)
+            )
         });
-        let mut rows: Vec<system_records::Model> = futures_util::future::try_join_all(pages)
+        let mut rows = decode::union_all(pages.collect(), &scope.db.conn)
             .await
-            .context("list system records")?
-            .into_iter()
-            .flatten()
-            .collect();
+            .context("list system records")?;
         // The scan order: newest first, unless walking backward.
         rows.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
         if !args.backward {

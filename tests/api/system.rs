@@ -105,6 +105,68 @@ async fn list_and_filters(backend: Backend) {
 }
 both!(list_and_filters);
 
+/// Walking the whole list page by page, forward and backward, gives the tenant's and the
+/// global records interleaved by time exactly once each, in SQL's order.
+async fn pages_interleave_tenant_and_global_records(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = app.seeded_auditor("walk", 30, 2, 0, 5).await;
+    let expected = app
+        .store
+        .query_strings(
+            "SELECT id FROM system_records WHERE tenant_id = 'walk' OR tenant_id IS NULL \
+             ORDER BY occurred_at DESC, id DESC",
+        )
+        .await;
+    let global = app
+        .store
+        .query_i64("SELECT COUNT(*) FROM system_records WHERE tenant_id IS NULL")
+        .await[0];
+    assert!(
+        global > 0 && (global as usize) < expected.len(),
+        "both owners hold records"
+    );
+    assert!(expected.len() > 3 * 7, "several pages: {}", expected.len());
+
+    let walk = |forward: bool| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let mut seen: Vec<String> = Vec::new();
+            let mut cursor = Value::Null;
+            loop {
+                let q = if forward {
+                    "query($c: String) { systemRecords(first: 7, after: $c) { nodes { recordId } \
+                     pageInfo { hasNextPage endCursor } } }"
+                } else {
+                    "query($c: String) { systemRecords(last: 7, before: $c) { nodes { recordId } \
+                     pageInfo { hasPreviousPage startCursor } } }"
+                };
+                let d = app.query(key, q, json!({"c": cursor})).await;
+                let page = &d["systemRecords"];
+                let mut page_ids = ids(&page["nodes"]);
+                let info = &page["pageInfo"];
+                if forward {
+                    seen.append(&mut page_ids);
+                    if info["hasNextPage"] != json!(true) {
+                        return seen;
+                    }
+                    cursor = info["endCursor"].clone();
+                } else {
+                    page_ids.append(&mut seen);
+                    seen = page_ids;
+                    if info["hasPreviousPage"] != json!(true) {
+                        return seen;
+                    }
+                    cursor = info["startCursor"].clone();
+                }
+            }
+        }
+    };
+    assert_eq!(walk(true).await, expected, "forward");
+    assert_eq!(walk(false).await, expected, "backward");
+}
+both!(pages_interleave_tenant_and_global_records);
+
 async fn depth_views_of_a_run(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let keys = fixture::load(&app).await;
