@@ -29,7 +29,8 @@ where
 
 /// Runs several selects of whole rows (each with its own filter, order and limit) as one
 /// statement, `SELECT * FROM (first) UNION ALL SELECT * FROM (second) ...`, and decodes the rows
-/// by position: one round trip instead of one per select. Rows come branch after branch.
+/// by position: one round trip instead of one per select. The rows' order is unspecified
+/// (PostgreSQL may interleave the branches): callers sort them.
 pub async fn union_all<E, C>(selects: Vec<Select<E>>, db: &C) -> Result<Vec<E::Model>, DbErr>
 where
     E: EntityTrait,

@@ -423,6 +423,58 @@ async fn a_key_revoked_elsewhere_is_refused(backend: Backend) {
 }
 both!(a_key_revoked_elsewhere_is_refused);
 
+/// Statements one request with a known key costs, beyond the first (which may read the key).
+async fn statements_of_a_known_key(app: &TestApp, key: &str) -> u64 {
+    app.query(key, "{ viewer { role } }", json!({})).await;
+    let before = app.statement_count();
+    app.query(key, "{ viewer { role } }", json!({})).await;
+    app.statement_count() - before
+}
+
+/// On PostgreSQL, a server whose key-change subscription is cut reads keys on every request
+/// until it has subscribed again, so a revocation made meanwhile, whose notification nobody
+/// received, is not missed; then it keeps keys in memory again.
+async fn a_lost_key_subscription_is_noticed(backend: Backend) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let app = TestApp::spawn_unrecorded(backend).await;
+    let auditor = app.seeded_auditor("t", 1, 1, 0, 1).await;
+    let (viewer, _) = auth::create_key(app.db(), "t", Role::Viewer, None, None)
+        .await
+        .unwrap();
+    assert_eq!(statements_of_a_known_key(&app, &viewer).await, 0);
+    assert_eq!(statements_of_a_known_key(&app, &auditor).await, 0);
+
+    // The listening connection is cut, then the key revoked by hand at once.
+    let listening = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() \
+         AND (query LIKE 'LISTEN%runledger_api_keys%' OR query LIKE '%pg_notify%')";
+    let pids = app.store.query_column::<i32>(listening).await;
+    assert_eq!(pids.len(), 1, "one listening connection");
+    app.store
+        .exec(&format!("SELECT pg_terminate_backend({})", pids[0]))
+        .await
+        .unwrap();
+    app.store
+        .exec(&format!(
+            "UPDATE api_keys SET revoked_at = created_at WHERE id = '{}'",
+            key_id(&viewer)
+        ))
+        .await
+        .unwrap();
+    assert!(refused_within(&app, &viewer, Duration::from_millis(900)).await);
+
+    // Subscribed again (a second after the loss), keys are kept in memory again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while statements_of_a_known_key(&app, &auditor).await != 0 {
+        assert!(std::time::Instant::now() < deadline, "subscribed again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.store.query_column::<i32>(listening).await.len(), 1);
+}
+both!(a_lost_key_subscription_is_noticed);
+
 /// Each kind of abuse is refused with its code, and the server keeps serving.
 async fn abuse_is_refused_cheaply(backend: Backend) {
     let settings = HttpSettings {
