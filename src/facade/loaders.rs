@@ -262,15 +262,15 @@ impl Loader<WindowKey> for SystemAroundRun {
             .runs
             .load_many(keys.iter().map(|(r, _)| r.clone()))
             .await?;
-        let all = StepColumns::all();
+        let (all_steps, all_events) = (StepColumns::all(), EventColumns::all());
         let traces: Vec<StepsKey> = runs
             .values()
-            .filter_map(|r| r.trace_id.clone().map(|t| (t, all)))
+            .filter_map(|r| r.trace_id.clone().map(|t| (t, all_steps)))
             .collect();
         let (steps, governance) = futures_util::try_join!(
             self.steps.load_many(traces),
             self.governance
-                .load_many(runs.keys().map(|r| (r.clone(), EventColumns::all()))),
+                .load_many(runs.keys().map(|r| (r.clone(), all_events))),
         )?;
         let mut windows: Vec<(WindowKey, (i64, i64))> = Vec::with_capacity(keys.len());
         for key in keys {
@@ -280,11 +280,11 @@ impl Loader<WindowKey> for SystemAroundRun {
             let run_steps = run
                 .trace_id
                 .as_ref()
-                .and_then(|t| steps.get(&(t.clone(), all)))
+                .and_then(|t| steps.get(&(t.clone(), all_steps)))
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
             let run_governance = governance
-                .get(&(run.run_id.clone(), EventColumns::all()))
+                .get(&(run.run_id.clone(), all_events))
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
             let at = crate::facade::runs::inflection_of(run, run_steps, run_governance)
