@@ -39,7 +39,14 @@ pub struct HttpSettings {
     pub record_requests: bool,
     /// Most aliased fields in one operation.
     pub max_aliases: usize,
-    /// Requests per second and burst allowed to each API key; `None` for no limit.
+    /// Most bytes of GraphQL query text in one operation.
+    pub max_document_bytes: usize,
+    /// Most field selections in one document once its fragments are expanded.
+    pub max_selections: usize,
+    /// How long a connection may take to send a request's headers (slow clients are cut off).
+    pub header_read_timeout: Duration,
+    /// Requests per second and burst allowed to each API key, and to each client address for
+    /// requests without a key; `None` for no limit.
     pub rate_limit: Option<(f64, u32)>,
     /// Browser origins allowed by CORS (`*` for any); empty for no CORS headers.
     pub cors_allowed_origins: Vec<String>,
@@ -57,9 +64,23 @@ impl Default for HttpSettings {
             graphiql_bearer: None,
             record_requests: true,
             max_aliases: 50,
+            max_document_bytes: 100_000,
+            max_selections: 5_000,
+            header_read_timeout: Duration::from_secs(30),
             rate_limit: None,
             cors_allowed_origins: Vec::new(),
             metrics: false,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The bounds every GraphQL document is checked against before it runs.
+    pub fn document_bounds(&self) -> crate::graphql::bounds::DocumentBounds {
+        crate::graphql::bounds::DocumentBounds {
+            max_bytes: self.max_document_bytes,
+            max_selections: self.max_selections,
+            max_aliases: self.max_aliases,
         }
     }
 }

@@ -205,6 +205,17 @@ pub struct ServeArgs {
     /// Most aliased fields one operation may hold (alias fan-out).
     #[arg(long, env = "RUNLEDGER_MAX_ALIASES", default_value_t = 50)]
     pub max_aliases: usize,
+    /// Most bytes of GraphQL query text per operation (longer documents are refused unparsed).
+    #[arg(long, env = "RUNLEDGER_MAX_DOCUMENT_BYTES", default_value_t = 100_000)]
+    pub max_document_bytes: usize,
+    /// Most field selections in a document once its fragments are expanded.
+    #[arg(long, env = "RUNLEDGER_MAX_SELECTIONS", default_value_t = 5_000)]
+    pub max_selections: usize,
+    /// Seconds a connection may take to send a request's headers (also how long an idle
+    /// keep-alive connection stays open).
+    #[arg(long, env = "RUNLEDGER_HEADER_READ_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
     /// Requests per second each API key may make on average (0 turns rate limiting off).
     #[arg(long, env = "RUNLEDGER_RATE_LIMIT_PER_SECOND", default_value_t = 50.0)]
     pub rate_limit_per_second: f64,

@@ -13,12 +13,14 @@
 
 use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql::{BatchRequest, Request};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -28,6 +30,7 @@ use crate::app::AppState;
 use crate::auth::{self, Caller};
 use crate::error::AppError;
 use crate::facade::Facade;
+use crate::graphql::bounds::{self, DocumentBounds};
 use crate::ratelimit::retry_after_secs;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -118,13 +121,49 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
 
 /// How long the caller must wait, when its key is over its rate.
 pub(crate) fn rate_limited(state: &AppState, caller: Option<&Caller>) -> Option<Duration> {
-    rate_limited_n(state, caller, 1)
+    let (limiter, caller) = (state.rate_limiter.as_ref()?, caller?);
+    limiter.check(&caller.key_id).err()
 }
 
-/// Like [`rate_limited`] for `n` operations (a batch costs one token per operation).
-fn rate_limited_n(state: &AppState, caller: Option<&Caller>, n: usize) -> Option<Duration> {
-    let (limiter, caller) = (state.rate_limiter.as_ref()?, caller?);
-    limiter.check_n(&caller.key_id, n as u32).err()
+/// Like [`rate_limited`] for `n` operations (a batch costs one token per operation); a request
+/// without a key is counted against its client address instead, so anonymous requests
+/// (introspection, GraphiQL loading the schema) are bounded too.
+fn rate_limited_n(
+    state: &AppState,
+    caller: Option<&Caller>,
+    peer: Option<SocketAddr>,
+    n: usize,
+) -> Option<Duration> {
+    let limiter = state.rate_limiter.as_ref()?;
+    let bucket = match (caller, peer) {
+        (Some(caller), _) => caller.key_id.clone(),
+        (None, Some(peer)) => address_bucket(peer.ip()),
+        (None, None) => return None,
+    };
+    limiter.check_n(&bucket, n as u32).err()
+}
+
+/// The rate-limit bucket of an anonymous client: its IPv4 address, or the /64 network of an
+/// IPv6 address (one host usually holds a whole /64). Key ids never contain `:`, so the two
+/// kinds of bucket cannot collide.
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("addr:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("addr:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// The client address of a connection, when the server recorded it.
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+fn peer_addr(peer: Peer) -> Option<SocketAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr)
 }
 
 /// 429 with `Retry-After` and the GraphQL error code RATE_LIMITED.
@@ -138,68 +177,6 @@ fn too_many_requests(media: MediaType, wait: Duration) -> Response {
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
-}
-
-/// Aliased fields of the operation that will run (the named one, or the only one), each
-/// fragment counted at every place it is spread; `None` when the query does not parse or names
-/// no operation it holds (execution reports that). Counting stops once it passes `limit`, so
-/// a document built to multiply through fragments costs no more than the limit.
-fn alias_count(
-    doc: &async_graphql::parser::types::ExecutableDocument,
-    operation_name: Option<&str>,
-    limit: usize,
-) -> Option<usize> {
-    use async_graphql::parser::types::{
-        DocumentOperations, ExecutableDocument, Selection, SelectionSet,
-    };
-    fn count(
-        doc: &ExecutableDocument,
-        set: &SelectionSet,
-        depth: usize,
-        total: &mut usize,
-        limit: usize,
-    ) {
-        for item in &set.items {
-            if *total > limit || depth > 64 {
-                return;
-            }
-            match &item.node {
-                Selection::Field(f) => {
-                    *total += usize::from(f.node.alias.is_some());
-                    count(doc, &f.node.selection_set.node, depth + 1, total, limit);
-                }
-                Selection::InlineFragment(f) => {
-                    count(doc, &f.node.selection_set.node, depth + 1, total, limit)
-                }
-                Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                        count(
-                            doc,
-                            &fragment.node.selection_set.node,
-                            depth + 1,
-                            total,
-                            limit,
-                        );
-                    }
-                }
-            }
-        }
-    }
-    let operation = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
-    let mut total = 0;
-    count(
-        doc,
-        &operation.node.selection_set.node,
-        0,
-        &mut total,
-        limit,
-    );
-    Some(total)
 }
 
 /// Resolves the bearer key, if one was sent.
@@ -267,6 +244,7 @@ fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
 /// `GET /graphql`.
 pub async fn graphql_get(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
@@ -292,6 +270,11 @@ pub async fn graphql_get(
             "missing the `query` parameter",
         );
     };
+    // Bounded before the query is parsed to tell a mutation from a query.
+    if let Err(e) = bounds::check_text(&query, &state.settings.document_bounds()) {
+        let (status, body) = request_failure(&e, media);
+        return respond_text(status, media, body);
+    }
     if is_non_query_operation(&query, params.operation_name.as_deref()) {
         let mut resp = request_error(
             media,
@@ -329,12 +312,20 @@ pub async fn graphql_get(
             }
         }
     }
-    execute(state, headers, media, BatchRequest::Single(request)).await
+    execute(
+        state,
+        peer_addr(peer),
+        headers,
+        media,
+        BatchRequest::Single(request),
+    )
+    .await
 }
 
 /// `POST /graphql`.
 pub async fn graphql_post(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -369,7 +360,7 @@ pub async fn graphql_post(
             );
         }
     };
-    execute(state, headers, media, batch).await
+    execute(state, peer_addr(peer), headers, media, batch).await
 }
 
 fn not_acceptable() -> Response {
@@ -387,6 +378,7 @@ fn not_acceptable() -> Response {
 
 async fn execute(
     state: AppState,
+    peer: Option<SocketAddr>,
     headers: HeaderMap,
     media: MediaType,
     batch: BatchRequest,
@@ -408,7 +400,7 @@ async fn execute(
         BatchRequest::Single(_) => 1,
         BatchRequest::Batch(requests) => requests.len().clamp(1, state.settings.max_batch),
     };
-    if let Some(wait) = rate_limited_n(&state, caller.as_ref(), operations) {
+    if let Some(wait) = rate_limited_n(&state, caller.as_ref(), peer, operations) {
         return too_many_requests(media, wait);
     }
     match batch {
@@ -453,29 +445,18 @@ async fn run_one(
     mut request: Request,
     media: MediaType,
 ) -> (StatusCode, String) {
-    let max = state.settings.max_aliases;
+    // The work a document can cause is bounded before async-graphql parses, validates or
+    // executes it (see `graphql::bounds`).
+    let document_bounds = state.settings.document_bounds();
+    if let Err(e) = bounds::check_text(&request.query, &document_bounds) {
+        return request_failure(&e, media);
+    }
     // Parsed once here (or found parsed); execution reuses the document (a parse error is
     // reported by it).
-    let operation_name = request.operation_name.clone();
     let candidate = state.documents.prepare(&mut request);
     let authenticated = caller.is_some();
-    let aliases = match request.parsed_query() {
-        Ok(doc) => alias_count(doc, operation_name.as_deref(), max),
-        Err(_) => None,
-    };
-    if let Some(n) = aliases.filter(|n| *n > max) {
-        let body = json!({"errors": [{
-            "message": format!(
-                "the operation uses more than {max} aliases ({n} counted); at most {max} are allowed"
-            ),
-            "extensions": {"code": "QUERY_TOO_COMPLEX"},
-        }]});
-        let status = if media == MediaType::GraphqlResponse {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-        return (status, body.to_string());
+    if let Err(e) = check_parsed(&mut request, &document_bounds) {
+        return request_failure(&e, media);
     }
     let facade = Arc::new(
         Facade::for_request(
@@ -507,6 +488,37 @@ async fn run_one(
         state.documents.keep(candidate);
     }
     answer
+}
+
+/// Checks the parsed document of a request against the bounds; a document that does not
+/// parse is left to execution, which reports the error.
+fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Result<(), AppError> {
+    let operation_name = request.operation_name.clone();
+    // The variables are taken out while the document is borrowed, and put back.
+    let variables = std::mem::take(&mut request.variables);
+    let checked = match request.parsed_query() {
+        Ok(doc) => {
+            bounds::check_document(doc, operation_name.as_deref(), &variables, document_bounds)
+        }
+        Err(_) => Ok(()),
+    };
+    request.variables = variables;
+    checked
+}
+
+/// A request refused before execution: no `data` key; 400 under
+/// `application/graphql-response+json`, 200 under `application/json`.
+fn request_failure(e: &AppError, media: MediaType) -> (StatusCode, String) {
+    let body = json!({"errors": [{
+        "message": e.client_message(),
+        "extensions": {"code": e.code()},
+    }]});
+    let status = if media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, body.to_string())
 }
 
 /// The status and body of an executed request.
@@ -581,21 +593,6 @@ pub async fn graphql_other(method: Method) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aliases_are_counted_in_the_operation_that_runs() {
-        let doc = "query A { a: viewer { role } b: viewer { role } } \
-                   query B { c: viewer { role } ...F ...F } \
-                   fragment F on Query { d: viewer { role } e: viewer { role } }";
-        let doc = &parse_query(doc).unwrap();
-        assert_eq!(alias_count(doc, Some("A"), 100), Some(2));
-        // Each spread of a fragment counts.
-        assert_eq!(alias_count(doc, Some("B"), 100), Some(5));
-        assert_eq!(alias_count(doc, None, 100), None);
-        assert_eq!(alias_count(doc, Some("C"), 100), None);
-        // Counting stops past the limit.
-        assert_eq!(alias_count(doc, Some("B"), 1), Some(2));
-    }
 
     fn accept(v: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -6,6 +6,8 @@
 //! - [`config`]: command-line flags and `RUNLEDGER_*` environment variables.
 //! - [`app`]: builds the axum router (GraphQL over HTTP, GraphiQL, health) from shared state;
 //!   the tests start the same router.
+//! - [`connections`]: the accept loop: HTTP/1.1 with a header-read timeout, client addresses,
+//!   graceful shutdown.
 //! - [`http`]: the GraphQL-over-HTTP handler (content negotiation, status codes, GET rules).
 //! - [`otlp`]: the OpenTelemetry OTLP/HTTP trace receiver (`POST /v1/traces`).
 //! - [`graphql`]: the schema: thin resolvers per topic that call the facade.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod auth;
 pub mod canonical;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod documents;
 pub mod domain;

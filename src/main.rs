@@ -346,6 +346,9 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         graphiql_bearer: demo_key.clone(),
         record_requests: args.record_requests,
         max_aliases: args.max_aliases,
+        max_document_bytes: args.max_document_bytes,
+        max_selections: args.max_selections,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
         rate_limit: (args.rate_limit_per_second > 0.0)
             .then_some((args.rate_limit_per_second, args.rate_limit_burst)),
         cors_allowed_origins: args.cors_allowed_origins.clone(),
@@ -376,10 +379,13 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     if let Some(key) = &demo_key {
         println!("Demo key (role auditor, tenant {DEMO_TENANT}): {key}");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serve HTTP")?;
+    runledger::connections::serve(
+        listener,
+        router,
+        Duration::from_secs(args.header_read_timeout_secs),
+        shutdown_signal(),
+    )
+    .await;
     // A graceful shutdown ends with a checkpoint, so a quiet ledger is fully covered.
     let _ = stop_checkpoints.send(());
     let _ = checkpointer.await;

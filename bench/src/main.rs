@@ -258,7 +258,12 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
     } else {
         address.clone()
     };
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(runledger::connections::serve(
+        listener,
+        router,
+        std::time::Duration::from_secs(30),
+        std::future::pending(),
+    ));
 
     // Bodies are built before the clock starts.
     let bodies: Vec<Vec<Vec<u8>>> = (0..ingest_clients(args))

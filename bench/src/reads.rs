@@ -65,7 +65,12 @@ pub async fn serve(db: &Db, settings: HttpSettings) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let host = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(runledger::connections::serve(
+        listener,
+        router,
+        std::time::Duration::from_secs(30),
+        std::future::pending(),
+    ));
     Ok(format!("http://{host}/graphql"))
 }
 

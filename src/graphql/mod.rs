@@ -2,6 +2,7 @@
 //! facade. `schema.graphql` at the repo root is this schema's SDL, checked by a test.
 
 pub mod audit;
+pub mod bounds;
 pub mod common;
 pub mod ingest;
 pub mod keys;

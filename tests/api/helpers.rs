@@ -248,14 +248,19 @@ impl TestApp {
             NoteSigner::generate("runledger").expect("generate a signing key"),
             "runledger",
         );
+        let header_read_timeout = settings.header_read_timeout;
         let router = app::router(AppState::new(store.db.clone(), keys.clone(), settings));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
-        });
+        // As `runledger serve` serves it (without a stop signal: the test's runtime ends it).
+        tokio::spawn(runledger::connections::serve(
+            listener,
+            router,
+            header_read_timeout,
+            std::future::pending(),
+        ));
         TestApp {
             address,
             store,

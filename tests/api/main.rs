@@ -3,6 +3,7 @@
 // Tests fail loudly: unwrapping is how they say what they expected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod access;
 mod audit;
 mod cli;
