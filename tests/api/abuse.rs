@@ -14,8 +14,9 @@ use crate::fixture;
 use crate::helpers::{Backend, TestApp};
 
 /// Runs `make`'s requests on a thread and runtime of their own and waits for them at most
-/// `secs` seconds: a server whose workers are stuck cannot also stall the wait, so a hang
-/// fails the test instead of hanging it.
+/// `secs` seconds: a server whose workers are stuck cannot also stall the wait. Past the
+/// deadline the whole test binary exits with a failure: the test's runtime could not be shut
+/// down anyway while its workers spin.
 fn within<T, F>(secs: u64, what: &str, make: impl FnOnce() -> F + Send + 'static) -> T
 where
     T: Send + 'static,
@@ -29,8 +30,13 @@ where
             .unwrap();
         let _ = tx.send(rt.block_on(make()));
     });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s"))
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(value) => value,
+        Err(_) => {
+            eprintln!("FAILED: {what}: no answer within {secs} s (the server is stuck)");
+            std::process::exit(101);
+        }
+    }
 }
 
 /// POSTs a query (no key) from a fresh client; returns the status and body.
