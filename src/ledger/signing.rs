@@ -88,8 +88,11 @@ pub fn open_rotation(
 /// The rotations recorded in the platform ledger whose statements verify, oldest first. An
 /// entry whose statement does not verify grants nothing; it is logged.
 pub async fn rotations<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<Rotation>> {
+    // The category narrows the scan to the platform's identity entries (index
+    // `audit_ledger_category`), not every entry it ever recorded.
     let entries = audit_ledger::Entity::find()
         .filter(audit_ledger::Column::TenantId.eq(PLATFORM_LEDGER))
+        .filter(audit_ledger::Column::Category.eq(LedgerCategory::Identity.as_str()))
         .filter(audit_ledger::Column::EventType.eq(ROTATION_EVENT))
         .order_by_asc(audit_ledger::Column::Seq)
         .all(conn)
@@ -150,11 +153,12 @@ pub fn predecessors(rotations: &[Rotation], current: &NoteVerifier) -> Vec<NoteV
 pub async fn newest_checkpoints<C: ConnectionTrait>(
     conn: &C,
 ) -> AppResult<Vec<ledger_checkpoints::Model>> {
-    // One statement whatever the number of ledgers; (tenant_id, tree_size) is the primary key,
-    // so each ledger yields one row.
-    let sql = "SELECT c.* FROM ledger_checkpoints c WHERE c.tree_size = \
-               (SELECT MAX(m.tree_size) FROM ledger_checkpoints m WHERE m.tenant_id = c.tenant_id) \
-               ORDER BY c.tenant_id";
+    // One statement whatever the number of ledgers, grouped once and joined back on the primary
+    // key (tenant_id, tree_size), so each ledger yields one row. (A correlated `= (SELECT MAX…)`
+    // took PostgreSQL 5-6 s over 200,000 checkpoints of 1,000 ledgers; this takes 0.1-0.4 s.)
+    let sql = "SELECT c.* FROM ledger_checkpoints c JOIN \
+               (SELECT tenant_id, MAX(tree_size) AS newest FROM ledger_checkpoints GROUP BY tenant_id) m \
+               ON m.tenant_id = c.tenant_id AND m.newest = c.tree_size ORDER BY c.tenant_id";
     ledger_checkpoints::Entity::find()
         .from_raw_sql(Statement::from_string(
             conn.get_database_backend(),

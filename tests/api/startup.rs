@@ -14,8 +14,15 @@ use crate::helpers::{Backend, TestDb};
 /// A `serve` that should refuse to start: returns its exit code and stderr, or fails the test
 /// (after killing it) if it started listening instead.
 fn serve_refused(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    // Never the default port: a server that wrongly starts must not take a shared one.
+    let listen: &[&str] = if args.contains(&"--listen") {
+        &[]
+    } else {
+        &["--listen", "127.0.0.1:0"]
+    };
     let mut child = runledger()
         .arg("serve")
+        .args(listen)
         .args(args)
         .env_remove("RUNLEDGER_DATABASE_URL")
         .current_dir(dir)
