@@ -79,7 +79,9 @@ const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
 fn trusted_keys(args: &LedgerArgs) -> AppResult<Vec<NoteVerifier>> {
     args.trusted_keys
         .iter()
-        .map(|k| NoteVerifier::parse(k.trim()))
+        .map(|k| k.trim())
+        .filter(|k| !k.is_empty())
+        .map(NoteVerifier::parse)
         .collect()
 }
 

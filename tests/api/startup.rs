@@ -523,3 +523,61 @@ async fn unknown_tenants_are_refused_by_every_command(backend: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 both!(unknown_tenants_are_refused_by_every_command);
+
+/// A lost key's verifier key, listed in `--trusted-keys`, lets a new key file be created and
+/// the server start over the lost key's checkpoints.
+async fn a_lost_key_listed_in_trusted_keys_lets_a_new_key_start(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = temp_dir("runledger_lost_key");
+    let lost = dir.join("lost.key").display().to_string();
+    run_ok(&[
+        "seed",
+        "--database-url",
+        &db.url,
+        "--tenants",
+        "1",
+        "--runs",
+        "2",
+        "--steps-per-run",
+        "1",
+        "--signing-key-file",
+        &lost,
+    ]);
+    let verifier = run_ok(&["keys", "public", "--signing-key-file", &lost]);
+    std::fs::remove_file(&lost).unwrap();
+    let new = dir.join("new.key").display().to_string();
+    let (code, err) = serve_refused(
+        &dir,
+        &["--database-url", &db.url, "--signing-key-file", &new],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(!dir.join("new.key").exists());
+    let mut child = runledger()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
+        .args([
+            "--signing-key-file",
+            &new,
+            "--trusted-keys",
+            verifier.trim(),
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap()).lines().next();
+    assert!(
+        matches!(&line, Some(Ok(l)) if l.starts_with("GraphiQL: ")),
+        "{line:?}"
+    );
+    assert!(dir.join("new.key").exists(), "the new key was created");
+    assert!(stop(child));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both!(a_lost_key_listed_in_trusted_keys_lets_a_new_key_start);
