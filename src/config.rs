@@ -178,12 +178,21 @@ pub enum LogFormat {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Address to listen on.
-    #[arg(long, env = "RUNLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address to listen on (`IP:PORT`, or `localhost:PORT` for 127.0.0.1).
+    #[arg(long, env = "RUNLEDGER_LISTEN", default_value = "127.0.0.1:8080",
+          value_parser = parse_listen)]
     pub listen: SocketAddr,
-    /// Seed a demo tenant when the database is empty and print a demo key.
+    /// Seed a demo tenant when the database is empty, print a demo key and open GraphiQL with
+    /// it. Only on a loopback listen address, and only on a database without other tenants.
     #[arg(long, env = "RUNLEDGER_DEMO")]
     pub demo: bool,
+    /// Where `--demo` keeps its auditor key (owner-only), so that restarts reuse it.
+    #[arg(
+        long,
+        env = "RUNLEDGER_DEMO_KEY_FILE",
+        default_value = "runledger-demo.key"
+    )]
+    pub demo_key_file: std::path::PathBuf,
     /// Maximum nesting depth of a query.
     #[arg(long, env = "RUNLEDGER_MAX_DEPTH", default_value_t = 15)]
     pub max_depth: usize,
@@ -240,6 +249,18 @@ pub struct ServeArgs {
     pub ledger: LedgerArgs,
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+}
+
+/// A listen address: `IP:PORT`, or `localhost:PORT` (taken as 127.0.0.1, never resolved).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("`{port}` is not a port number"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("`{text}` is not IP:PORT (e.g. 127.0.0.1:8080) or localhost:PORT"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -306,11 +327,12 @@ pub enum IngestCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a key (and the tenant, when new); prints the key alone on stdout.
+    /// Create a key for an existing tenant (see `tenants create`); prints the key alone on
+    /// stdout.
     Create {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Tenant id (created when it does not exist).
+        /// Tenant id (it must exist).
         #[arg(long)]
         tenant: String,
         /// Role of the key.
@@ -343,5 +365,18 @@ pub enum KeysCommand {
     Public {
         #[command(flatten)]
         ledger: LedgerArgs,
+    },
+    /// Replace the checkpoint signing key: with the current key (--signing-key-file), create a
+    /// new one in --new-key-file and record the handover, signed by both keys, in the platform
+    /// ledger (SIGNING_KEY_ROTATED). Servers then start with the new key and trust the old
+    /// key's checkpoints; the old key may not sign again. Prints the new verifier key.
+    RotateSigning {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// Where to create the new key (owner-only); it must not exist.
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
     },
 }

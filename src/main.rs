@@ -1,6 +1,8 @@
 //! The `runledger` command: parses the command line, sets up logging, and runs one command.
 //! Command output meant for scripts goes to stdout; logs go to stderr.
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use runledger::error::{AppError, AppResult, Context};
 use runledger::graphql::Limits;
 use runledger::ledger::checkpoint::{self, CheckpointPolicy, LedgerKeys};
 use runledger::ledger::note::{self, NoteVerifier};
+use runledger::ledger::signing;
 use runledger::ledger::verify::{self, Verdict, VerificationMode, VerifyOptions};
 use runledger::{auth, graphql, ingest, seed};
 use tracing_subscriber::EnvFilter;
@@ -72,18 +75,27 @@ const EXIT_VERIFY_ANOMALY: u8 = 1;
 const EXIT_VERIFY_ERROR: u8 = 2;
 const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
 
-/// Loads (or creates, owner-only) the checkpoint signing key.
-fn ledger_keys(args: &LedgerArgs) -> AppResult<LedgerKeys> {
-    let (signer, created) = note::load_or_create(&args.signing_key_file, &args.log_name)?;
-    if created {
-        tracing::info!(path = %args.signing_key_file.display(), verifier_key = %signer.verifier_key(),
-            "created the checkpoint signing key (owner-only permissions)");
-    }
-    let mut keys = LedgerKeys::new(signer, &args.log_name);
-    for k in &args.trusted_keys {
-        keys.extra_verifiers.push(NoteVerifier::parse(k)?);
-    }
-    Ok(keys)
+/// The verifier keys of `--trusted-keys`.
+fn trusted_keys(args: &LedgerArgs) -> AppResult<Vec<NoteVerifier>> {
+    args.trusted_keys
+        .iter()
+        .map(|k| k.trim())
+        .filter(|k| !k.is_empty())
+        .map(NoteVerifier::parse)
+        .collect()
+}
+
+/// The checkpoint signing key, checked against the ledgers it will sign (see
+/// `ledger::signing`): refused when a ledger's newest checkpoint is signed by a key it neither
+/// holds nor trusts; created (owner-only) only when that orphans no checkpoint.
+async fn signing_identity(db: &Db, args: &LedgerArgs) -> AppResult<LedgerKeys> {
+    signing::open_identity(
+        db,
+        &args.signing_key_file,
+        &args.log_name,
+        trusted_keys(args)?,
+    )
+    .await
 }
 
 /// The verifier key an auditor trusts: given as text or a file, else the key file's public half.
@@ -195,7 +207,7 @@ async fn run(command: Command) -> AppResult<()> {
                 telemetry_percent: args.telemetry_percent,
                 seed: args.seed,
             };
-            let keys = ledger_keys(&args.ledger)?;
+            let keys = signing_identity(&db, &args.ledger).await?;
             for tenant in seed::seed(&db, &opts).await? {
                 println!("{tenant}");
             }
@@ -213,7 +225,7 @@ async fn run(command: Command) -> AppResult<()> {
                 },
         } => {
             let db = open(&database).await?;
-            auth::ensure_tenant(&db, &tenant, &tenant, &[]).await?;
+            auth::require_tenant(&db, &tenant).await?;
             let (key, _) = auth::create_key(&db, &tenant, role.into(), label, None).await?;
             println!("{key}");
             Ok(())
@@ -227,6 +239,7 @@ async fn run(command: Command) -> AppResult<()> {
                 },
         } => {
             let db = open(&database).await?;
+            auth::require_tenant(&db, &tenant).await?;
             let (key, _) = auth::rotate_key(&db, &tenant, &key_id, None).await?;
             println!("{key}");
             Ok(())
@@ -240,6 +253,7 @@ async fn run(command: Command) -> AppResult<()> {
                 },
         } => {
             let db = open(&database).await?;
+            auth::require_tenant(&db, &tenant).await?;
             auth::revoke_key(&db, &tenant, &key_id, None).await?;
             println!("revoked {key_id}");
             Ok(())
@@ -265,8 +279,35 @@ async fn run(command: Command) -> AppResult<()> {
         Command::Keys {
             command: KeysCommand::Public { ledger },
         } => {
-            let keys = ledger_keys(&ledger)?;
-            println!("{}", keys.signer.verifier_key());
+            let (signer, created) =
+                note::load_or_create(&ledger.signing_key_file, &ledger.log_name)?;
+            if created {
+                tracing::info!(path = %ledger.signing_key_file.display(),
+                    "created the checkpoint signing key (owner-only permissions)");
+            }
+            println!("{}", signer.verifier_key());
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::RotateSigning {
+                    database,
+                    ledger,
+                    new_key_file,
+                },
+        } => {
+            let db = open(&database).await?;
+            let new = signing::rotate(
+                &db,
+                &ledger.signing_key_file,
+                &new_key_file,
+                &ledger.log_name,
+                trusted_keys(&ledger)?,
+            )
+            .await?;
+            tracing::info!(new_key_file = %new_key_file.display(),
+                "signing key rotated; restart servers with --signing-key-file set to the new key");
+            println!("{}", new.verifier_key());
             Ok(())
         }
         Command::Ingest {
@@ -279,6 +320,10 @@ async fn run(command: Command) -> AppResult<()> {
                 },
         } => {
             let db = open(&database).await?;
+            if let Some(tenant) = &tenant {
+                // Records of a tenant that does not exist would go to a ledger nobody verifies.
+                auth::require_tenant(&db, tenant).await?;
+            }
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("read {}", file.display()))?;
             let stored =
@@ -301,39 +346,138 @@ async fn run(command: Command) -> AppResult<()> {
 /// Tenant that `serve --demo` fills.
 const DEMO_TENANT: &str = "demo";
 
+/// Whether an address is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z).
+fn is_loopback(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Checks what `--demo` needs before anything is opened: a loopback listen address, since the
+/// GraphiQL page hands its auditor key to anyone who can reach it.
+fn check_demo_address(listen: &SocketAddr) -> AppResult<()> {
+    if is_loopback(listen) {
+        return Ok(());
+    }
+    Err(AppError::bad_input(format!(
+        "--demo is refused on {listen}: it puts a working auditor key into the unauthenticated \
+         /graphiql page, so it listens only on a loopback address (127.0.0.0/8, ::1, \
+         localhost); use --listen 127.0.0.1:PORT, or serve without --demo"
+    )))
+}
+
+/// Prepares the demo tenant and returns its auditor key: seeds it on an empty database,
+/// refuses a database that serves other tenants, and reuses the key kept in `key_file` while
+/// it still authenticates as the demo tenant's auditor (else mints one and rewrites the file).
+async fn demo_key(db: &Db, keys: &LedgerKeys, key_file: &Path) -> AppResult<String> {
+    let others = auth::other_tenants(db, DEMO_TENANT).await?;
+    if !others.is_empty() {
+        // Demo data includes global system records, and a demo key sees every global record
+        // the real tenants see: never mix a demo into a database that serves tenants.
+        return Err(AppError::Conflict(format!(
+            "--demo is refused: the database already serves other tenants ({}), whose global \
+             system records its demo key would see; run the demo on its own database (e.g. \
+             --database-url runledger-demo.db)",
+            name_some(&others)
+        )));
+    }
+    if seed::database_state(db, DEMO_TENANT).await? == seed::DatabaseState::Empty {
+        tracing::info!("empty database: seeding the demo tenant");
+        let opts = seed::SeedOptions::default();
+        seed::seed_tenant(db, DEMO_TENANT, "Demo Agents Inc.", &opts).await?;
+        checkpoint::checkpoint_all(db, keys, None).await?;
+    }
+    if let Some(key) = read_demo_key(key_file)? {
+        if let Ok(caller) = auth::authenticate(db, &key).await
+            && caller.tenant_id == DEMO_TENANT
+            && caller.role == Role::Auditor
+        {
+            return Ok(key);
+        }
+        tracing::info!(path = %key_file.display(),
+            "the kept demo key does not authenticate as the demo auditor here: minting a new one");
+    }
+    let (key, _) = auth::create_key(
+        db,
+        DEMO_TENANT,
+        Role::Auditor,
+        Some("serve --demo".into()),
+        None,
+    )
+    .await?;
+    write_demo_key(key_file, &key)?;
+    Ok(key)
+}
+
+/// The first few names of a list, and how many more there are.
+fn name_some(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match names.len() {
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
+    }
+}
+
+/// The demo key kept in `path`, if any; a file others may read is refused like the signing key.
+fn read_demo_key(path: &Path) -> AppResult<Option<String>> {
+    let shown = path.display();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(AppError::internal(format!("read the demo key {shown}"), e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("read the permissions of the demo key {shown}"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(AppError::bad_input(format!(
+                "the demo key file {shown} has permissions {mode:04o}, which let group or other \
+                 users read it; restrict them with `chmod 600 {shown}` or remove the file"
+            )));
+        }
+    }
+    Ok(Some(text.trim().to_string()))
+}
+
+/// Writes the demo key owner-only (0600), replacing the file atomically.
+fn write_demo_key(path: &Path, key: &str) -> AppResult<()> {
+    use std::io::Write as _;
+    let shown = path.display();
+    let tmp = path.with_extension(format!("tmp-{}", runledger::ids::random_hex(4)));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(format!("{key}\n").as_bytes())?;
+        f.sync_all()
+    });
+    let result = written.and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("write the demo key {shown}"))
+}
+
 async fn serve(args: ServeArgs) -> AppResult<()> {
+    if args.demo {
+        check_demo_address(&args.listen)?;
+    }
     let db = open(&args.database).await?;
     db.watch_key_changes().await;
-    let keys = ledger_keys(&args.ledger)?;
-    let mut demo_key = None;
-    if args.demo {
-        match seed::database_state(&db, DEMO_TENANT).await? {
-            seed::DatabaseState::Empty => {
-                tracing::info!("empty database: seeding the demo tenant");
-                let opts = seed::SeedOptions::default();
-                seed::seed_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &opts).await?;
-                checkpoint::checkpoint_all(&db, &keys, None).await?;
-            }
-            seed::DatabaseState::HasTenant => {}
-            seed::DatabaseState::OtherTenantsOnly => {
-                // Demo data includes global system records, which every tenant would see:
-                // never add it to a database that already serves tenants.
-                tracing::warn!(
-                    "the database already has tenants: creating an empty demo tenant, no demo data"
-                );
-                auth::ensure_tenant(&db, DEMO_TENANT, "Demo Agents Inc.", &[]).await?;
-            }
-        }
-        let (key, _) = auth::create_key(
-            &db,
-            DEMO_TENANT,
-            Role::Auditor,
-            Some("serve --demo".into()),
-            None,
-        )
-        .await?;
-        demo_key = Some(key);
-    }
+    let keys = signing_identity(&db, &args.ledger).await?;
+    let demo_key = match args.demo {
+        true => Some(demo_key(&db, &keys, &args.demo_key_file).await?),
+        false => None,
+    };
     let settings = HttpSettings {
         max_batch: args.max_batch,
         max_body_bytes: args.max_body_bytes,
@@ -368,6 +512,7 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
             let _ = stopped.await;
         },
     ));
+    let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -383,42 +528,50 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         listener,
         router,
         Duration::from_secs(args.header_read_timeout_secs),
-        shutdown_signal(),
+        shutdown,
     )
     .await;
     // A graceful shutdown ends with a checkpoint, so a quiet ledger is fully covered.
     let _ = stop_checkpoints.send(());
     let _ = checkpointer.await;
+    // Another process may have signed with another key meanwhile: check before signing.
+    signing::check_identity(&db, &keys, &args.ledger.signing_key_file).await?;
     let signed = checkpoint::checkpoint_all(&db, &keys, None).await?;
     tracing::info!(checkpoints = signed, "shut down");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on Ctrl-C or SIGTERM. The SIGTERM handler is installed when this is called, not
+/// when the future is first polled: a supervisor (or a test) may send SIGTERM as soon as the
+/// listening address is printed, which must shut down gracefully rather than kill the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

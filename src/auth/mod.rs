@@ -256,6 +256,38 @@ pub fn validate_tenant_id(id: &str) -> AppResult<()> {
     }
 }
 
+/// Checks that the tenant exists: a malformed id is `BAD_USER_INPUT`, an unknown one
+/// `NOT_FOUND` naming it and how to create it. Commands that act on a tenant call this before
+/// writing anything.
+pub async fn require_tenant(db: &Db, tenant_id: &str) -> AppResult<()> {
+    validate_tenant_id(tenant_id)?;
+    let found = tenants::Entity::find_by_id(tenant_id.to_string())
+        .one(&db.conn)
+        .await
+        .with_context(|| format!("look up tenant {tenant_id}"))?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(AppError::not_found(format!(
+            "tenant `{tenant_id}` does not exist; create it first with \
+             `runledger tenants create --id {tenant_id}`"
+        ))),
+    }
+}
+
+/// The ids of the tenants other than `except`, in id order.
+pub async fn other_tenants(db: &Db, except: &str) -> AppResult<Vec<String>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    tenants::Entity::find()
+        .select_only()
+        .column(tenants::Column::Id)
+        .filter(tenants::Column::Id.ne(except))
+        .order_by_asc(tenants::Column::Id)
+        .into_tuple()
+        .all(&db.conn)
+        .await
+        .context("list tenants")
+}
+
 /// Creates the tenant when it does not exist (recording it in its ledger). Returns whether it
 /// was created.
 pub async fn ensure_tenant(

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod note;
 pub mod proof;
+pub mod signing;
 pub mod verify;
 
 use chrono::{DateTime, Utc};

@@ -338,6 +338,12 @@ pub fn load_or_create(path: &Path, name: &str) -> AppResult<(NoteSigner, bool)> 
     Ok((signer, true))
 }
 
+/// Loads the note signing key from `path` under the rules of [`load_or_create`], without ever
+/// creating it: `None` when there is no such file.
+pub fn load(path: &Path, name: &str) -> AppResult<Option<NoteSigner>> {
+    read_key_file(path, name)
+}
+
 /// Reads and checks an existing key file; `None` if there is none.
 fn read_key_file(path: &Path, name: &str) -> AppResult<Option<NoteSigner>> {
     let shown = path.display();
@@ -467,6 +473,22 @@ fn parse_signature_line(line: &str) -> Result<SignatureLine<'_>, NoteError> {
 /// Every signature line whose key name and key ID match a verifier must verify; lines of
 /// unknown keys are ignored, but at least one line must be by a known key.
 pub fn open_checkpoint(note: &str, verifiers: &[NoteVerifier]) -> Result<Checkpoint, NoteError> {
+    let (body, key_id) = open_note(note, verifiers)?;
+    let (origin, tree_size, root) = parse_checkpoint_body(body)?;
+    Ok(Checkpoint {
+        origin,
+        tree_size,
+        root,
+        key_id,
+    })
+}
+
+/// Opens any signed note under the rules of [`open_checkpoint`]; returns its body (ending in a
+/// newline) and the key ID (8 hex digits) of the first signature that verified.
+pub fn open_note<'a>(
+    note: &'a str,
+    verifiers: &[NoteVerifier],
+) -> Result<(&'a str, String), NoteError> {
     if note.chars().any(|c| c < ' ' && c != '\n') {
         return Err(NoteError::Malformed(
             "the note contains a control character".into(),
@@ -526,13 +548,7 @@ pub fn open_checkpoint(note: &str, verifiers: &[NoteVerifier]) -> Result<Checkpo
         )));
     };
 
-    let (origin, tree_size, root) = parse_checkpoint_body(body)?;
-    Ok(Checkpoint {
-        origin,
-        tree_size,
-        root,
-        key_id: hex::encode(key_id),
-    })
+    Ok((body, hex::encode(key_id)))
 }
 
 /// Parses a checkpoint body (which ends in a newline) into origin, tree size and root.

@@ -11,7 +11,7 @@ use crate::helpers::{Backend, TestDb};
 
 /// The program, with its checkpoint signing key in a temporary directory rather than in the
 /// working directory (a test may pass its own `--signing-key-file`).
-fn runledger() -> Command {
+pub(crate) fn runledger() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runledger"));
     c.env(
         "RUNLEDGER_SIGNING_KEY_FILE",
@@ -21,7 +21,7 @@ fn runledger() -> Command {
 }
 
 /// Runs a command that must fail; returns its stderr.
-fn run_err(args: &[&str]) -> String {
+pub(crate) fn run_err(args: &[&str]) -> String {
     let out = runledger().args(args).output().expect("run runledger");
     assert!(
         !out.status.success(),
@@ -30,7 +30,7 @@ fn run_err(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn run_ok(args: &[&str]) -> String {
+pub(crate) fn run_ok(args: &[&str]) -> String {
     let out = runledger().args(args).output().expect("run runledger");
     assert!(
         out.status.success(),
@@ -92,7 +92,31 @@ async fn seed_and_keys(backend: Backend) {
     assert!(run_err(&first).contains("already exists"));
     assert_eq!(a.query_i64("SELECT COUNT(*) FROM llm_runs").await, vec![30]);
 
-    // keys create prints the key alone and creates a new tenant.
+    // keys create refuses a tenant that does not exist, naming it and the remedy...
+    let refused = run_err(&[
+        "keys",
+        "create",
+        "--database-url",
+        a.url.as_str(),
+        "--tenant",
+        "newco",
+        "--role",
+        "viewer",
+    ]);
+    assert!(
+        refused.contains("tenant `newco` does not exist")
+            && refused.contains("runledger tenants create --id newco"),
+        "{refused}"
+    );
+    run_ok(&[
+        "tenants",
+        "create",
+        "--database-url",
+        a.url.as_str(),
+        "--id",
+        "newco",
+    ]);
+    // ... and prints the key alone for one that does.
     let key = run_ok(&[
         "keys",
         "create",
@@ -134,18 +158,25 @@ async fn seed_and_keys(backend: Backend) {
 both!(seed_and_keys);
 
 /// A `serve --demo` child process and what it printed.
-struct Served {
+pub(crate) struct Served {
     child: std::process::Child,
     graphiql: String,
-    base: String,
-    key: String,
+    pub(crate) base: String,
+    pub(crate) key: String,
 }
 
 impl Served {
-    /// Starts `runledger serve --demo` in `dir` and reads its two stdout lines.
-    fn start(dir: &std::path::Path, extra: &[&str]) -> Served {
+    /// Starts `runledger serve --demo` in `dir` (on 127.0.0.1:0 unless `extra` says
+    /// `--listen`) and reads its two stdout lines.
+    pub(crate) fn start(dir: &std::path::Path, extra: &[&str]) -> Served {
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = runledger()
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--demo"])
+            .args(listen)
             .args(extra)
             .env_remove("RUNLEDGER_DATABASE_URL")
             .current_dir(dir)
@@ -168,7 +199,7 @@ impl Served {
         }
     }
 
-    async fn query(&self, query: &str) -> serde_json::Value {
+    pub(crate) async fn query(&self, query: &str) -> serde_json::Value {
         reqwest::Client::new()
             .post(format!("{}/graphql", self.base))
             .bearer_auth(&self.key)
@@ -182,7 +213,7 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -192,7 +223,7 @@ impl Served {
     }
 }
 
-fn temp_dir(prefix: &str) -> std::path::PathBuf {
+pub(crate) fn temp_dir(prefix: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("{prefix}_{}", runledger::ids::random_hex(6)));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -226,6 +257,7 @@ async fn serve_demo_answers_and_shuts_down_gracefully() {
     );
     // The default database is a SQLite file in the working directory.
     assert!(dir.join("runledger.db").exists());
+    assert_eq!(served_key_file(&dir), served.key, "the demo key is kept");
     let exit = served.stop();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     // The shutdown ended with a checkpoint covering everything, the verification above included.
@@ -234,38 +266,29 @@ async fn serve_demo_answers_and_shuts_down_gracefully() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["ledgers"][0]["status"], json!("VERIFIED"));
 
-    // Started again on the same database: a new key, the same data.
-    let served = Served::start(&dir, &[]);
+    // Started again on the same database (listening on `localhost`): the same key, kept
+    // owner-only beside the database, and the same data.
+    let first_key = served_key_file(&dir);
+    let served = Served::start(&dir, &["--listen", "localhost:0"]);
+    assert_eq!(served.key, first_key);
+    assert!(
+        served.base.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.base
+    );
     let body = served.query("{ llmRuns { totalCount } }").await;
     assert_eq!(body["data"]["llmRuns"]["totalCount"], json!(200));
     assert!(served.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_demo_on_a_database_with_other_tenants_adds_no_demo_data() {
-    let dir = temp_dir("runledger_demo_seeded");
-    let db = dir.join("other.db");
-    let url = db.display().to_string();
-    run_ok(&[
-        "seed",
-        "--database-url",
-        &url,
-        "--tenants",
-        "1",
-        "--runs",
-        "5",
-        "--steps-per-run",
-        "2",
-    ]);
-    let served = Served::start(&dir, &["--database-url", &url]);
-    let body = served
-        .query("{ viewer { tenantId } llmRuns { totalCount } systemRecords { totalCount } }")
-        .await;
-    assert_eq!(body["data"]["viewer"]["tenantId"], json!("demo"));
-    assert_eq!(body["data"]["llmRuns"]["totalCount"], json!(0));
-    assert!(served.stop().success());
-    let _ = std::fs::remove_dir_all(&dir);
+/// The demo key kept in `dir` (owner-only).
+fn served_key_file(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("runledger-demo.key");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::read_to_string(&file).unwrap().trim().to_string()
 }
 
 async fn operators_write_global_system_records(backend: Backend) {

@@ -1,0 +1,468 @@
+//! The checkpoint signing key as part of each ledger's identity.
+//!
+//! A ledger's signed checkpoints name the key that vouches for it. A process that signs
+//! checkpoints (`serve`, `seed`) therefore starts only when every ledger's newest checkpoint is
+//! signed by a key it holds or trusts: the key of `--signing-key-file`, a verifier key listed in
+//! `--trusted-keys`, or a predecessor of its key proven by a rotation statement in the platform
+//! ledger. A missing key file is created only when no checkpoint would be orphaned by it.
+//!
+//! Rotation (`runledger keys rotate-signing`) appends `SIGNING_KEY_ROTATED` to the platform
+//! ledger, carrying a statement — a C2SP signed note whose body names the old and the new
+//! verifier key — signed by both keys. The old key's signature says its holder handed over; the
+//! new key's signature is what a server holding the new key relies on to trust the old one: only
+//! a key already trusted can add a predecessor, so someone who can write to the database but
+//! holds no trusted key cannot make a server trust a key of theirs. A key that a valid statement
+//! retired may not sign again.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
+use serde_json::json;
+
+use super::checkpoint::LedgerKeys;
+use super::note::{self, NoteSigner, NoteVerifier};
+use super::{NewEntry, append};
+use crate::auth::PLATFORM_LEDGER;
+use crate::canonical::micros;
+use crate::db::Db;
+use crate::domain::{ActorType, LedgerCategory};
+use crate::error::{AppError, AppResult, Context};
+use entity::{audit_ledger, ledger_checkpoints};
+
+/// Event type of a signing key rotation in the platform ledger.
+pub const ROTATION_EVENT: &str = "SIGNING_KEY_ROTATED";
+
+/// First line of a rotation statement's body.
+const STATEMENT_TITLE: &str = "runledger signing key rotation";
+
+/// The body of the statement that `old` hands the ledgers over to `new`.
+pub fn rotation_body(old: &NoteVerifier, new: &NoteVerifier) -> String {
+    format!(
+        "{STATEMENT_TITLE}\nold {}\nnew {}\n",
+        old.verifier_key(),
+        new.verifier_key()
+    )
+}
+
+/// The rotation statement: [`rotation_body`] signed by the old key, then by the new one.
+pub fn sign_rotation(old: &NoteSigner, new: &NoteSigner) -> String {
+    let body = rotation_body(&NoteVerifier::from(old), &NoteVerifier::from(new));
+    let mut statement = old.sign(&body);
+    // `sign` returns `body ‖ "\n" ‖ signature line`: keep only the new key's line.
+    statement.push_str(&new.sign(&body)[body.len() + 1..]);
+    statement
+}
+
+/// A rotation whose statement verified under both keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// Seq of the `SIGNING_KEY_ROTATED` entry in the platform ledger.
+    pub seq: i64,
+    pub old: NoteVerifier,
+    pub new: NoteVerifier,
+}
+
+/// Checks a rotation statement against the keys it claims to hand over between.
+pub fn open_rotation(
+    old: &NoteVerifier,
+    new: &NoteVerifier,
+    statement: &str,
+) -> Result<(), String> {
+    if old.key_id_hex() == new.key_id_hex() {
+        return Err("the old and the new key are the same".into());
+    }
+    let expected = rotation_body(old, new);
+    for (role, key) in [("old", old), ("new", new)] {
+        let (body, _) = note::open_note(statement, std::slice::from_ref(key))
+            .map_err(|e| format!("the {role} key's signature: {}", e.describe()))?;
+        if body != expected {
+            return Err("the statement does not name these two keys".into());
+        }
+    }
+    Ok(())
+}
+
+/// The rotations recorded in the platform ledger whose statements verify, oldest first. An
+/// entry whose statement does not verify grants nothing; it is logged.
+pub async fn rotations<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<Rotation>> {
+    // The category narrows the scan to the platform's identity entries (index
+    // `audit_ledger_category`), not every entry it ever recorded.
+    let entries = audit_ledger::Entity::find()
+        .filter(audit_ledger::Column::TenantId.eq(PLATFORM_LEDGER))
+        .filter(audit_ledger::Column::Category.eq(LedgerCategory::Identity.as_str()))
+        .filter(audit_ledger::Column::EventType.eq(ROTATION_EVENT))
+        .order_by_asc(audit_ledger::Column::Seq)
+        .all(conn)
+        .await
+        .context("read the signing key rotations of the platform ledger")?;
+    let mut out = Vec::new();
+    for e in entries {
+        match rotation_of(&e) {
+            Ok(r) => out.push(r),
+            Err(why) => tracing::warn!(seq = e.seq, reason = %why,
+                "ignoring a signing key rotation entry that does not verify"),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and checks one `SIGNING_KEY_ROTATED` entry.
+fn rotation_of(e: &audit_ledger::Model) -> Result<Rotation, String> {
+    let field = |state: &Option<String>, name: &str| -> Result<String, String> {
+        let value: serde_json::Value = serde_json::from_str(state.as_deref().unwrap_or("null"))
+            .map_err(|_| "its state is not JSON".to_string())?;
+        value[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("it has no `{name}`"))
+    };
+    let old =
+        NoteVerifier::parse(&field(&e.before_state, "verifier_key")?).map_err(|e| e.describe())?;
+    let new =
+        NoteVerifier::parse(&field(&e.after_state, "verifier_key")?).map_err(|e| e.describe())?;
+    open_rotation(&old, &new, &field(&e.after_state, "statement")?)?;
+    Ok(Rotation {
+        seq: e.seq,
+        old,
+        new,
+    })
+}
+
+/// Every key that handed over, directly or through a chain of rotations, to `current`.
+pub fn predecessors(rotations: &[Rotation], current: &NoteVerifier) -> Vec<NoteVerifier> {
+    let mut trusted = vec![current.clone()];
+    loop {
+        let before = trusted.len();
+        for r in rotations {
+            if trusted.contains(&r.new) && !trusted.contains(&r.old) {
+                trusted.push(r.old.clone());
+            }
+        }
+        if trusted.len() == before {
+            break;
+        }
+    }
+    trusted.remove(0);
+    trusted
+}
+
+/// The newest checkpoint of every ledger that has one (highest tree size).
+pub async fn newest_checkpoints<C: ConnectionTrait>(
+    conn: &C,
+) -> AppResult<Vec<ledger_checkpoints::Model>> {
+    // One statement whatever the number of ledgers, grouped once and joined back on the primary
+    // key (tenant_id, tree_size), so each ledger yields one row. (A correlated `= (SELECT MAX…)`
+    // took PostgreSQL 5-6 s over 200,000 checkpoints of 1,000 ledgers; this takes 0.1-0.4 s.)
+    let sql = "SELECT c.* FROM ledger_checkpoints c JOIN \
+               (SELECT tenant_id, MAX(tree_size) AS newest FROM ledger_checkpoints GROUP BY tenant_id) m \
+               ON m.tenant_id = c.tenant_id AND m.newest = c.tree_size ORDER BY c.tenant_id";
+    ledger_checkpoints::Entity::find()
+        .from_raw_sql(Statement::from_string(
+            conn.get_database_backend(),
+            sql.to_string(),
+        ))
+        .all(conn)
+        .await
+        .context("read the newest checkpoint of every ledger")
+}
+
+/// `name+keyid` of every signature line of a note (whether or not it verifies).
+fn signers_of(signed_note: &str) -> Vec<String> {
+    let Some((_, signatures)) = signed_note.rsplit_once("\n\n") else {
+        return Vec::new();
+    };
+    signatures
+        .lines()
+        .filter_map(|line| {
+            let (name, b64) = line.strip_prefix("\u{2014} ")?.split_once(' ')?;
+            let blob = STANDARD.decode(b64).ok()?;
+            Some(format!("{name}+{}", hex::encode(blob.get(..4)?)))
+        })
+        .collect()
+}
+
+/// How a checkpoint names its signer in messages: the signature lines' keys and the stored
+/// `key_id` column.
+fn signed_by(cp: &ledger_checkpoints::Model) -> String {
+    let seen = signers_of(&cp.signed_note);
+    let keys = if seen.is_empty() {
+        "no readable signature".to_string()
+    } else {
+        format!("key {}", seen.join(", "))
+    };
+    format!("{keys} (key_id column {})", cp.key_id)
+}
+
+/// The first newest checkpoint that none of `verifiers` opens, and how many do not.
+fn untrusted<'a>(
+    newest: &'a [ledger_checkpoints::Model],
+    verifiers: &[NoteVerifier],
+) -> Option<(&'a ledger_checkpoints::Model, usize)> {
+    let bad: Vec<&ledger_checkpoints::Model> = newest
+        .iter()
+        .filter(|cp| note::open_note(&cp.signed_note, verifiers).is_err())
+        .collect();
+    bad.first().map(|cp| (*cp, bad.len()))
+}
+
+/// The remedy every refusal ends with.
+fn remedy(key_file: &Path) -> String {
+    format!(
+        "point --signing-key-file at the key that signed these checkpoints (instead of {}), or, \
+         after an explicit `runledger keys rotate-signing`, start with the new key; a lost key's \
+         verifier key may be listed in --trusted-keys",
+        key_file.display()
+    )
+}
+
+fn others(count: usize) -> String {
+    match count {
+        0 | 1 => String::new(),
+        n => format!(" (and the newest checkpoints of {} other ledgers)", n - 1),
+    }
+}
+
+/// Loads the signing key of `key_file` and checks it against the database: the keys it trusts
+/// (its own, `trusted`, and its predecessors proven by rotations) must open every ledger's
+/// newest checkpoint, and no rotation may have retired it. The key file is created (owner-only)
+/// only when that orphans no checkpoint, e.g. on a fresh database.
+pub async fn open_identity(
+    db: &Db,
+    key_file: &Path,
+    log_name: &str,
+    trusted: Vec<NoteVerifier>,
+) -> AppResult<LedgerKeys> {
+    let newest = newest_checkpoints(&db.conn).await?;
+    let signer = match note::load(key_file, log_name)? {
+        Some(signer) => signer,
+        None => {
+            if let Some((cp, count)) = untrusted(&newest, &trusted) {
+                return Err(AppError::Conflict(format!(
+                    "the signing key file {} does not exist, but the newest checkpoint of ledger \
+                     `{}` (tree size {}) is signed by {}{}; refusing to create a new key the \
+                     ledger does not know: {}",
+                    key_file.display(),
+                    cp.tenant_id,
+                    cp.tree_size,
+                    signed_by(cp),
+                    others(count),
+                    remedy(key_file)
+                )));
+            }
+            let (signer, created) = note::load_or_create(key_file, log_name)?;
+            if created {
+                tracing::info!(path = %key_file.display(), verifier_key = %signer.verifier_key(),
+                    "created the checkpoint signing key (owner-only permissions)");
+            }
+            signer
+        }
+    };
+    let own = NoteVerifier::from(&signer);
+    let rotations = rotations(&db.conn).await?;
+    if let Some(r) = rotations.iter().find(|r| r.old == own) {
+        return Err(AppError::Conflict(format!(
+            "the signing key {}+{} of {} was retired by the rotation at seq {} of the platform \
+             ledger (replaced by {}+{}); start with the new key's file",
+            own.name(),
+            own.key_id_hex(),
+            key_file.display(),
+            r.seq,
+            r.new.name(),
+            r.new.key_id_hex()
+        )));
+    }
+    let mut keys = LedgerKeys::new(signer, log_name);
+    keys.extra_verifiers = trusted;
+    for p in predecessors(&rotations, &own) {
+        if !keys.extra_verifiers.contains(&p) {
+            keys.extra_verifiers.push(p);
+        }
+    }
+    check_newest(&keys, key_file, &newest)?;
+    Ok(keys)
+}
+
+/// Checks again (e.g. before a final checkpoint) that every ledger's newest checkpoint is
+/// signed by a key `keys` trusts.
+pub async fn check_identity(db: &Db, keys: &LedgerKeys, key_file: &Path) -> AppResult<()> {
+    let newest = newest_checkpoints(&db.conn).await?;
+    check_newest(keys, key_file, &newest)
+}
+
+fn check_newest(
+    keys: &LedgerKeys,
+    key_file: &Path,
+    newest: &[ledger_checkpoints::Model],
+) -> AppResult<()> {
+    let verifiers = keys.verifiers();
+    let Some((cp, count)) = untrusted(newest, &verifiers) else {
+        return Ok(());
+    };
+    let also = if verifiers.len() > 1 {
+        format!(
+            " and trusts {} other key(s), not that one",
+            verifiers.len() - 1
+        )
+    } else {
+        " and trusts no other".to_string()
+    };
+    Err(AppError::Conflict(format!(
+        "the newest checkpoint of ledger `{}` (tree size {}) is signed by {}{}, but this process \
+         holds the signing key {}+{} (from {}){also}; refusing to sign checkpoints with a key \
+         the ledger does not know: {}",
+        cp.tenant_id,
+        cp.tree_size,
+        signed_by(cp),
+        others(count),
+        keys.signer.name(),
+        keys.signer.key_id_hex(),
+        key_file.display(),
+        remedy(key_file)
+    )))
+}
+
+/// Rotates the signing key: checks the current key against the database, creates the new key
+/// in `new_key_file` (owner-only; refused if the file exists), and appends `SIGNING_KEY_ROTATED`
+/// with the statement signed by both keys to the platform ledger. Returns the new key.
+pub async fn rotate(
+    db: &Db,
+    key_file: &Path,
+    new_key_file: &Path,
+    log_name: &str,
+    trusted: Vec<NoteVerifier>,
+) -> AppResult<NoteSigner> {
+    if note::load(key_file, log_name)?.is_none() {
+        return Err(AppError::bad_input(format!(
+            "the current signing key file {} does not exist: a rotation is signed by the \
+             current key",
+            key_file.display()
+        )));
+    }
+    let keys = open_identity(db, key_file, log_name, trusted).await?;
+    if new_key_file.exists() {
+        return Err(AppError::Conflict(format!(
+            "{} already exists: name a new file for the new key",
+            new_key_file.display()
+        )));
+    }
+    let (new, created) = note::load_or_create(new_key_file, log_name)?;
+    if !created {
+        return Err(AppError::Conflict(format!(
+            "{} was created by another process meanwhile: name a new file for the new key",
+            new_key_file.display()
+        )));
+    }
+    match record_rotation(db, &keys.signer, &new).await {
+        Ok(()) => Ok(new),
+        Err(e) => {
+            // No rotation recorded: the new key must not look usable.
+            let _ = std::fs::remove_file(new_key_file);
+            Err(e)
+        }
+    }
+}
+
+async fn record_rotation(db: &Db, old: &NoteSigner, new: &NoteSigner) -> AppResult<()> {
+    let statement = sign_rotation(old, new);
+    let entry = NewEntry {
+        id: None,
+        category: LedgerCategory::Identity,
+        event_type: ROTATION_EVENT.into(),
+        entity_type: "signing_key".into(),
+        entity_id: new.key_id_hex(),
+        actor_type: ActorType::System,
+        actor_id: Some("runledger-cli".into()),
+        action_reason: None,
+        decision: None,
+        before_state: Some(json!({"verifier_key": old.verifier_key()})),
+        after_state: Some(json!({"verifier_key": new.verifier_key(), "statement": statement})),
+        correlation_id: None,
+        occurred_at: micros(Utc::now()),
+    };
+    let tx = db.begin_write().await?;
+    append(&tx.txn, PLATFORM_LEDGER, vec![entry]).await?;
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> NoteSigner {
+        NoteSigner::generate("runledger").unwrap()
+    }
+
+    fn rotation(seq: i64, old: &NoteSigner, new: &NoteSigner) -> Rotation {
+        Rotation {
+            seq,
+            old: NoteVerifier::from(old),
+            new: NoteVerifier::from(new),
+        }
+    }
+
+    #[test]
+    fn a_statement_verifies_only_under_both_keys_it_names() {
+        let (a, b, c) = (key(), key(), key());
+        let (va, vb, vc) = (
+            NoteVerifier::from(&a),
+            NoteVerifier::from(&b),
+            NoteVerifier::from(&c),
+        );
+        let statement = sign_rotation(&a, &b);
+        assert_eq!(open_rotation(&va, &vb, &statement), Ok(()));
+        // Read with other keys, or the other way round, it proves nothing.
+        assert!(open_rotation(&va, &vc, &statement).is_err());
+        assert!(open_rotation(&vb, &va, &statement).is_err());
+        // Signed by the old key alone (all that someone holding only that key can make).
+        let body = rotation_body(&vc, &vb);
+        let only_old = c.sign(&body);
+        assert!(
+            open_rotation(&vc, &vb, &only_old)
+                .unwrap_err()
+                .contains("new key")
+        );
+        // Signed by the new key alone.
+        let only_new = b.sign(&body);
+        assert!(
+            open_rotation(&vc, &vb, &only_new)
+                .unwrap_err()
+                .contains("old key")
+        );
+    }
+
+    #[test]
+    fn predecessors_follow_chains_back_from_the_current_key_only() {
+        let (a, b, c, x) = (key(), key(), key(), key());
+        let chain = [
+            rotation(1, &a, &b),
+            rotation(2, &b, &c),
+            rotation(3, &x, &a),
+        ];
+        let vc = NoteVerifier::from(&c);
+        let got = predecessors(&chain, &vc);
+        assert_eq!(
+            got,
+            vec![
+                NoteVerifier::from(&b),
+                NoteVerifier::from(&a),
+                NoteVerifier::from(&x)
+            ]
+        );
+        // Nothing hands over to a key that was handed over from: a retired key trusts none.
+        assert_eq!(predecessors(&chain, &NoteVerifier::from(&x)), vec![]);
+    }
+
+    #[test]
+    fn signers_are_read_from_the_signature_lines() {
+        let a = key();
+        let note = a.sign("hello\n");
+        assert_eq!(
+            signers_of(&note),
+            vec![format!("runledger+{}", a.key_id_hex())]
+        );
+        assert_eq!(signers_of("no signatures"), Vec::<String>::new());
+    }
+}
