@@ -317,8 +317,11 @@ impl Facade {
         let mut rows = decode::union_all(pages.collect(), &scope.db.conn)
             .await
             .context("list system records")?;
-        // The scan order: newest first, unless walking backward.
-        rows.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+        // The scan order: newest first, unless walking backward (owner last: ids are scoped per
+        // owner, so a tenant's record and a global one may share time and id).
+        rows.sort_by(|a, b| {
+            (a.occurred_at, &a.id, &a.tenant_id).cmp(&(b.occurred_at, &b.id, &b.tenant_id))
+        });
         if !args.backward {
             rows.reverse();
         }
@@ -496,7 +499,11 @@ impl Facade {
         )?;
         let mut events: Vec<system_records::Model> = correlated.to_vec();
         for r in windowed.iter() {
-            if !events.iter().any(|e| e.id == r.id) {
+            // Ids are scoped per owner: a tenant's record and a global one may share one.
+            if !events
+                .iter()
+                .any(|e| e.id == r.id && e.tenant_id == r.tenant_id)
+            {
                 events.push(r.clone());
             }
         }
