@@ -18,4 +18,5 @@ mod schema;
 mod seeded;
 mod statements;
 mod system;
+mod system_scope;
 mod tamper;
