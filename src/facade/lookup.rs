@@ -80,7 +80,13 @@ impl Facade {
             .context("look up a system record")
             .inspect(|found| {
                 if found.is_some() {
-                    self.note_read("system", "system_record", id, "node");
+                    // The id alone would not say which owner's record was read.
+                    let entity = if global {
+                        "global_system_record"
+                    } else {
+                        "system_record"
+                    };
+                    self.note_read("system", entity, id, "node");
                 }
             })
     }

@@ -28,7 +28,8 @@ impl SystemRecord {
     pub async fn id(&self) -> ID {
         self.node_id()
     }
-    /// The record's own id.
+    /// The record's own id: unique per owner (its tenant, or the global records), so a
+    /// tenant's record and a global one may share it.
     async fn record_id(&self) -> &str {
         &self.0.id
     }

@@ -371,6 +371,15 @@ async fn records_of_both_owners_with_one_id_reach_the_right_readers(backend: Bac
     }
     assert_eq!(&node(&app, &keys.alpha_viewer, &own["id"]).await, own);
     assert_eq!(node(&app, &keys.beta_auditor, &own["id"]).await, beta[1]);
+    // Alpha's access records say which of the two it read.
+    let reads = app
+        .store
+        .query_strings(
+            "SELECT entity_type FROM audit_ledger WHERE tenant_id = 'alpha' \
+             AND event_type = 'EVIDENCE_READ' AND entity_id = 'shared' ORDER BY seq",
+        )
+        .await;
+    assert_eq!(reads, vec!["global_system_record", "system_record"]);
 }
 both!(records_of_both_owners_with_one_id_reach_the_right_readers);
 
