@@ -581,3 +581,84 @@ async fn the_owner_key_migration_keeps_rows_indexes_and_refusals(backend: Backen
     }
 }
 both!(the_owner_key_migration_keeps_rows_indexes_and_refusals);
+
+/// Ids of a walk over the caller's `edge-proxy` records, one record per page, forward (`first`
+/// / `after`) or backward (`last` / `before`), as (record id, owner).
+async fn walk(app: &TestApp, key: &str, backward: bool) -> Vec<(String, String)> {
+    let (size, cursor, page_info) = if backward {
+        ("last", "before", "hasPreviousPage startCursor")
+    } else {
+        ("first", "after", "hasNextPage endCursor")
+    };
+    let q = format!(
+        "query($c: String) {{ systemRecords({size}: 1, {cursor}: $c, \
+         filter: {{component: \"edge-proxy\"}}) {{ nodes {{ recordId tenantId }} \
+         pageInfo {{ {page_info} }} }} }}"
+    );
+    let (more, next) = if backward {
+        ("hasPreviousPage", "startCursor")
+    } else {
+        ("hasNextPage", "endCursor")
+    };
+    let mut out = Vec::new();
+    let mut at = Value::Null;
+    for _ in 0..20 {
+        let d = app.query(key, &q, json!({"c": at})).await["systemRecords"].clone();
+        for n in d["nodes"].as_array().unwrap() {
+            let owner = n["tenantId"].as_str().unwrap_or("global");
+            out.push((
+                n["recordId"].as_str().unwrap().to_string(),
+                owner.to_string(),
+            ));
+        }
+        if d["pageInfo"][more] != json!(true) {
+            break;
+        }
+        at = d["pageInfo"][next].clone();
+    }
+    if backward {
+        out.reverse();
+    }
+    out
+}
+
+/// A tenant's record and a global record with the same id and the same time sit next to each
+/// other in the list: walking it a record per page, both ways, meets each exactly once.
+async fn pages_keep_both_owners_of_one_id_and_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys: Keys = fixture::load(&app).await;
+    let at = |id: &str, time: &str| {
+        let mut r = record(id, "rotated");
+        r["occurredAt"] = json!(time);
+        r
+    };
+    write(
+        &app,
+        &keys.alpha_ingest,
+        json!([
+            at("m", "2026-05-01T10:00:00Z"),
+            at("z", "2026-05-01T10:00:00Z"),
+            at("a", "2026-05-01T09:00:00Z")
+        ]),
+    )
+    .await;
+    operator_writes_global(
+        &app,
+        json!([
+            at("m", "2026-05-01T10:00:00Z"),
+            at("b", "2026-05-01T11:00:00Z")
+        ]),
+    );
+    // Newest first; at one time by id, descending; at one time and id, the tenant's first.
+    let o = |id: &str, owner: &str| (id.to_string(), owner.to_string());
+    let expected = vec![
+        o("b", "global"),
+        o("z", "alpha"),
+        o("m", "alpha"),
+        o("m", "global"),
+        o("a", "alpha"),
+    ];
+    assert_eq!(walk(&app, &keys.alpha_viewer, false).await, expected);
+    assert_eq!(walk(&app, &keys.alpha_viewer, true).await, expected);
+}
+both!(pages_keep_both_owners_of_one_id_and_time);
