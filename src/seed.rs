@@ -7,8 +7,10 @@
 //! tenants, ids, timestamps and values, and a run's data does not depend on how runs are
 //! batched. Times lie in the seven days before 2026-11-01T00:00:00Z (a fixed anchor, so output
 //! does not depend on when the seeder runs). Data goes through [`crate::ingest::store`] in
-//! batches of [`RUNS_PER_BATCH`] runs, so memory stays bounded whatever the run count. Ledger
-//! entry ids, hashes and `recorded_at` are assigned by the appender and are not reproducible.
+//! batches of [`RUNS_PER_BATCH`] runs, so memory stays bounded whatever the run count; the
+//! global system records of a batch go in a batch of their own, anchored in the platform ledger.
+//! Ledger entry ids, hashes and `recorded_at` are assigned by the appender and are not
+//! reproducible.
 
 use std::ops::Range;
 
@@ -223,9 +225,27 @@ async fn seed_one(
     for b in 0..batches {
         let from = b * RUNS_PER_BATCH;
         let to = from.saturating_add(RUNS_PER_BATCH).min(opts.runs);
-        let batch = generator.batch(from..to);
+        let mut batch = generator.batch(from..to);
         let runs = batch.runs.len();
+        // Global records belong to no tenant: the platform ledger anchors them.
+        let (global, own) = std::mem::take(&mut batch.system_records)
+            .into_iter()
+            .partition::<Vec<_>, _>(|s| s.tenant_id.is_none());
+        batch.system_records = own;
         let stored = ingest::store(db, tenant_id, batch).await?;
+        if !global.is_empty() {
+            let platform = EvidenceBatch {
+                system_records: global,
+                ..EvidenceBatch::default()
+            };
+            let anchored = ingest::store(db, auth::PLATFORM_LEDGER, platform).await?;
+            tracing::info!(
+                batch = b + 1,
+                records = anchored.records,
+                merkle_root = anchored.merkle_root.as_deref().unwrap_or("-"),
+                "seeded global system records"
+            );
+        }
         tracing::info!(
             tenant = %tenant_id,
             batch = b + 1,

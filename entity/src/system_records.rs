@@ -1,10 +1,16 @@
 //! Infrastructure events: global (no tenant) or per tenant, correlated to runs by correlation id.
+//! Keyed by owner and id: each tenant's ids are its own, and the global records share one key
+//! space of their own (the database counts a NULL tenant as one owner).
 
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "system_records")]
 pub struct Model {
+    /// Unique per owner only. SeaORM wants a primary key of non-null columns, so `id` is
+    /// declared as one for the ORM; the database's key is `(tenant_id, id)`
+    /// (m20261201_000005_system_record_owner_keys). Look records up by owner and id, never with
+    /// `find_by_id`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// `None` for a global record, visible to every tenant.

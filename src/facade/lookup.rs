@@ -4,7 +4,6 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::Facade;
-use super::loaders::visible_system;
 use crate::auth::Permission;
 use crate::error::{AppError, AppResult, Context};
 use entity::{audit_ledger, governance_events, llm_runs, log_exports, system_records, trace_steps};
@@ -60,17 +59,34 @@ impl Facade {
             })
     }
 
-    pub async fn find_system_record(&self, id: &str) -> AppResult<Option<system_records::Model>> {
+    /// The tenant's system record `id`, or (`global`) the global record `id`: ids are scoped
+    /// per owner, so both may exist.
+    pub async fn find_system_record(
+        &self,
+        id: &str,
+        global: bool,
+    ) -> AppResult<Option<system_records::Model>> {
         let scope = self.scope(Permission::ReadEvidence)?;
+        let owner = if global {
+            system_records::Column::TenantId.is_null()
+        } else {
+            system_records::Column::TenantId.eq(scope.tenant_id)
+        };
         system_records::Entity::find()
             .filter(system_records::Column::Id.eq(id))
-            .filter(visible_system(scope.tenant_id))
+            .filter(owner)
             .one(&scope.db.conn)
             .await
             .context("look up a system record")
             .inspect(|found| {
                 if found.is_some() {
-                    self.note_read("system", "system_record", id, "node");
+                    // The id alone would not say which owner's record was read.
+                    let entity = if global {
+                        "global_system_record"
+                    } else {
+                        "system_record"
+                    };
+                    self.note_read("system", entity, id, "node");
                 }
             })
     }

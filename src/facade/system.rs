@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Condition;
+use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
@@ -76,22 +76,27 @@ impl SystemFilter {
     fn condition(&self, tenant_id: &str) -> Condition {
         self.branches(tenant_id)
             .into_iter()
+            .map(|(_, branch)| branch)
             .fold(Condition::any(), Condition::add)
     }
 
-    /// The condition split by owner: the tenant's records and the global ones, each one range
-    /// of the (tenant, time) index that a page walks in order. As one `OR`, PostgreSQL reads
-    /// both owners' rows in full and sorts them (a quarter of a second with 70,000 records).
-    fn branches(&self, tenant_id: &str) -> Vec<Condition> {
+    /// The condition split by owner: the tenant's records and the global ones (each with
+    /// whether it is the global branch), each one range of the (tenant, time) index that a page
+    /// walks in order. As one `OR`, PostgreSQL reads both owners' rows in full and sorts them (a
+    /// quarter of a second with 70,000 records).
+    fn branches(&self, tenant_id: &str) -> Vec<(bool, Condition)> {
         use system_records::Column as C;
-        let tenant = || Condition::all().add(C::TenantId.eq(tenant_id));
-        let global = || Condition::all().add(C::TenantId.is_null());
+        let tenant = || (false, Condition::all().add(C::TenantId.eq(tenant_id)));
+        let global = || (true, Condition::all().add(C::TenantId.is_null()));
         let owners = match self.scope.unwrap_or_default() {
             SystemScope::All => vec![tenant(), global()],
             SystemScope::Tenant => vec![tenant()],
             SystemScope::Global => vec![global()],
         };
-        owners.into_iter().map(|owner| self.scoped(owner)).collect()
+        owners
+            .into_iter()
+            .map(|(is_global, owner)| (is_global, self.scoped(owner)))
+            .collect()
     }
 
     /// `owner` and every other filter.
@@ -148,6 +153,68 @@ impl SystemFilter {
             }
         }
         Value::Object(m)
+    }
+}
+
+/// Where a cursor of the system record list points: the list is ordered by time, id and owner
+/// (the global record first when a tenant's record shares its time and id), so a cursor names
+/// the owner after its id, behind [`OWNER_MARK`]. Stored ids never hold control characters
+/// (ingest refuses them), so the mark cannot be part of one. A cursor without it (issued before
+/// ids were scoped per owner, when no two records shared an id) compares as it did then.
+struct ListPosition {
+    occurred_at: DateTime<Utc>,
+    id: String,
+    /// Whether the cursor's row is global; `None` for a cursor without an owner.
+    global: Option<bool>,
+}
+
+/// Separates a system record's id from its owner (`g` or `t`) in a list cursor.
+const OWNER_MARK: char = '\u{1f}';
+
+impl ListPosition {
+    fn of(cursor: &Cursor) -> ListPosition {
+        let (id, global) = match cursor.id.rsplit_once(OWNER_MARK) {
+            Some((id, "g")) => (id, Some(true)),
+            Some((id, "t")) => (id, Some(false)),
+            _ => (cursor.id.as_str(), None),
+        };
+        let occurred_at = match cursor.key {
+            SortKey::Time(t) => t,
+            // `Cursor::decode` gives this list only time keys.
+            SortKey::Int(_) => DateTime::<Utc>::MIN_UTC,
+        };
+        ListPosition {
+            occurred_at,
+            id: id.to_string(),
+            global,
+        }
+    }
+
+    fn cursor_id(r: &system_records::Model) -> String {
+        let owner = if r.tenant_id.is_none() { "g" } else { "t" };
+        format!("{}{OWNER_MARK}{owner}", r.id)
+    }
+
+    /// The rows of one owner's branch that come after this position in the scan (newest
+    /// first, or oldest first when walking backward). Ascending, the global record precedes a
+    /// tenant's record with the same time and id: the branch that follows the cursor's owner
+    /// includes that time and id, the other does not.
+    fn after(&self, branch_global: bool, backward: bool) -> Condition {
+        use sea_orm::sea_query::ExprTrait;
+        use system_records::Column as C;
+        let lhs = Expr::tuple([Expr::col(C::OccurredAt), Expr::col(C::Id)]);
+        let rhs = Expr::tuple([Expr::val(self.occurred_at), Expr::val(self.id.clone())]);
+        let inclusive = match self.global {
+            Some(cursor_global) if backward => cursor_global && !branch_global,
+            Some(cursor_global) => !cursor_global && branch_global,
+            None => false,
+        };
+        Condition::all().add(match (backward, inclusive) {
+            (false, false) => lhs.lt(rhs),
+            (false, true) => lhs.lte(rhs),
+            (true, false) => lhs.gt(rhs),
+            (true, true) => lhs.gte(rhs),
+        })
     }
 }
 
@@ -302,30 +369,46 @@ impl Facade {
         } else {
             sea_orm::Order::Desc
         };
+        // The cursor's position is applied per branch (below); `keyset` adds order and limit.
+        let position = args.cursor.as_ref().map(ListPosition::of);
+        let unbounded = PageArgs {
+            cursor: None,
+            ..args.clone()
+        };
         // Both pages are read by one statement (one round trip, one connection).
-        let pages = filter.branches(scope.tenant_id).into_iter().map(|owner| {
-            page::keyset(
-                system_records::Entity::find()
+        let pages = filter
+            .branches(scope.tenant_id)
+            .into_iter()
+            .map(|(is_global, owner)| {
+                let mut select = system_records::Entity::find()
                     .filter(owner)
-                    .order_by(system_records::Column::TenantId, owner_order.clone()),
-                system_records::Column::OccurredAt,
-                Some(system_records::Column::Id),
-                true,
-                &args,
-            )
-        });
+                    .order_by(system_records::Column::TenantId, owner_order.clone());
+                if let Some(position) = &position {
+                    select = select.filter(position.after(is_global, args.backward));
+                }
+                page::keyset(
+                    select,
+                    system_records::Column::OccurredAt,
+                    Some(system_records::Column::Id),
+                    true,
+                    &unbounded,
+                )
+            });
         let mut rows = decode::union_all(pages.collect(), &scope.db.conn)
             .await
             .context("list system records")?;
-        // The scan order: newest first, unless walking backward.
-        rows.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
+        // The scan order: newest first, unless walking backward (owner last: ids are scoped per
+        // owner, so a tenant's record and a global one may share time and id).
+        rows.sort_by(|a, b| {
+            (a.occurred_at, &a.id, &a.tenant_id).cmp(&(b.occurred_at, &b.id, &b.tenant_id))
+        });
         if !args.backward {
             rows.reverse();
         }
         rows.truncate(args.size as usize + 1);
         let page = page::finish(rows, &args, |r| Cursor {
             key: SortKey::Time(r.occurred_at),
-            id: r.id.clone(),
+            id: ListPosition::cursor_id(r),
         });
         let records: Vec<system_records::Model> =
             page.items.iter().map(|(_, r)| r.clone()).collect();
@@ -496,7 +579,11 @@ impl Facade {
         )?;
         let mut events: Vec<system_records::Model> = correlated.to_vec();
         for r in windowed.iter() {
-            if !events.iter().any(|e| e.id == r.id) {
+            // Ids are scoped per owner: a tenant's record and a global one may share one.
+            if !events
+                .iter()
+                .any(|e| e.id == r.id && e.tenant_id == r.tenant_id)
+            {
                 events.push(r.clone());
             }
         }

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 use super::audit::AuditEntry;
 use super::common::{NodeKind, facade, parse_global_id};
 use super::runs::{GovernanceEvent, LlmRun, LogExport, TraceStep};
-use super::system::SystemRecord;
+use super::system::{GLOBAL_OWNER, SystemRecord};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::facade::shared::Shared;
@@ -81,10 +81,17 @@ impl NodeQuery {
                 .find_governance_event(key)
                 .await?
                 .map(|g| Node::GovernanceEvent(GovernanceEvent(Shared::one(g)))),
-            NodeKind::SystemRecord => f
-                .find_system_record(key)
-                .await?
-                .map(|s| Node::SystemRecord(SystemRecord(s))),
+            NodeKind::SystemRecord => {
+                // The caller's own record, or (with the owner marker) the global one.
+                let global = match parts.get(1).map(String::as_str) {
+                    None => false,
+                    Some(GLOBAL_OWNER) if parts.len() == 2 => true,
+                    Some(_) => return Err(bad().into()),
+                };
+                f.find_system_record(key, global)
+                    .await?
+                    .map(|s| Node::SystemRecord(SystemRecord(s)))
+            }
             NodeKind::AuditEntry => f
                 .find_audit_entry(key)
                 .await?

@@ -28,7 +28,8 @@ impl SystemRecord {
     pub async fn id(&self) -> ID {
         self.node_id()
     }
-    /// The record's own id.
+    /// The record's own id: unique per owner (its tenant, or the global records), so a
+    /// tenant's record and a global one may share it.
     async fn record_id(&self) -> &str {
         &self.0.id
     }
@@ -39,6 +40,16 @@ impl SystemRecord {
     /// Whether the record is global.
     async fn is_global(&self) -> bool {
         self.0.tenant_id.is_none()
+    }
+    /// The ledger that anchors the record: the owning tenant's, or `_platform` (the platform
+    /// ledger) for a global record.
+    async fn ledger(&self) -> &str {
+        anchor_ledger(&self.0)
+    }
+    /// Entity id of the `EVIDENCE_BATCH_ANCHORED` entry of that ledger whose Merkle root
+    /// covers the record.
+    async fn anchor_id(&self) -> Option<&str> {
+        self.0.anchor_id.as_deref()
     }
     async fn component(&self) -> &str {
         &self.0.component
@@ -80,10 +91,24 @@ impl SystemRecord {
 }
 
 impl SystemRecord {
-    /// The record's global id.
+    /// The record's global id. Ids are scoped per owner, so a global record's carries the
+    /// marker [`GLOBAL_OWNER`] after its id; a tenant's record's is its id alone.
     fn node_id(&self) -> ID {
-        global_id(NodeKind::SystemRecord, &[&self.0.id])
+        match self.0.tenant_id {
+            Some(_) => global_id(NodeKind::SystemRecord, &[&self.0.id]),
+            None => global_id(NodeKind::SystemRecord, &[&self.0.id, GLOBAL_OWNER]),
+        }
     }
+}
+
+/// The owner part of a global system record's node id.
+pub const GLOBAL_OWNER: &str = "global";
+
+/// The ledger that anchors a system record.
+fn anchor_ledger(r: &system_records::Model) -> &str {
+    r.tenant_id
+        .as_deref()
+        .unwrap_or(crate::auth::PLATFORM_LEDGER)
 }
 
 impl PlainFields for SystemRecord {
@@ -94,6 +119,8 @@ impl PlainFields for SystemRecord {
             "recordId" => r.id.as_str().into(),
             "tenantId" => r.tenant_id.as_deref().into(),
             "isGlobal" => r.tenant_id.is_none().into(),
+            "ledger" => anchor_ledger(r).into(),
+            "anchorId" => r.anchor_id.as_deref().into(),
             "component" => r.component.as_str().into(),
             "eventType" => r.event_type.as_str().into(),
             "severity" => Severity::parse(&r.severity)?.to_value(),

@@ -249,8 +249,16 @@ impl SpanSlots {
     }
 }
 
-/// Rows of `E` whose `key` column is among `keys` (and, when given, whose `tenant` column is
-/// the tenant).
+/// Whose rows a lookup reads.
+#[derive(Clone, Copy)]
+enum Owner<'a, C> {
+    /// Rows whose `C` column is this tenant.
+    Tenant(C, &'a str),
+    /// Rows whose `C` column is NULL: the global system records.
+    Global(C),
+}
+
+/// Rows of `E` whose `key` column is among `keys` and whose owner is `owner`.
 ///
 /// PostgreSQL gets the keys as one array parameter joined to the table, which plans as a
 /// nested loop over the key's index whatever the table's statistics say. An `IN (…)` list over
@@ -260,7 +268,7 @@ impl SpanSlots {
 async fn lookup<E: EntityTrait>(
     txn: &DatabaseTransaction,
     key: E::Column,
-    tenant: Option<(E::Column, &str)>,
+    owner: Owner<'_, E::Column>,
     keys: &[String],
     what: &str,
 ) -> AppResult<Vec<E::Model>> {
@@ -274,9 +282,12 @@ async fn lookup<E: EntityTrait>(
             key.as_str()
         );
         let mut values: Vec<sea_orm::Value> = vec![keys.to_vec().into()];
-        if let Some((column, id)) = tenant {
-            sql.push_str(&format!(" AND t.{} = $2", column.as_str()));
-            values.push(id.into());
+        match owner {
+            Owner::Tenant(column, id) => {
+                sql.push_str(&format!(" AND t.{} = $2", column.as_str()));
+                values.push(id.into());
+            }
+            Owner::Global(column) => sql.push_str(&format!(" AND t.{} IS NULL", column.as_str())),
         }
         return E::find()
             .from_raw_sql(Statement::from_sql_and_values(
@@ -290,10 +301,11 @@ async fn lookup<E: EntityTrait>(
     }
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-        let mut select = E::find().filter(key.is_in(chunk.iter().cloned()));
-        if let Some((column, id)) = tenant {
-            select = select.filter(column.eq(id));
-        }
+        let select = E::find().filter(key.is_in(chunk.iter().cloned()));
+        let select = match owner {
+            Owner::Tenant(column, id) => select.filter(column.eq(id)),
+            Owner::Global(column) => select.filter(column.is_null()),
+        };
         rows.extend(select.all(txn).await.context(what.to_string())?);
     }
     Ok(rows)
@@ -314,7 +326,7 @@ async fn split_ledger(
     let stored: HashMap<String, audit_ledger::Model> = lookup::<audit_ledger::Entity>(
         txn,
         audit_ledger::Column::Id,
-        Some((audit_ledger::Column::TenantId, tenant_id)),
+        Owner::Tenant(audit_ledger::Column::TenantId, tenant_id),
         &ids,
         "look up stored producer events",
     )
@@ -402,7 +414,7 @@ pub(super) async fn split(
     let stored = lookup::<llm_runs::Entity>(
         txn,
         llm_runs::Column::RunId,
-        Some((llm_runs::Column::TenantId, tenant_id)),
+        Owner::Tenant(llm_runs::Column::TenantId, tenant_id),
         &ids,
         "look up stored runs",
     )
@@ -427,7 +439,7 @@ pub(super) async fn split(
     let stored = lookup::<trace_steps::Entity>(
         txn,
         trace_steps::Column::TraceId,
-        Some((trace_steps::Column::TenantId, tenant_id)),
+        Owner::Tenant(trace_steps::Column::TenantId, tenant_id),
         &traces,
         "look up stored trace steps",
     )
@@ -448,7 +460,7 @@ pub(super) async fn split(
     let stored = lookup::<governance_events::Entity>(
         txn,
         governance_events::Column::Id,
-        Some((governance_events::Column::TenantId, tenant_id)),
+        Owner::Tenant(governance_events::Column::TenantId, tenant_id),
         &ids,
         "look up stored governance events",
     )
@@ -462,13 +474,20 @@ pub(super) async fn split(
     };
     batch.governance = partition(&kind, std::mem::take(&mut batch.governance), stored, &mut v)?;
 
-    // System record ids are global keys: a stored record of another tenant (or a global one)
-    // under the same id differs in content, so it is a conflict like any other.
+    // System record ids are keyed per owner: a tenant's batch meets only the tenant's own
+    // records, the platform ledger's batch (global records, `store` lets in nothing else) only
+    // the global ones. Another owner's record under the same id is neither a conflict nor a
+    // retry, and nothing about it is revealed.
     let ids: Vec<String> = batch.system_records.iter().map(|s| s.id.clone()).collect();
+    let owner = if tenant_id == crate::auth::PLATFORM_LEDGER {
+        Owner::Global(system_records::Column::TenantId)
+    } else {
+        Owner::Tenant(system_records::Column::TenantId, tenant_id)
+    };
     let stored = lookup::<system_records::Entity>(
         txn,
         system_records::Column::Id,
-        None,
+        owner,
         &ids,
         "look up stored system records",
     )
@@ -491,7 +510,7 @@ pub(super) async fn split(
     let stored = lookup::<telemetry_samples::Entity>(
         txn,
         telemetry_samples::Column::Id,
-        Some((telemetry_samples::Column::TenantId, tenant_id)),
+        Owner::Tenant(telemetry_samples::Column::TenantId, tenant_id),
         &ids,
         "look up stored telemetry samples",
     )

@@ -10,6 +10,10 @@
 //! and telemetry samples), each table's hashes in ascending byte order (see [`anchor_leaves`]).
 //! Export records are bookkeeping, not evidence: they are stored but not hashed or anchored.
 //!
+//! Global system records (no tenant) belong to no tenant's ledger: they are written only in a
+//! batch of the platform ledger ([`crate::auth::PLATFORM_LEDGER`]), which anchors them, and a
+//! tenant's batch that carries one is refused.
+//!
 //! All or nothing: a failure anywhere drops the transaction, so nothing of the batch (records
 //! or ledger entries) is written.
 
@@ -63,8 +67,8 @@ pub struct EvidenceBatch {
     /// assigned when they are written (after the trace's highest stored index, in time order).
     pub spans: Vec<trace_steps::Model>,
     pub governance: Vec<governance_events::Model>,
-    /// Records with `tenant_id: None` are global (visible to every tenant); they are anchored
-    /// in the ledger of the tenant whose batch carried them.
+    /// Records with `tenant_id: None` are global (visible to every tenant): only a batch of
+    /// the platform ledger carries them, and only them.
     pub system_records: Vec<system_records::Model>,
     pub telemetry: Vec<telemetry_samples::Model>,
     pub exports: Vec<log_exports::Model>,
@@ -237,7 +241,8 @@ fn anchor_of(batch: &EvidenceBatch) -> AppResult<Option<(String, Value)>> {
     Ok(Some((merkle_root, after_state)))
 }
 
-/// Refuses records that name another tenant than the one the batch is written for.
+/// Refuses records that name another tenant than the one the batch is written for, and global
+/// system records outside the platform ledger (whose batches carry nothing else).
 fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
     let foreign = |kind: &str, key: &str, other: &str| {
         Err(AppError::bad_input(format!(
@@ -263,9 +268,21 @@ fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
             return foreign("governance event", &g.id, &g.tenant_id);
         }
     }
+    let platform = tenant_id == crate::auth::PLATFORM_LEDGER;
     for s in &batch.system_records {
-        if let Some(other) = s.tenant_id.as_deref().filter(|t| *t != tenant_id) {
-            return foreign("system record", &s.id, other);
+        match s.tenant_id.as_deref() {
+            Some(other) if other != tenant_id || platform => {
+                return foreign("system record", &s.id, other);
+            }
+            None if !platform => {
+                return Err(AppError::bad_input(format!(
+                    "system record `{}` is global: global records are anchored in the platform \
+                     ledger (`runledger ingest system-records --global`), not in tenant \
+                     `{tenant_id}`'s",
+                    s.id
+                )));
+            }
+            _ => {}
         }
     }
     for t in &batch.telemetry {

@@ -75,10 +75,11 @@ async fn seed_and_keys(backend: Backend) {
     // Seeding ends with a checkpoint of every ledger: a full verification is clean and covered.
     let (code, report) = verify(&["--database-url", a.url.as_str()]);
     assert_eq!(code, 0, "{report}");
+    // Two tenants, and the platform ledger that anchors the seeded global records.
     assert_eq!(
         a.query_i64("SELECT COUNT(DISTINCT tenant_id) FROM ledger_checkpoints")
             .await,
-        vec![2]
+        vec![3]
     );
     // The same seed gives the same evidence.
     let sql = "SELECT run_id || '/' || model || '/' || execution_status || '/' || input_tokens FROM llm_runs ORDER BY run_id";
@@ -748,7 +749,8 @@ async fn a_forged_global_record_is_reported(backend: Backend) {
         "--tenant",
         "_platform",
     ];
-    // The fixture's global records are anchored in alpha's ledger: the platform finds them.
+    // The fixture's global records are anchored in the platform ledger, here fully covered.
+    l.app.checkpoint("_platform").await;
     let (code, report) = verify(&platform);
     assert_eq!(code, 0, "{report}");
     l.sql(

@@ -503,7 +503,7 @@ pub async fn load(app: &TestApp) -> Keys {
             .collect(),
         system_records: systems
             .iter()
-            .filter(|s| s.1 != Some("beta"))
+            .filter(|s| s.1 == Some("alpha"))
             .map(system_model)
             .collect(),
         telemetry: alpha_telemetry(),
@@ -512,6 +512,18 @@ pub async fn load(app: &TestApp) -> Keys {
         ..Default::default()
     };
     ingest::store(db, "alpha", alpha).await.unwrap();
+    // Global records are anchored in the platform ledger, in a batch of their own.
+    let global = EvidenceBatch {
+        system_records: systems
+            .iter()
+            .filter(|s| s.1.is_none())
+            .map(system_model)
+            .collect(),
+        ..Default::default()
+    };
+    ingest::store(db, auth::PLATFORM_LEDGER, global)
+        .await
+        .unwrap();
     let beta_run = RunSpec {
         run_id: "rb1",
         ..alpha_runs().remove(0)

@@ -20,4 +20,5 @@ mod seeded;
 mod startup;
 mod statements;
 mod system;
+mod system_scope;
 mod tamper;
