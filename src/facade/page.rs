@@ -82,6 +82,10 @@ impl Cursor {
         };
         let raw = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
         let raw = String::from_utf8(raw).map_err(|_| malformed())?;
+        // No cursor this API returns holds a NUL, which PostgreSQL cannot even compare with.
+        if raw.contains('\0') {
+            return Err(malformed());
+        }
         let mut parts = raw.splitn(4, '|');
         let (Some("v1"), Some(tag), Some(key), Some(id)) =
             (parts.next(), parts.next(), parts.next(), parts.next())

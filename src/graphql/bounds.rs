@@ -11,8 +11,10 @@
 //! 2. [`check_document`], on the parsed document, visiting each fragment once:
 //!    - fragment spreads must not form cycles (GraphQL spec, §5.5.2.2 "Fragment spreads must
 //!      not form cycles");
-//!    - the number of field selections once every fragment is expanded (what the validators
-//!      and the executor walk) is capped, and so is its depth;
+//!    - every spread names a fragment the document defines (§5.5.2.1);
+//!    - the number of selections (fields, spreads, inline fragments) once every fragment is
+//!      expanded (what the validators and the executor walk) is capped, and so are its field
+//!      depth and the nesting of selection sets and spreads, which every walk recurses on;
 //!    - aliases of the operation that runs, each fragment counted at every place it is spread;
 //!    - no string argument, default value or variable holds a NUL character (U+0000), which
 //!      PostgreSQL cannot store in text and runledger refuses on every backend alike.
@@ -55,6 +57,11 @@ const MAX_TEXT_NESTING: usize = 128;
 /// Deepest field nesting once fragments are expanded: the validators recurse on it. The
 /// configured depth limit, applied by validation, is lower; this only bounds the recursion.
 const MAX_EXPANDED_DEPTH: u64 = 64;
+
+/// Deepest nesting of selection sets and fragment spreads together (a chain of fragments that
+/// each spread the next nests without adding fields): every walk of the document, this one and
+/// async-graphql's, recurses once per level, so this bounds their stacks.
+const MAX_WALK_NESTING: usize = 256;
 
 /// Checks the query text before it is parsed: its size and its bracket nesting (outside
 /// strings and comments).
@@ -120,7 +127,11 @@ fn text_nesting(text: &[u8]) -> usize {
 struct Cost {
     selections: u64,
     aliases: u64,
+    /// Deepest nesting of fields.
     depth: u64,
+    /// Deepest nesting of selection sets and fragment spreads, as a walk that expands every
+    /// spread where it stands recurses.
+    nesting: u64,
 }
 
 impl Cost {
@@ -128,6 +139,7 @@ impl Cost {
         self.selections = self.selections.saturating_add(other.selections);
         self.aliases = self.aliases.saturating_add(other.aliases);
         self.depth = self.depth.max(other.depth);
+        self.nesting = self.nesting.max(other.nesting);
     }
 }
 
@@ -143,10 +155,26 @@ struct Walk<'a> {
     fragments: HashMap<&'a str, Visit>,
     /// Fragments being expanded, outermost first: the path a cycle is reported with.
     path: Vec<&'a str>,
+    /// Selection sets and fragments entered and not yet left: how deep this walk recurses,
+    /// and so how deep async-graphql's own walks will.
+    nesting: usize,
 }
 
 impl<'a> Walk<'a> {
+    /// Enters one more level of selection sets or fragments, refusing past the bound.
+    fn enter(&mut self) -> AppResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_WALK_NESTING {
+            return Err(AppError::QueryTooComplex(format!(
+                "the document nests selection sets and fragment spreads more than \
+                 {MAX_WALK_NESTING} levels deep; at most {MAX_WALK_NESTING} are allowed"
+            )));
+        }
+        Ok(())
+    }
+
     fn selection_set(&mut self, set: &'a SelectionSet) -> AppResult<Cost> {
+        self.enter()?;
         let mut cost = Cost::default();
         for item in &set.items {
             match &item.node {
@@ -154,22 +182,34 @@ impl<'a> Walk<'a> {
                     let inner = self.selection_set(&f.node.selection_set.node)?;
                     cost.add(Cost {
                         selections: inner.selections.saturating_add(1),
-                        aliases: inner.aliases + u64::from(f.node.alias.is_some()),
+                        aliases: inner
+                            .aliases
+                            .saturating_add(u64::from(f.node.alias.is_some())),
                         depth: inner.depth + 1,
+                        nesting: inner.nesting,
                     });
                 }
+                // A fragment is work wherever it stands, even when it selects nothing: each
+                // spread and inline fragment counts as a selection of its own.
                 Selection::InlineFragment(f) => {
-                    cost.add(self.selection_set(&f.node.selection_set.node)?)
+                    let mut inner = self.selection_set(&f.node.selection_set.node)?;
+                    inner.selections = inner.selections.saturating_add(1);
+                    cost.add(inner);
                 }
                 Selection::FragmentSpread(s) => {
-                    cost.add(self.fragment(s.node.fragment_name.node.as_str())?)
+                    let mut inner = self.fragment(s.node.fragment_name.node.as_str())?;
+                    inner.selections = inner.selections.saturating_add(1);
+                    inner.nesting += 1;
+                    cost.add(inner);
                 }
             }
         }
+        cost.nesting += 1;
+        self.nesting -= 1;
         Ok(cost)
     }
 
-    /// The cost of a fragment; an unknown fragment costs nothing here (validation names it).
+    /// The cost of a fragment, expanded once.
     fn fragment(&mut self, name: &'a str) -> AppResult<Cost> {
         match self.fragments.get(name) {
             Some(Visit::Done(cost)) => return Ok(*cost),
@@ -191,14 +231,18 @@ impl<'a> Walk<'a> {
             }
             None => {}
         }
+        // GraphQL spec §5.5.2.1 "Fragment spread target defined": refused here, before
+        // async-graphql would expand spreads of it (validation reports it only afterwards).
         let Some(definition) = self.doc.fragments.get(name) else {
-            return Ok(Cost::default());
+            return Err(AppError::bad_input(format!("Unknown fragment \"{name}\".")));
         };
+        self.enter()?;
         self.fragments.insert(name, Visit::Open);
         self.path.push(name);
         let cost = self.selection_set(&definition.node.selection_set.node)?;
         self.path.pop();
         self.fragments.insert(name, Visit::Done(cost));
+        self.nesting -= 1;
         Ok(cost)
     }
 }
@@ -215,6 +259,7 @@ pub fn check_document(
         doc,
         fragments: HashMap::new(),
         path: Vec::new(),
+        nesting: 0,
     };
     // Everything validation walks: every fragment definition and every operation.
     let mut total = Cost::default();
@@ -238,9 +283,16 @@ pub fn check_document(
     }
     if total.selections > bounds.max_selections as u64 {
         return Err(AppError::QueryTooComplex(format!(
-            "the document selects {} fields once its fragments are expanded; at most {} are \
+            "the document makes {} selections once its fragments are expanded; at most {} are \
              allowed",
             total.selections, bounds.max_selections
+        )));
+    }
+    if total.nesting > MAX_WALK_NESTING as u64 {
+        return Err(AppError::QueryTooComplex(format!(
+            "the document nests selection sets and fragment spreads {} levels deep once its \
+             fragments are expanded; at most {MAX_WALK_NESTING} are allowed",
+            total.nesting
         )));
     }
     if total.depth > MAX_EXPANDED_DEPTH {
@@ -419,6 +471,67 @@ mod tests {
         let ok = "query { ...F0 } fragment F0 on Query { ...F1 ...F1 } \
                   fragment F1 on Query { viewer { role } }";
         assert!(check(ok, None).is_ok());
+    }
+
+    #[test]
+    fn spreads_of_undefined_fragments_are_refused() {
+        // Without a definition, spreads would cost nothing here and 2^26 in async-graphql.
+        let mut doc = String::from("query { ...F0 }");
+        for i in 0..25 {
+            doc.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        let m = message(check(&doc, None));
+        assert!(m.contains("Unknown fragment \"F25\"."), "{m}");
+        // Spreads and inline fragments count even when they select nothing.
+        let empty = "query { ... on Query { ... on Query { __typename } } }";
+        assert!(check(empty, None).is_ok());
+    }
+
+    #[test]
+    fn long_fragment_chains_are_refused_before_they_recurse() {
+        // A chain of 3,000 fragments: one selection each, but as deep as it is long.
+        let mut doc = String::from("query { ...F0 }");
+        for i in 0..3000 {
+            doc.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+        }
+        doc.push_str(" fragment F3000 on Query { __typename }");
+        let m = message(check(&doc, None));
+        assert!(m.contains("more than 256 levels deep"), "{m}");
+        // A fragment first met shallow and spread again deep is measured where it is deep:
+        // D nests 100 levels and is spread at the top and at the end of a 200-level chain.
+        let mut doc = String::from("query { ...D0 ...C0 }");
+        for i in 0..100 {
+            doc.push_str(&format!(" fragment D{i} on Query {{ ...D{} }}", i + 1));
+        }
+        doc.push_str(" fragment D100 on Query { __typename }");
+        for i in 0..200 {
+            doc.push_str(&format!(" fragment C{i} on Query {{ ...C{} }}", i + 1));
+        }
+        doc.push_str(" fragment C200 on Query { ...D0 }");
+        // (Each fragment definition is also walked on its own: the selection bound alone would
+        // refuse these chains. Raised, the nesting bound still does.)
+        let lenient = DocumentBounds {
+            max_selections: usize::MAX,
+            ..DocumentBounds::default()
+        };
+        let parsed = parse_query(&doc).unwrap();
+        let m = message(check_document(
+            &parsed,
+            None,
+            &Variables::default(),
+            &lenient,
+        ));
+        assert!(m.contains("levels deep") && m.contains("256"), "{m}");
+        // A chain of 60 is fine.
+        let mut ok = String::from("query { ...C0 }");
+        for i in 0..60 {
+            ok.push_str(&format!(" fragment C{i} on Query {{ ...C{} }}", i + 1));
+        }
+        ok.push_str(" fragment C60 on Query { __typename }");
+        assert!(check(&ok, None).is_ok(), "{}", message(check(&ok, None)));
     }
 
     #[test]

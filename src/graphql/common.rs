@@ -67,6 +67,10 @@ pub fn parse_global_id(id: &str) -> Result<(NodeKind, Vec<String>), AppError> {
     let bad = || AppError::bad_input(format!("`{id}` is not a global id returned by this API"));
     let raw = URL_SAFE_NO_PAD.decode(id).map_err(|_| bad())?;
     let parts: Vec<String> = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    // No id this API returns holds a NUL, which PostgreSQL cannot even compare with.
+    if parts.iter().any(|p| p.contains('\0')) {
+        return Err(bad());
+    }
     let (kind, rest) = parts.split_first().ok_or_else(bad)?;
     let kind = NodeKind::parse(kind).ok_or_else(bad)?;
     Ok((kind, rest.to_vec()))

@@ -143,6 +143,8 @@ async fn fragment_bombs_are_refused_while_others_are_served(backend: Backend) {
         ("QUERY_TOO_COMPLEX", "once its fragments are expanded"),
         ("QUERY_TOO_COMPLEX", "bytes are accepted"),
         ("QUERY_TOO_COMPLEX", "levels deep"),
+        ("BAD_USER_INPUT", "Unknown fragment \"F30\""),
+        ("QUERY_TOO_COMPLEX", "levels deep"),
     ];
     for ((status, body), (code, phrase)) in answers.iter().zip(expected) {
         // A request error: 400 under graphql-response+json, and no `data` key.
@@ -280,6 +282,26 @@ async fn nul_characters_are_bad_user_input_everywhere(backend: Backend) {
         let (code, message) = app.query_error(key, query, variables).await;
         assert_eq!(code, "BAD_USER_INPUT", "{query}: {message}");
         assert!(message.contains("NUL"), "{query}: {message}");
+    }
+    // Node ids and cursors are base64: a NUL inside them is refused when they are decoded.
+    let encode = |text: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    };
+    let node_id = encode("[\"SystemRecord\",\"a\\u0000b\"]");
+    let cursor = encode("v1|runs.started|t0|a\u{0}b");
+    for (query, variables) in [
+        (
+            "query Q($id: ID!) { node(id: $id) { id } }",
+            json!({"id": node_id}),
+        ),
+        (
+            "query Q($c: String) { llmRuns(first: 1, after: $c) { totalCount } }",
+            json!({"c": cursor}),
+        ),
+    ] {
+        let (code, message) = app.query_error(Some(key), query, variables).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{query}: {message}");
     }
     // An escaped backslash followed by `u0000` is six ordinary characters.
     let data = app
