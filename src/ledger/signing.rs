@@ -131,22 +131,28 @@ fn rotation_of(e: &audit_ledger::Model) -> Result<Rotation, String> {
     })
 }
 
-/// Every key that handed over, directly or through a chain of rotations, to `current`.
+/// Every key that handed over, through the chain of rotations, to `current`, newest first.
+///
+/// The rotations are replayed in seq order as one chain: a rotation counts only when it hands
+/// over from the key the chain is at (the previous rotation's new key), so whoever holds a key
+/// that was already retired cannot graft a key of theirs onto the chain behind it (a later
+/// `x → a` after `a → b` is ignored). `current` has predecessors only when it is where the
+/// chain ends.
 pub fn predecessors(rotations: &[Rotation], current: &NoteVerifier) -> Vec<NoteVerifier> {
-    let mut trusted = vec![current.clone()];
-    loop {
-        let before = trusted.len();
-        for r in rotations {
-            if trusted.contains(&r.new) && !trusted.contains(&r.old) {
-                trusted.push(r.old.clone());
+    let mut chain: Vec<&Rotation> = Vec::new();
+    for r in rotations {
+        match chain.last() {
+            Some(last) if r.old != last.new => {
+                tracing::warn!(seq = r.seq, old = %r.old.key_id_hex(), at = %last.new.key_id_hex(),
+                    "ignoring a signing key rotation that does not hand over from the current key");
             }
-        }
-        if trusted.len() == before {
-            break;
+            _ => chain.push(r),
         }
     }
-    trusted.remove(0);
-    trusted
+    match chain.last() {
+        Some(last) if last.new == *current => chain.iter().rev().map(|r| r.old.clone()).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The newest checkpoint of every ledger that has one (highest tree size).
@@ -434,24 +440,22 @@ mod tests {
     }
 
     #[test]
-    fn predecessors_follow_chains_back_from_the_current_key_only() {
+    fn predecessors_follow_the_chain_of_rotations_in_seq_order() {
         let (a, b, c, x) = (key(), key(), key(), key());
+        // `x → a` after `a → b`: signed by a retired key and a key of someone else's, it does
+        // not hand over from the key the chain is at, and grants nothing.
         let chain = [
             rotation(1, &a, &b),
             rotation(2, &b, &c),
             rotation(3, &x, &a),
         ];
         let vc = NoteVerifier::from(&c);
-        let got = predecessors(&chain, &vc);
         assert_eq!(
-            got,
-            vec![
-                NoteVerifier::from(&b),
-                NoteVerifier::from(&a),
-                NoteVerifier::from(&x)
-            ]
+            predecessors(&chain, &vc),
+            vec![NoteVerifier::from(&b), NoteVerifier::from(&a)]
         );
-        // Nothing hands over to a key that was handed over from: a retired key trusts none.
+        // A retired key, or one the chain never reached, trusts none.
+        assert_eq!(predecessors(&chain, &NoteVerifier::from(&a)), vec![]);
         assert_eq!(predecessors(&chain, &NoteVerifier::from(&x)), vec![]);
     }
 
