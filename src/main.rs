@@ -139,6 +139,15 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
         }
         (None, None) => checkpoint::ledger_names(&db).await?,
     };
+    // A name nothing is known of is a typo, not an empty ledger.
+    for tenant in &tenants {
+        if !runledger::ledger::ledgers::ledger_known(&db.conn, tenant).await? {
+            return Err(AppError::bad_input(format!(
+                "unknown tenant `{tenant}`: it has no tenant row, no ledger entries and no \
+                 checkpoints"
+            )));
+        }
+    }
     let mut reports = Vec::new();
     for tenant in &tenants {
         let opts = VerifyOptions {
@@ -151,6 +160,7 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
             origin: verify::origin_of(&args.log_name, tenant),
             trusted_checkpoint: trusted.clone(),
             check_records: !args.skip_records,
+            parallel: verify::all_cores(),
         };
         let report = verify::verify(&db.conn, tenant, &opts).await?;
         if args.record {

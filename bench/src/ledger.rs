@@ -126,6 +126,7 @@ pub async fn run(
         origin: keys.origin(tenant),
         trusted_checkpoint: None,
         check_records: true,
+        parallel: verify::all_cores(),
     };
     let started = Instant::now();
     let report = verify::verify(&db.conn, tenant, &opts(VerificationMode::Full))

@@ -10,6 +10,7 @@ mod m20261126_000001_create_tables;
 mod m20261126_000002_append_only;
 mod m20261127_000003_anchor_links;
 mod m20261128_000004_api_key_changes;
+mod m20261201_000006_protect_tenants_keys;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_append_only::Migration),
             Box::new(m20261127_000003_anchor_links::Migration),
             Box::new(m20261128_000004_api_key_changes::Migration),
+            Box::new(m20261201_000006_protect_tenants_keys::Migration),
         ]
     }
 }

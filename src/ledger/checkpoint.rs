@@ -21,7 +21,7 @@ use super::verify::{ChainCheck, frontier_text, newest_resumable, origin_of, read
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
-use entity::{audit_ledger, ledger_checkpoints, tenants};
+use entity::{audit_ledger, ledger_checkpoints};
 
 /// When checkpoints are due (defaults in `config::CheckpointArgs`).
 #[derive(Clone, Copy, Debug)]
@@ -194,18 +194,10 @@ async fn entry_at<C: ConnectionTrait>(
         .context("read a ledger entry")
 }
 
-/// Every ledger that may hold entries: the tenants' and the platform's.
+/// Every ledger that may hold entries, taken from the ledgers themselves and the tenants (see
+/// [`super::ledgers::ledger_names`]): a ledger whose tenant row is gone is still checkpointed.
 pub async fn ledger_names(db: &Db) -> AppResult<Vec<String>> {
-    let mut names: Vec<String> = tenants::Entity::find()
-        .select_only()
-        .column(tenants::Column::Id)
-        .order_by_asc(tenants::Column::Id)
-        .into_tuple()
-        .all(&db.conn)
-        .await
-        .context("list tenants")?;
-    names.push(crate::auth::PLATFORM_LEDGER.to_string());
-    Ok(names)
+    super::ledgers::ledger_names(&db.conn).await
 }
 
 /// Whether the tenant's ledger has entries no checkpoint covers that are due under `policy`

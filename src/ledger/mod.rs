@@ -7,10 +7,14 @@
 //! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
 
 pub mod appender;
+pub mod background;
 pub mod checkpoint;
+mod export_trail;
+pub mod ledgers;
 pub mod merkle;
 pub mod note;
 pub mod proof;
+mod scan;
 pub mod verify;
 
 use chrono::{DateTime, Utc};
@@ -52,7 +56,7 @@ pub struct NewEntry {
 }
 
 /// Appends one field: `0x00` when absent, else `0x01 ‖ u32 big-endian length ‖ UTF-8 bytes`.
-fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
+pub(crate) fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => out.push(0),
         Some(text) => {
