@@ -19,3 +19,4 @@ mod seeded;
 mod statements;
 mod system;
 mod tamper;
+mod verification;
