@@ -362,7 +362,10 @@ impl Facade {
             .ok_or_else(|| {
                 AppError::internal(
                     "read the newest full verification",
-                    format!("the LEDGER_VERIFIED entry at seq {} cannot be read", entry.seq),
+                    format!(
+                        "the LEDGER_VERIFIED entry at seq {} cannot be read",
+                        entry.seq
+                    ),
                 )
             })?;
         Ok(Some(FullVerification { recorded, entry }))

@@ -64,9 +64,6 @@ impl LedgerKeys {
     }
 }
 
-/// Entries read per statement while extending a tree.
-const CHUNK: u64 = 5000;
-
 /// Signs a checkpoint of the tenant's whole ledger when it has entries no checkpoint covers.
 /// Refuses (an internal error naming the seq) to sign a chain that does not verify.
 ///
@@ -98,24 +95,18 @@ pub async fn checkpoint_tenant(
         None => ChainCheck::new(tenant_id),
     };
     check.expect_checkpoint_roots(&checked);
-    let mut next = check.next_seq();
-    loop {
-        let chunk = audit_ledger::Entity::find()
-            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-            .filter(audit_ledger::Column::Seq.gte(next))
-            .order_by_asc(audit_ledger::Column::Seq)
-            .limit(CHUNK)
-            .all(&db.conn)
-            .await
-            .context("read ledger entries to checkpoint")?;
-        for e in &chunk {
-            check.push(e);
-        }
-        match chunk.last() {
-            Some(e) if chunk.len() as u64 == CHUNK => next = e.seq + 1,
-            _ => break,
+    // Read and hashed one range at a time on the blocking pool, as the background verifier
+    // does: the checkpointer runs beside requests.
+    let (mut chunks, reader) = super::scan::read(&db.conn, tenant_id, check.next_seq(), 1);
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk?;
+        for (e, hashed) in chunk.entries.iter().zip(&chunk.hashes) {
+            check.push_hashed(e, hashed);
         }
     }
+    reader
+        .await
+        .map_err(|e| AppError::internal("read ledger entries to checkpoint", e))?;
     let (anomalies, frontier, head, entries) = check.finish();
     if let Some(a) = anomalies.first() {
         return Err(AppError::internal(

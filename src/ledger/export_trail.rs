@@ -19,10 +19,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -278,10 +275,7 @@ async fn page_of_rows(
 
 /// The slow path: every export entry of the tenant (read now, so an export written while the
 /// walk ran is seen whole) against every export row, one anomaly per export that disagrees.
-async fn compare_one_by_one(
-    conn: &DatabaseConnection,
-    tenant_id: &str,
-) -> AppResult<Vec<Anomaly>> {
+async fn compare_one_by_one(conn: &DatabaseConnection, tenant_id: &str) -> AppResult<Vec<Anomaly>> {
     let entries = audit_ledger::Entity::find()
         .filter(audit_ledger::Column::TenantId.eq(tenant_id))
         .filter(audit_ledger::Column::Category.eq("EXPORT"))
@@ -367,7 +361,12 @@ async fn compare_one_by_one(
 /// What is wrong with one export row given its entries: (the entry concerned, what).
 fn problems_of(r: &log_exports::Model, trail: &[Claim]) -> Vec<(Option<i64>, String)> {
     let mut out: Vec<(Option<i64>, String)> = Vec::new();
-    let of_type = |t: &str| trail.iter().filter(|c| c.event_type == t).collect::<Vec<_>>();
+    let of_type = |t: &str| {
+        trail
+            .iter()
+            .filter(|c| c.event_type == t)
+            .collect::<Vec<_>>()
+    };
     let requested = of_type(REQUESTED);
     match requested.as_slice() {
         [] => out.push((
@@ -397,11 +396,7 @@ fn problems_of(r: &log_exports::Model, trail: &[Claim]) -> Vec<(Option<i64>, Str
             for p in [
                 at("scope", Some(&r.scope), c.scope.as_deref()),
                 at("format", Some(&r.format), c.format.as_deref()),
-                at(
-                    "requested_by",
-                    Some(&r.requested_by),
-                    c.actor_id.as_deref(),
-                ),
+                at("requested_by", Some(&r.requested_by), c.actor_id.as_deref()),
                 at("requested_at", Some(&requested_at), Some(&held_at)),
                 at("run_id", r.run_id.as_deref(), c.correlation_id.as_deref()),
                 at("status", Some("PENDING"), c.status.as_deref()),
@@ -642,7 +637,11 @@ mod tests {
         // A completed export rolled back to PENDING, and a row with no entries at all.
         let pending = row("PENDING", None);
         assert_ne!(sums(&pending, &trail).0, sums(&pending, &trail).1);
-        assert!(problems_of(&pending, &trail)[0].1.contains("EXPORT_COMPLETED at seq 4"));
+        assert!(
+            problems_of(&pending, &trail)[0]
+                .1
+                .contains("EXPORT_COMPLETED at seq 4")
+        );
         assert!(problems_of(&base, &[])[0].1.contains("no EXPORT_REQUESTED"));
     }
 

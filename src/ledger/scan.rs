@@ -177,8 +177,7 @@ pub(crate) fn read(
         };
         let mut next = from_seq;
         let mut issued_last = false;
-        let mut in_flight: VecDeque<(Option<i64>, JoinHandle<AppResult<Chunk>>)> =
-            VecDeque::new();
+        let mut in_flight: VecDeque<(Option<i64>, JoinHandle<AppResult<Chunk>>)> = VecDeque::new();
         loop {
             while !issued_last && in_flight.len() < depth {
                 let to = (next.saturating_add(RANGE) <= head).then(|| next + RANGE);
@@ -201,7 +200,10 @@ pub(crate) fn read(
                 }
                 Err(e) => {
                     let _ = tx
-                        .send(Err(AppError::internal("read the ledger for verification", e)))
+                        .send(Err(AppError::internal(
+                            "read the ledger for verification",
+                            e,
+                        )))
                         .await;
                     abort(&mut in_flight);
                     return;

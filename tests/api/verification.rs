@@ -19,7 +19,8 @@ use crate::fixture::{at, export_entries};
 use crate::helpers::{Backend, TestApp};
 use entity::log_exports;
 
-const FULL: &str = "{ audit { integrity(mode: FULL) { status anomalies { kind seq record detail } } } }";
+const FULL: &str =
+    "{ audit { integrity(mode: FULL) { status anomalies { kind seq record detail } } } }";
 
 /// A tenant with an auditor, an ingest and an admin key, one run ingested over GraphQL, and a
 /// checkpoint over all of it.
@@ -198,8 +199,14 @@ async fn a_deleted_tenant_with_edited_evidence_is_reported(backend: Backend) {
     assert_eq!(code, 1, "{report}");
     let acme_report = ledger(&report, "acme");
     let found = kinds(&acme_report["anomalies"]);
-    assert!(found.contains(&"MISSING_TENANT".to_string()), "{acme_report}");
-    assert!(found.contains(&"ANCHOR_MISMATCH".to_string()), "{acme_report}");
+    assert!(
+        found.contains(&"MISSING_TENANT".to_string()),
+        "{acme_report}"
+    );
+    assert!(
+        found.contains(&"ANCHOR_MISMATCH".to_string()),
+        "{acme_report}"
+    );
     let edited = acme_report["anomalies"]
         .as_array()
         .unwrap()
@@ -276,7 +283,10 @@ async fn an_edited_export_is_reported(backend: Backend) {
     assert_eq!(anomalies[0]["seq"], json!(completed_seq));
     assert_eq!(anomalies[0]["record"], json!("log_exports:exp-1"));
     let detail = anomalies[0]["detail"].as_str().unwrap();
-    assert!(detail.contains(&"ab".repeat(32)) && detail.contains(&"cd".repeat(32)), "{detail}");
+    assert!(
+        detail.contains(&"ab".repeat(32)) && detail.contains(&"cd".repeat(32)),
+        "{detail}"
+    );
 
     let i = &app.query(&acme.auditor, FULL, json!({})).await["audit"]["integrity"];
     assert_eq!(i["status"], json!("BROKEN"));
@@ -312,7 +322,9 @@ async fn tenants_and_keys_refuse_changes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let acme = tenant(&app, "acme").await;
     // A tenant without keys, so that no foreign key stands in for the refusal.
-    auth::ensure_tenant(app.db(), "other", "other", &[]).await.unwrap();
+    auth::ensure_tenant(app.db(), "other", "other", &[])
+        .await
+        .unwrap();
     let refused = [
         "UPDATE tenants SET name = 'renamed' WHERE id = 'acme'",
         "DELETE FROM tenants WHERE id = 'other'",
@@ -336,9 +348,10 @@ async fn tenants_and_keys_refuse_changes(backend: Backend) {
     let (viewer, _) = auth::create_key(app.db(), "acme", Role::Viewer, None, None)
         .await
         .unwrap();
-    let (dashboard, _) = auth::create_key(app.db(), "acme", Role::Viewer, Some("dash".into()), None)
-        .await
-        .unwrap();
+    let (dashboard, _) =
+        auth::create_key(app.db(), "acme", Role::Viewer, Some("dash".into()), None)
+            .await
+            .unwrap();
     let d = app
         .query(
             &acme.admin,
@@ -424,7 +437,10 @@ async fn background_full_verification_shows_in_integrity(backend: Backend) {
         ),
     );
 
-    let i = poll(&app, &acme.auditor, |i| !i["latestFullVerification"].is_null()).await;
+    let i = poll(&app, &acme.auditor, |i| {
+        !i["latestFullVerification"].is_null()
+    })
+    .await;
     let full = &i["latestFullVerification"];
     assert_eq!(full["recordedBy"], json!("runledger-full-verifier"));
     assert!(
