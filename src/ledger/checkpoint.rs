@@ -99,10 +99,7 @@ pub async fn checkpoint_tenant(
     // does: the checkpointer runs beside requests.
     let (mut chunks, reader) = super::scan::read(&db.conn, tenant_id, check.next_seq(), 1);
     while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk?;
-        for (e, hashed) in chunk.entries.iter().zip(&chunk.hashes) {
-            check.push_hashed(e, hashed);
-        }
+        check.push_walked(&chunk?);
     }
     reader
         .await

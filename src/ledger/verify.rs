@@ -431,18 +431,30 @@ impl ChainCheck {
     /// Checks one entry.
     pub fn push(&mut self, e: &audit_ledger::Model) {
         let hashed = Hashed::of(e, &mut self.buffer);
-        self.push_hashed(e, &hashed);
+        let foreign = (e.tenant_id != self.tenant_id).then_some(e.tenant_id.as_str());
+        self.push_entry(e.seq, &e.id, foreign, &hashed);
+        self.head_hash.clone_from(&e.entry_hash);
     }
 
-    /// Checks one entry whose hashes were computed elsewhere ([`Hashed::of`], on another
-    /// thread).
-    pub(crate) fn push_hashed(&mut self, e: &audit_ledger::Model, hashed: &Hashed) {
+    /// Checks a chunk that [`scan`] read and hashed on another thread.
+    pub(crate) fn push_walked(&mut self, chunk: &scan::Chunk) {
+        for w in &chunk.entries {
+            self.push_entry(w.seq, &w.id, w.foreign_tenant.as_deref(), &w.hashed);
+        }
+        if let Some(h) = &chunk.last_entry_hash {
+            self.head_hash.clone_from(h);
+        }
+    }
+
+    /// Checks one entry whose hashes are known (`foreign`: its tenant, when not this one).
+    fn push_entry(&mut self, seq: i64, id: &str, foreign: Option<&str>, hashed: &Hashed) {
+        let e = EntryKey { seq, id };
         self.entries_checked += 1;
-        if e.tenant_id != self.tenant_id {
+        if let Some(other) = foreign {
             self.anomalies.push(Anomaly::at(
                 AnomalyKind::ForeignTenant,
                 e.seq,
-                format!("entry belongs to tenant `{}`", e.tenant_id),
+                format!("entry belongs to tenant `{other}`"),
             ));
         }
         if self.last_seq == Some(e.seq) {
@@ -533,7 +545,6 @@ impl ChainCheck {
         self.last_seq = Some(e.seq);
         self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
         self.prev_hash = stored;
-        self.head_hash.clone_from(&e.entry_hash);
     }
 
     /// Ends the walk: expected roots beyond the ledger's size mean a removed tail.
@@ -559,6 +570,12 @@ impl ChainCheck {
         });
         (self.anomalies, self.frontier, head, self.entries_checked)
     }
+}
+
+/// What the walk's messages name an entry by.
+struct EntryKey<'a> {
+    seq: i64,
+    id: &'a str,
 }
 
 /// Serializes a frontier as concatenated hex.
@@ -753,15 +770,15 @@ pub async fn verify(
     let mut newest: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
-        for (e, hashed) in chunk.entries.iter().zip(&chunk.hashes) {
-            check.push_hashed(e, hashed);
+        check.push_walked(&chunk);
+        for e in &chunk.special {
             if let Some(a) = AnchorClaim::of(e) {
                 anchors.push(a);
             }
             exports.push(e);
-            newest = Some(newest.map_or((e.occurred_at, e.recorded_at), |(o, r)| {
-                (o.max(e.occurred_at), r.max(e.recorded_at))
-            }));
+        }
+        if let Some((o, r)) = chunk.newest {
+            newest = Some(newest.map_or((o, r), |(no, nr)| (no.max(o), nr.max(r))));
         }
     }
     reader
