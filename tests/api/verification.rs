@@ -495,3 +495,30 @@ async fn anchor_seq(app: &TestApp) -> i64 {
         .query_i64("SELECT seq FROM audit_ledger WHERE tenant_id = 'acme' AND category = 'ANCHOR'")
         .await[0]
 }
+
+/// An entry renumbered far past the head (a gap longer than one read range) is still read,
+/// once, and reported: the reader skips the empty ranges instead of losing what follows them.
+async fn an_entry_moved_far_away_is_still_read(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    tenant(&app, "acme").await;
+    let count = app
+        .store
+        .query_i64("SELECT COUNT(*) FROM audit_ledger WHERE tenant_id = 'acme'")
+        .await[0];
+    drop_protection(&app, backend, &["audit_ledger"]).await;
+    app.store
+        .exec(&format!(
+            "UPDATE audit_ledger SET seq = 1000000 WHERE tenant_id = 'acme' AND seq = {}",
+            count - 1
+        ))
+        .await
+        .unwrap();
+    let (code, report, _) = verify(&app, &["--tenant", "acme"]);
+    assert_eq!(code, 1, "{report}");
+    let acme = ledger(&report, "acme");
+    assert_eq!(acme["entriesChecked"], json!(count), "{acme}");
+    assert_eq!(acme["head"]["seq"], json!(1000000), "{acme}");
+    let found = kinds(&acme["anomalies"]);
+    assert!(found.contains(&"SEQ_GAP".to_string()), "{acme}");
+}
+both!(an_entry_moved_far_away_is_still_read);
