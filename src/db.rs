@@ -18,9 +18,6 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::auth::cache::KeyCache;
 use crate::error::{AppError, AppResult, Context};
 
-/// Rows a SQLite connection's driver thread may hand over before the reader takes them.
-const SQLITE_ROW_BUFFER: usize = 4096;
-
 /// A connection pool plus the write gate.
 #[derive(Clone)]
 pub struct Db {
@@ -91,14 +88,10 @@ impl Db {
             .sqlx_logging(false);
         // WAL lets readers run while the one writer commits; FULL sync makes an acknowledged
         // write survive power loss, which an evidence store promises.
-        // The driver steps SQLite on a thread per connection and hands rows over a bounded
-        // channel: with its default of 50, a large read (a full ledger verification) switched
-        // threads every 50 rows and ran at a tenth of what SQLite delivers.
         opts.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
-                .row_buffer_size(SQLITE_ROW_BUFFER)
         });
         let conn = Database::connect(opts)
             .await
