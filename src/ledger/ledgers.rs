@@ -34,7 +34,7 @@ fn distinct_tenants(table: &str, name: &str) -> String {
     )
 }
 
-/// Every ledger that may hold entries, sorted by name, the platform ledger included.
+/// Every ledger that may hold entries: the tenants' sorted by name, then the platform ledger.
 pub async fn ledger_names<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<String>> {
     let ctes: Vec<String> = TENANT_TABLES
         .iter()
@@ -58,9 +58,10 @@ pub async fn ledger_names<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<String>
         .map(|r| r.try_get_by_index::<String>(0))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| AppError::internal("list the ledgers", e))?;
-    names.push(PLATFORM_LEDGER.to_string());
+    names.retain(|n| n != PLATFORM_LEDGER);
     names.sort();
     names.dedup();
+    names.push(PLATFORM_LEDGER.to_string());
     Ok(names)
 }
 
