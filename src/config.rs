@@ -239,6 +239,14 @@ pub struct ServeArgs {
     #[arg(long, env = "RUNLEDGER_RECORD_REQUESTS", default_value_t = true,
           action = clap::ArgAction::Set)]
     pub record_requests: bool,
+    /// Re-verify every ledger in full (from seq 1, records and exports included) every this
+    /// many seconds in the background, recording each result in the ledger; 0 turns it off.
+    #[arg(
+        long,
+        env = "RUNLEDGER_FULL_VERIFY_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
+    pub full_verify_interval_secs: u64,
     /// Serve request and SQL statement counters at `/metrics` (Prometheus text format).
     #[arg(long, env = "RUNLEDGER_METRICS")]
     pub metrics: bool,

@@ -127,6 +127,10 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
     let verifier = verifier_for(&args)?;
     // An auditor's connection may be read-only: connect, never migrate.
     let db = Db::connect(&args.database.database_url, args.database.max_connections()).await?;
+    // Keys the trusted key took over from, proven by rotation statements it signed.
+    let rotations = signing::rotations(&db.conn).await?;
+    let mut verifiers = vec![verifier.clone()];
+    verifiers.extend(signing::predecessors(&rotations, &verifier));
     let trusted = match &args.trusted_checkpoint {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
@@ -137,10 +141,9 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
         (Some(t), _) => vec![t.clone()],
         (None, Some(note_text)) => {
             // The trusted checkpoint names its tenant in its origin.
-            let cp =
-                note::open_checkpoint(note_text, std::slice::from_ref(&verifier)).map_err(|e| {
-                    AppError::bad_input(format!("the trusted checkpoint: {}", e.describe()))
-                })?;
+            let cp = note::open_checkpoint(note_text, &verifiers).map_err(|e| {
+                AppError::bad_input(format!("the trusted checkpoint: {}", e.describe()))
+            })?;
             let prefix = format!("{}/", args.log_name);
             vec![
                 cp.origin
@@ -151,6 +154,15 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
         }
         (None, None) => checkpoint::ledger_names(&db).await?,
     };
+    // A name nothing is known of is a typo, not an empty ledger.
+    for tenant in &tenants {
+        if !runledger::ledger::ledgers::ledger_known(&db.conn, tenant).await? {
+            return Err(AppError::bad_input(format!(
+                "unknown tenant `{tenant}`: it has no tenant row, no ledger entries and no \
+                 checkpoints"
+            )));
+        }
+    }
     let mut reports = Vec::new();
     for tenant in &tenants {
         let opts = VerifyOptions {
@@ -159,10 +171,11 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
             } else {
                 VerificationMode::Full
             },
-            verifiers: vec![verifier.clone()],
+            verifiers: verifiers.clone(),
             origin: verify::origin_of(&args.log_name, tenant),
             trusted_checkpoint: trusted.clone(),
             check_records: !args.skip_records,
+            parallel: verify::all_cores(),
         };
         let report = verify::verify(&db.conn, tenant, &opts).await?;
         if args.record {
@@ -512,6 +525,17 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
             let _ = stopped.await;
         },
     ));
+    let (stop_full_verifier, full_verifier_stopped) = tokio::sync::oneshot::channel::<()>();
+    let full_verifier = tokio::spawn(
+        runledger::ledger::background::run_full_verification_periodically(
+            db.clone(),
+            keys.clone(),
+            Duration::from_secs(args.full_verify_interval_secs),
+            async move {
+                let _ = full_verifier_stopped.await;
+            },
+        ),
+    );
     let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -533,7 +557,9 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     .await;
     // A graceful shutdown ends with a checkpoint, so a quiet ledger is fully covered.
     let _ = stop_checkpoints.send(());
+    let _ = stop_full_verifier.send(());
     let _ = checkpointer.await;
+    let _ = full_verifier.await;
     // Another process may have signed with another key meanwhile: check before signing.
     signing::check_identity(&db, &keys, &args.ledger.signing_key_file).await?;
     let signed = checkpoint::checkpoint_all(&db, &keys, None).await?;

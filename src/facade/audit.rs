@@ -154,6 +154,13 @@ pub struct AuditIntegrity {
     pub metadata: EvidenceMetadata,
 }
 
+/// The newest full verification recorded in the tenant's ledger, and the entry that records it.
+#[derive(Clone, Debug)]
+pub struct FullVerification {
+    pub recorded: verify::RecordedVerification,
+    pub entry: audit_ledger::Model,
+}
+
 /// An RFC 6962 inclusion proof of one entry in the tenant's tree.
 #[derive(Clone, Debug, async_graphql::SimpleObject)]
 pub struct InclusionProof {
@@ -309,6 +316,7 @@ impl Facade {
                 origin: self.ledger.origin(scope.tenant_id),
                 trusted_checkpoint: None,
                 check_records: true,
+                parallel: verify::all_cores(),
             };
             let report = verify::verify(&scope.db.conn, scope.tenant_id, &opts).await?;
             let recorded_as = self.record_verification(scope.tenant_id, &report).await?;
@@ -325,6 +333,42 @@ impl Facade {
         })
         .await
         .cloned()
+    }
+
+    /// The newest full verification recorded in the tenant's ledger (by the background
+    /// verifier, a FULL `integrity` request or `runledger verify --record`), if any.
+    pub async fn latest_full_verification(&self) -> AppResult<Option<FullVerification>> {
+        let scope = self.scope(Permission::ReadAudit)?;
+        // Walks the (tenant, category, seq) index from the newest INTEGRITY entry back.
+        let entry = audit_ledger::Entity::find()
+            .filter(audit_ledger::Column::TenantId.eq(scope.tenant_id))
+            .filter(audit_ledger::Column::Category.eq(LedgerCategory::Integrity.as_str()))
+            .filter(audit_ledger::Column::EventType.eq("LEDGER_VERIFIED"))
+            .filter(
+                audit_ledger::Column::ActionReason
+                    .eq(verify::verification_reason(VerificationMode::Full)),
+            )
+            .order_by_desc(audit_ledger::Column::Seq)
+            .one(&scope.db.conn)
+            .await
+            .context("read the newest full verification")?;
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let recorded = entry
+            .after_state
+            .as_deref()
+            .and_then(verify::RecordedVerification::parse)
+            .ok_or_else(|| {
+                AppError::internal(
+                    "read the newest full verification",
+                    format!(
+                        "the LEDGER_VERIFIED entry at seq {} cannot be read",
+                        entry.seq
+                    ),
+                )
+            })?;
+        Ok(Some(FullVerification { recorded, entry }))
     }
 
     /// Appends the INTEGRITY entry that says a verification ran, who asked, and what it found.

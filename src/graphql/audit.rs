@@ -12,7 +12,7 @@ use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::facade::EvidenceMetadata;
 use crate::facade::audit::{
     AuditEntryDetail as Detail, AuditFilter, AuditIntegrity as Integrity, ConsistencyProof,
-    InclusionProof, SigningKeyInfo,
+    FullVerification as FullRecord, InclusionProof, SigningKeyInfo,
 };
 use crate::facade::decode::AuditColumns;
 use crate::facade::page::ListKind;
@@ -232,8 +232,60 @@ impl AuditIntegrity {
     async fn recorded_as(&self) -> Option<AuditEntry> {
         self.0.recorded_as.clone().map(AuditEntry)
     }
+    /// The newest FULL verification recorded in the ledger — by the server's background
+    /// verifier (every `--full-verify-interval-secs`), a FULL `integrity` request or
+    /// `runledger verify --record` — next to this one, which may be incremental: what a full
+    /// check found, not only what the newest checkpoint vouches for. Null before the first.
+    async fn latest_full_verification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<FullVerification>> {
+        Ok(facade(ctx)?
+            .latest_full_verification()
+            .await?
+            .map(FullVerification))
+    }
     async fn metadata(&self) -> &EvidenceMetadata {
         &self.0.metadata
+    }
+}
+
+/// A full verification of the tenant's ledger as its LEDGER_VERIFIED entry records it.
+pub struct FullVerification(FullRecord);
+
+/// A full verification of the tenant's ledger as its LEDGER_VERIFIED entry records it.
+#[Object]
+impl FullVerification {
+    /// When it ran (when it finished).
+    async fn verified_at(&self) -> Timestamp {
+        self.0.entry.occurred_at.into()
+    }
+    async fn status(&self) -> Verdict {
+        self.0.recorded.status
+    }
+    async fn entries_checked(&self) -> i64 {
+        self.0.recorded.entries_checked as i64
+    }
+    /// Every anomaly it found, counted.
+    async fn anomalies_detected(&self) -> i64 {
+        self.0.recorded.anomalies_detected as i64
+    }
+    /// The anomalies it recorded, in seq order: the first 20 (`anomaliesDetected` counts all).
+    async fn anomalies(&self) -> &[Anomaly] {
+        &self.0.recorded.anomalies
+    }
+    /// The seq of the LEDGER_VERIFIED entry that records it.
+    async fn seq(&self) -> i64 {
+        self.0.entry.seq
+    }
+    /// Who ran it: `runledger-full-verifier` (the server's background verifier),
+    /// `key:<id>` (a FULL `integrity` request) or `runledger verify`.
+    async fn recorded_by(&self) -> Option<&str> {
+        self.0.entry.actor_id.as_deref()
+    }
+    /// The LEDGER_VERIFIED entry that records it.
+    async fn recorded_as(&self) -> AuditEntry {
+        AuditEntry(self.0.entry.clone())
     }
 }
 

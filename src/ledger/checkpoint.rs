@@ -6,7 +6,6 @@
 //! previous good checkpoint on; it stores the tree's Merkle frontier beside the note so that
 //! the next checkpoint and incremental verification start from there.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,12 +15,13 @@ use sea_orm::{
 };
 
 use super::lock_tenant;
-use super::note::{self, NoteSigner, NoteVerifier};
-use super::verify::{ChainCheck, frontier_text, newest_resumable, origin_of, read_checkpoints};
+use super::note;
+use super::signing;
+use super::verify::{ChainCheck, frontier_text, newest_resumable, read_checkpoints};
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
-use entity::{audit_ledger, ledger_checkpoints, tenants};
+use entity::{audit_ledger, ledger_checkpoints};
 
 /// When checkpoints are due (defaults in `config::CheckpointArgs`).
 #[derive(Clone, Copy, Debug)]
@@ -32,40 +32,7 @@ pub struct CheckpointPolicy {
     pub interval: Duration,
 }
 
-/// The server's ledger signing identity: the key, the log name that prefixes every origin,
-/// and the keys whose signatures verification trusts.
-#[derive(Clone, Debug)]
-pub struct LedgerKeys {
-    pub signer: Arc<NoteSigner>,
-    pub log_name: String,
-    /// Besides the signer's own key: earlier keys still trusted (rotation).
-    pub extra_verifiers: Vec<NoteVerifier>,
-}
-
-impl LedgerKeys {
-    pub fn new(signer: NoteSigner, log_name: &str) -> Self {
-        LedgerKeys {
-            signer: Arc::new(signer),
-            log_name: log_name.to_string(),
-            extra_verifiers: Vec::new(),
-        }
-    }
-
-    /// Every key whose checkpoint signatures are accepted.
-    pub fn verifiers(&self) -> Vec<NoteVerifier> {
-        let mut v = vec![NoteVerifier::from(self.signer.as_ref())];
-        v.extend(self.extra_verifiers.iter().cloned());
-        v
-    }
-
-    /// The checkpoint origin of a tenant's ledger.
-    pub fn origin(&self, tenant_id: &str) -> String {
-        origin_of(&self.log_name, tenant_id)
-    }
-}
-
-/// Entries read per statement while extending a tree.
-const CHUNK: u64 = 5000;
+pub use super::signing::LedgerKeys;
 
 /// Signs a checkpoint of the tenant's whole ledger when it has entries no checkpoint covers.
 /// Refuses (an internal error naming the seq) to sign a chain that does not verify.
@@ -98,24 +65,15 @@ pub async fn checkpoint_tenant(
         None => ChainCheck::new(tenant_id),
     };
     check.expect_checkpoint_roots(&checked);
-    let mut next = check.next_seq();
-    loop {
-        let chunk = audit_ledger::Entity::find()
-            .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-            .filter(audit_ledger::Column::Seq.gte(next))
-            .order_by_asc(audit_ledger::Column::Seq)
-            .limit(CHUNK)
-            .all(&db.conn)
-            .await
-            .context("read ledger entries to checkpoint")?;
-        for e in &chunk {
-            check.push(e);
-        }
-        match chunk.last() {
-            Some(e) if chunk.len() as u64 == CHUNK => next = e.seq + 1,
-            _ => break,
-        }
+    // Read and hashed one range at a time on the blocking pool, as the background verifier
+    // does: the checkpointer runs beside requests.
+    let (mut chunks, reader) = super::scan::read(&db.conn, tenant_id, check.next_seq(), 1);
+    while let Some(chunk) = chunks.recv().await {
+        check.push_walked(&chunk?);
     }
+    reader
+        .await
+        .map_err(|e| AppError::internal("read ledger entries to checkpoint", e))?;
     let (anomalies, frontier, head, entries) = check.finish();
     if let Some(a) = anomalies.first() {
         return Err(AppError::internal(
@@ -194,18 +152,10 @@ async fn entry_at<C: ConnectionTrait>(
         .context("read a ledger entry")
 }
 
-/// Every ledger that may hold entries: the tenants' and the platform's.
+/// Every ledger that may hold entries, taken from the ledgers themselves and the tenants (see
+/// [`super::ledgers::ledger_names`]): a ledger whose tenant row is gone is still checkpointed.
 pub async fn ledger_names(db: &Db) -> AppResult<Vec<String>> {
-    let mut names: Vec<String> = tenants::Entity::find()
-        .select_only()
-        .column(tenants::Column::Id)
-        .order_by_asc(tenants::Column::Id)
-        .into_tuple()
-        .all(&db.conn)
-        .await
-        .context("list tenants")?;
-    names.push(crate::auth::PLATFORM_LEDGER.to_string());
-    Ok(names)
+    super::ledgers::ledger_names(&db.conn).await
 }
 
 /// Whether the tenant's ledger has entries no checkpoint covers that are due under `policy`
@@ -290,6 +240,8 @@ pub async fn run_periodically(
     let mut timer = tokio::time::interval(tick);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failed_at: std::collections::HashMap<String, i64> = Default::default();
+    // A rotation recorded while this server runs retires its key: it then signs no more.
+    let mut retirement = signing::RetirementWatch::default();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -302,7 +254,10 @@ pub async fn run_periodically(
                         continue;
                     }
                     let result = match due(&db, &tenant, Some(policy)).await {
-                        Ok(true) => checkpoint_tenant(&db, &keys, &tenant).await.map(|_| ()),
+                        Ok(true) => match retirement.check(&db.conn, &keys).await {
+                            Ok(()) => checkpoint_tenant(&db, &keys, &tenant).await.map(|_| ()),
+                            Err(e) => Err(e),
+                        },
                         Ok(false) => Ok(()),
                         Err(e) => Err(e),
                     };

@@ -7,10 +7,14 @@
 //! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
 
 pub mod appender;
+pub mod background;
 pub mod checkpoint;
+mod export_trail;
+pub mod ledgers;
 pub mod merkle;
 pub mod note;
 pub mod proof;
+mod scan;
 pub mod signing;
 pub mod verify;
 
@@ -53,7 +57,7 @@ pub struct NewEntry {
 }
 
 /// Appends one field: `0x00` when absent, else `0x01 ‖ u32 big-endian length ‖ UTF-8 bytes`.
-fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
+pub(crate) fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => out.push(0),
         Some(text) => {
@@ -73,22 +77,100 @@ pub fn encode_entry(e: &audit_ledger::Model) -> Vec<u8> {
 
 /// Appends the canonical encoding of `e` to `out` (which verification reuses between entries).
 pub fn encode_entry_into(out: &mut Vec<u8>, e: &audit_ledger::Model) {
+    encode_fields_into(out, &EntryFields::of(e));
+}
+
+/// The stored fields of an entry, borrowed: from a model, or straight from a database row
+/// (verification hashes rows without copying their text into a model).
+pub(crate) struct EntryFields<'a> {
+    pub tenant_id: &'a str,
+    pub seq: i64,
+    pub prev_hash: &'a str,
+    pub id: &'a str,
+    pub category: &'a str,
+    pub event_type: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub actor_type: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub action_reason: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub before_state: Option<&'a str>,
+    pub after_state: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub entry_hash: &'a str,
+}
+
+impl<'a> EntryFields<'a> {
+    pub fn of(e: &'a audit_ledger::Model) -> Self {
+        EntryFields {
+            tenant_id: &e.tenant_id,
+            seq: e.seq,
+            prev_hash: &e.prev_hash,
+            id: &e.id,
+            category: &e.category,
+            event_type: &e.event_type,
+            entity_type: &e.entity_type,
+            entity_id: &e.entity_id,
+            actor_type: &e.actor_type,
+            actor_id: e.actor_id.as_deref(),
+            action_reason: e.action_reason.as_deref(),
+            decision: e.decision.as_deref(),
+            before_state: e.before_state.as_deref(),
+            after_state: e.after_state.as_deref(),
+            correlation_id: e.correlation_id.as_deref(),
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+            entry_hash: &e.entry_hash,
+        }
+    }
+
+    /// An owned model of these fields.
+    pub fn to_model(&self) -> audit_ledger::Model {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        audit_ledger::Model {
+            tenant_id: self.tenant_id.to_string(),
+            seq: self.seq,
+            id: self.id.to_string(),
+            category: self.category.to_string(),
+            event_type: self.event_type.to_string(),
+            entity_type: self.entity_type.to_string(),
+            entity_id: self.entity_id.to_string(),
+            actor_type: self.actor_type.to_string(),
+            actor_id: own(self.actor_id),
+            action_reason: own(self.action_reason),
+            decision: own(self.decision),
+            before_state: own(self.before_state),
+            after_state: own(self.after_state),
+            correlation_id: own(self.correlation_id),
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            prev_hash: self.prev_hash.to_string(),
+            entry_hash: self.entry_hash.to_string(),
+        }
+    }
+}
+
+/// Appends the canonical encoding of an entry's fields (everything but `entry_hash`).
+pub(crate) fn encode_fields_into(out: &mut Vec<u8>, e: &EntryFields<'_>) {
     push_field(out, Some(ENCODING_VERSION));
-    push_field(out, Some(&e.tenant_id));
+    push_field(out, Some(e.tenant_id));
     push_written(out, |o| o.extend_from_slice(e.seq.to_string().as_bytes()));
-    push_field(out, Some(&e.prev_hash));
-    push_field(out, Some(&e.id));
-    push_field(out, Some(&e.category));
-    push_field(out, Some(&e.event_type));
-    push_field(out, Some(&e.entity_type));
-    push_field(out, Some(&e.entity_id));
-    push_field(out, Some(&e.actor_type));
-    push_field(out, e.actor_id.as_deref());
-    push_field(out, e.action_reason.as_deref());
-    push_field(out, e.decision.as_deref());
-    push_field(out, e.before_state.as_deref());
-    push_field(out, e.after_state.as_deref());
-    push_field(out, e.correlation_id.as_deref());
+    push_field(out, Some(e.prev_hash));
+    push_field(out, Some(e.id));
+    push_field(out, Some(e.category));
+    push_field(out, Some(e.event_type));
+    push_field(out, Some(e.entity_type));
+    push_field(out, Some(e.entity_id));
+    push_field(out, Some(e.actor_type));
+    push_field(out, e.actor_id);
+    push_field(out, e.action_reason);
+    push_field(out, e.decision);
+    push_field(out, e.before_state);
+    push_field(out, e.after_state);
+    push_field(out, e.correlation_id);
     push_written(out, |o| write_timestamp(o, &e.occurred_at));
     push_written(out, |o| write_timestamp(o, &e.recorded_at));
 }
@@ -110,9 +192,14 @@ pub fn entry_hash(e: &audit_ledger::Model) -> String {
 
 /// RFC 6962 leaf hash of the entry, encoding into `buffer` (cleared first).
 pub fn entry_hash_bytes(e: &audit_ledger::Model, buffer: &mut Vec<u8>) -> [u8; 32] {
+    fields_hash_bytes(&EntryFields::of(e), buffer)
+}
+
+/// RFC 6962 leaf hash of an entry's fields, encoding into `buffer` (cleared first).
+pub(crate) fn fields_hash_bytes(e: &EntryFields<'_>, buffer: &mut Vec<u8>) -> [u8; 32] {
     buffer.clear();
     buffer.push(0);
-    encode_entry_into(buffer, e);
+    encode_fields_into(buffer, e);
     Sha256::digest(&buffer[..]).into()
 }
 

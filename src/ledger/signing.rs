@@ -15,15 +15,18 @@
 //! retired may not sign again.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
 use serde_json::json;
 
-use super::checkpoint::LedgerKeys;
 use super::note::{self, NoteSigner, NoteVerifier};
+use super::verify::origin_of;
 use super::{NewEntry, append};
 use crate::auth::PLATFORM_LEDGER;
 use crate::canonical::micros;
@@ -31,6 +34,38 @@ use crate::db::Db;
 use crate::domain::{ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult, Context};
 use entity::{audit_ledger, ledger_checkpoints};
+
+/// The server's ledger signing identity: the key, the log name that prefixes every origin,
+/// and the keys whose signatures verification trusts.
+#[derive(Clone, Debug)]
+pub struct LedgerKeys {
+    pub signer: Arc<NoteSigner>,
+    pub log_name: String,
+    /// Besides the signer's own key: earlier keys still trusted (rotation).
+    pub extra_verifiers: Vec<NoteVerifier>,
+}
+
+impl LedgerKeys {
+    pub fn new(signer: NoteSigner, log_name: &str) -> Self {
+        LedgerKeys {
+            signer: Arc::new(signer),
+            log_name: log_name.to_string(),
+            extra_verifiers: Vec::new(),
+        }
+    }
+
+    /// Every key whose checkpoint signatures are accepted.
+    pub fn verifiers(&self) -> Vec<NoteVerifier> {
+        let mut v = vec![NoteVerifier::from(self.signer.as_ref())];
+        v.extend(self.extra_verifiers.iter().cloned());
+        v
+    }
+
+    /// The checkpoint origin of a tenant's ledger.
+    pub fn origin(&self, tenant_id: &str) -> String {
+        origin_of(&self.log_name, tenant_id)
+    }
+}
 
 /// Event type of a signing key rotation in the platform ledger.
 pub const ROTATION_EVENT: &str = "SIGNING_KEY_ROTATED";
@@ -88,11 +123,20 @@ pub fn open_rotation(
 /// The rotations recorded in the platform ledger whose statements verify, oldest first. An
 /// entry whose statement does not verify grants nothing; it is logged.
 pub async fn rotations<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<Rotation>> {
+    rotations_after(conn, 0).await
+}
+
+/// Like [`rotations`], for the entries after `after_seq` only.
+pub async fn rotations_after<C: ConnectionTrait>(
+    conn: &C,
+    after_seq: i64,
+) -> AppResult<Vec<Rotation>> {
     // The category narrows the scan to the platform's identity entries (index
     // `audit_ledger_category`), not every entry it ever recorded.
     let entries = audit_ledger::Entity::find()
         .filter(audit_ledger::Column::TenantId.eq(PLATFORM_LEDGER))
         .filter(audit_ledger::Column::Category.eq(LedgerCategory::Identity.as_str()))
+        .filter(audit_ledger::Column::Seq.gt(after_seq))
         .filter(audit_ledger::Column::EventType.eq(ROTATION_EVENT))
         .order_by_asc(audit_ledger::Column::Seq)
         .all(conn)
@@ -291,9 +335,56 @@ pub async fn open_identity(
     Ok(keys)
 }
 
-/// Checks again (e.g. before a final checkpoint) that every ledger's newest checkpoint is
-/// signed by a key `keys` trusts.
+/// Watches the platform ledger for a rotation that retires the key a running server signs
+/// with: once one is recorded (by `keys rotate-signing`, while this server runs), the server
+/// stops signing, so a retired key never covers entries recorded after its retirement.
+#[derive(Debug, Default)]
+pub struct RetirementWatch {
+    /// The platform ledger seq read up to (each check reads only the entries after it).
+    read_to: i64,
+    retired_at: Option<i64>,
+}
+
+impl RetirementWatch {
+    /// Fails, naming the rotation, when `keys`' signing key has been retired.
+    pub async fn check<C: ConnectionTrait>(
+        &mut self,
+        conn: &C,
+        keys: &LedgerKeys,
+    ) -> AppResult<()> {
+        if self.retired_at.is_none() {
+            let own = NoteVerifier::from(keys.signer.as_ref());
+            let head: Option<i64> = audit_ledger::Entity::find()
+                .select_only()
+                .column(audit_ledger::Column::Seq)
+                .filter(audit_ledger::Column::TenantId.eq(PLATFORM_LEDGER))
+                .order_by_desc(audit_ledger::Column::Seq)
+                .limit(1)
+                .into_tuple()
+                .one(conn)
+                .await
+                .context("read the platform ledger's head")?;
+            let found = rotations_after(conn, self.read_to).await?;
+            self.retired_at = found.iter().find(|r| r.old == own).map(|r| r.seq);
+            self.read_to = self.read_to.max(head.unwrap_or(0));
+        }
+        match self.retired_at {
+            None => Ok(()),
+            Some(seq) => Err(AppError::internal(
+                "sign a checkpoint",
+                format!(
+                    "this server's signing key was retired by the rotation at seq {seq} of the \
+                     platform ledger; restart it with the new key's file"
+                ),
+            )),
+        }
+    }
+}
+
+/// Checks again (e.g. before a final checkpoint) that no rotation retired `keys`' signing key
+/// meanwhile and that every ledger's newest checkpoint is signed by a key `keys` trusts.
 pub async fn check_identity(db: &Db, keys: &LedgerKeys, key_file: &Path) -> AppResult<()> {
+    RetirementWatch::default().check(&db.conn, keys).await?;
     let newest = newest_checkpoints(&db.conn).await?;
     check_newest(keys, key_file, &newest)
 }

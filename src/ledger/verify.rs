@@ -7,20 +7,27 @@
 //! root: it trusts what that checkpoint covers (a full run re-checks it) and verifies
 //! everything after. Both check every checkpoint's signature.
 //!
-//! [`ChainCheck`] is the pure part (fed entries in seq order); [`verify`] reads the database.
+//! Full mode also checks that the ledger's tenant exists (`MISSING_TENANT`: the ledger list
+//! comes from the ledgers themselves, see [`super::ledgers`]) and that every export record
+//! agrees with its chained EXPORT entries (`EXPORT_MISMATCH`, see [`super::export_trail`]).
+//!
+//! [`ChainCheck`] is the pure part (fed entries in seq order); [`verify`] reads the database
+//! (through [`super::scan`], which reads and hashes on every core).
 
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    QueryOrder, Statement,
 };
 use serde_json::{Value, json};
 
+use super::export_trail::ExportTrail;
 use super::note::{self, NoteError, NoteVerifier};
 use super::proof::Frontier;
-use super::{GENESIS_HASH, entry_hash_bytes, merkle};
+use super::scan::{self, Hashed, UNPARSABLE};
+use super::{GENESIS_HASH, merkle};
 use crate::canonical::{
     governance_json, hash_json, run_json, step_json, system_json, telemetry_json,
 };
@@ -32,7 +39,9 @@ use entity::{
 };
 
 /// How much of the ledger a verification reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerificationMode {
     /// Every entry from seq 1, every anchor, every evidence record.
@@ -42,7 +51,17 @@ pub enum VerificationMode {
 }
 
 /// Kind of anomaly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    async_graphql::Enum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AnomalyKind {
     /// The stored `entry_hash` is not the hash of the stored fields.
@@ -73,6 +92,12 @@ pub enum AnomalyKind {
     AnchorMismatch,
     /// An evidence record is not linked to any anchor entry of the ledger.
     UnanchoredRecord,
+    /// The ledger has entries, checkpoints or evidence, but its tenant has no row in
+    /// `tenants` (deleted): the tenant was removed behind the ledger's back.
+    MissingTenant,
+    /// An export record disagrees with its chained EXPORT entries (a rewritten checksum,
+    /// status, format…), or one of them is missing.
+    ExportMismatch,
 }
 
 impl AnomalyKind {
@@ -145,7 +170,9 @@ pub struct Head {
 }
 
 /// Overall verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     /// The ledger has no entries yet.
@@ -183,6 +210,8 @@ pub struct Report {
     pub unanchored_entries: i64,
     /// Size of the auditor's trusted checkpoint, when one was given.
     pub trusted_checkpoint_size: Option<i64>,
+    /// Export records compared with their EXPORT entries (full mode).
+    pub exports_checked: u64,
     #[serde(with = "crate::canonical::serde_timestamp")]
     pub verified_at: DateTime<Utc>,
     /// Newest occurred/recorded times of the entries read.
@@ -207,9 +236,25 @@ impl Report {
             "head_hash": self.head.as_ref().map(|h| h.entry_hash.clone()),
             "merkle_root": self.merkle_root,
             "checkpoint_size": self.latest_checkpoint.as_ref().map(|c| c.tree_size),
+            "exports_checked": self.exports_checked,
+            "first_anomalies": self
+                .anomalies
+                .iter()
+                .take(RECORDED_ANOMALIES)
+                .map(|a| json!({
+                    "kind": a.kind,
+                    "seq": a.seq,
+                    "seq_end": a.seq_end,
+                    "record": a.record,
+                    "detail": a.detail,
+                }))
+                .collect::<Vec<_>>(),
         })
     }
 }
+
+/// Most anomalies a LEDGER_VERIFIED entry keeps (its `anomalies` field counts them all).
+pub const RECORDED_ANOMALIES: usize = 20;
 
 /// The INTEGRITY entry that records a completed verification: who asked, and what it found.
 pub fn verification_entry(report: &Report, actor_id: Option<String>) -> super::NewEntry {
@@ -221,12 +266,60 @@ pub fn verification_entry(report: &Report, actor_id: Option<String>) -> super::N
         entity_id: report.tenant_id.clone(),
         actor_type: crate::domain::ActorType::System,
         actor_id,
-        action_reason: Some(format!("{:?} verification", report.mode)),
+        action_reason: Some(verification_reason(report.mode)),
         decision: None,
         before_state: None,
         after_state: Some(report.summary()),
         correlation_id: None,
         occurred_at: report.verified_at,
+    }
+}
+
+/// The `action_reason` of a LEDGER_VERIFIED entry: `Full verification` or `Incremental
+/// verification` (how the newest full verification is found).
+pub fn verification_reason(mode: VerificationMode) -> String {
+    format!("{mode:?} verification")
+}
+
+/// A verification as its LEDGER_VERIFIED entry records it ([`Report::summary`]).
+#[derive(Clone, Debug)]
+pub struct RecordedVerification {
+    pub mode: VerificationMode,
+    pub status: Verdict,
+    pub entries_checked: u64,
+    /// Every anomaly it found, counted.
+    pub anomalies_detected: u64,
+    /// The first [`RECORDED_ANOMALIES`] of them.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl RecordedVerification {
+    /// Reads a LEDGER_VERIFIED entry's `after_state`; `None` when it is not one.
+    pub fn parse(after_state: &str) -> Option<Self> {
+        let v: Value = serde_json::from_str(after_state).ok()?;
+        let field = |name: &str| v.get(name).cloned().unwrap_or(Value::Null);
+        let anomalies = match v.get("first_anomalies").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .map(|a| {
+                    Some(Anomaly {
+                        kind: serde_json::from_value(a.get("kind")?.clone()).ok()?,
+                        seq: a.get("seq").and_then(Value::as_i64),
+                        seq_end: a.get("seq_end").and_then(Value::as_i64),
+                        record: a.get("record").and_then(Value::as_str).map(str::to_string),
+                        detail: a.get("detail")?.as_str()?.to_string(),
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        Some(RecordedVerification {
+            mode: serde_json::from_value(field("mode")).ok()?,
+            status: serde_json::from_value(field("status")).ok()?,
+            entries_checked: field("entries_checked").as_u64()?,
+            anomalies_detected: field("anomalies").as_u64()?,
+            anomalies,
+        })
     }
 }
 
@@ -243,6 +336,14 @@ pub struct VerifyOptions {
     /// Recompute every anchored batch from its records (full mode: all; incremental: the
     /// anchors after the starting checkpoint).
     pub check_records: bool,
+    /// Ranges of the ledger read and hashed at once: the cores to use (at least 1). A request
+    /// or `runledger verify` uses them all ([`all_cores`]); the background verifier one.
+    pub parallel: usize,
+}
+
+/// The machine's cores (what a verification that should finish soonest uses).
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// The checkpoint origin of a tenant's ledger: `<log name>/<tenant>`.
@@ -271,9 +372,6 @@ pub struct ChainCheck {
     pub entries_checked: u64,
     pub anomalies: Vec<Anomaly>,
 }
-
-/// An unparsable stored hash is compared as this value, which no SHA-256 produces in practice.
-const UNPARSABLE: [u8; 32] = [0xff; 32];
 
 impl ChainCheck {
     /// A walk from the genesis.
@@ -332,12 +430,31 @@ impl ChainCheck {
 
     /// Checks one entry.
     pub fn push(&mut self, e: &audit_ledger::Model) {
+        let hashed = Hashed::of(e, &mut self.buffer);
+        let foreign = (e.tenant_id != self.tenant_id).then_some(e.tenant_id.as_str());
+        self.push_entry(e.seq, &e.id, foreign, &hashed);
+        self.head_hash.clone_from(&e.entry_hash);
+    }
+
+    /// Checks a chunk that [`scan`] read and hashed on another thread.
+    pub(crate) fn push_walked(&mut self, chunk: &scan::Chunk) {
+        for w in &chunk.entries {
+            self.push_entry(w.seq, &w.id, w.foreign_tenant.as_deref(), &w.hashed);
+        }
+        if let Some(h) = &chunk.last_entry_hash {
+            self.head_hash.clone_from(h);
+        }
+    }
+
+    /// Checks one entry whose hashes are known (`foreign`: its tenant, when not this one).
+    fn push_entry(&mut self, seq: i64, id: &str, foreign: Option<&str>, hashed: &Hashed) {
+        let e = EntryKey { seq, id };
         self.entries_checked += 1;
-        if e.tenant_id != self.tenant_id {
+        if let Some(other) = foreign {
             self.anomalies.push(Anomaly::at(
                 AnomalyKind::ForeignTenant,
                 e.seq,
-                format!("entry belongs to tenant `{}`", e.tenant_id),
+                format!("entry belongs to tenant `{other}`"),
             ));
         }
         if self.last_seq == Some(e.seq) {
@@ -357,8 +474,8 @@ impl ChainCheck {
             }
             self.anomalies.push(a);
         }
-        let stored = merkle::parse_hash(&e.entry_hash).unwrap_or(UNPARSABLE);
-        let prev = merkle::parse_hash(&e.prev_hash).unwrap_or(UNPARSABLE);
+        let stored = hashed.stored;
+        let prev = hashed.prev;
         if prev != self.prev_hash {
             let earlier = self
                 .recent
@@ -400,7 +517,7 @@ impl ChainCheck {
                 ),
             ));
         }
-        if entry_hash_bytes(e, &mut self.buffer) != stored {
+        if hashed.computed != stored {
             self.anomalies.push(Anomaly::at(
                 AnomalyKind::EntryHashMismatch,
                 e.seq,
@@ -428,7 +545,6 @@ impl ChainCheck {
         self.last_seq = Some(e.seq);
         self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
         self.prev_hash = stored;
-        self.head_hash.clone_from(&e.entry_hash);
     }
 
     /// Ends the walk: expected roots beyond the ledger's size mean a removed tail.
@@ -454,6 +570,12 @@ impl ChainCheck {
         });
         (self.anomalies, self.frontier, head, self.entries_checked)
     }
+}
+
+/// What the walk's messages name an entry by.
+struct EntryKey<'a> {
+    seq: i64,
+    id: &'a str,
 }
 
 /// Serializes a frontier as concatenated hex.
@@ -564,9 +686,6 @@ fn view(c: &CheckedCheckpoint) -> CheckpointView {
     }
 }
 
-/// Entries read per statement.
-const CHUNK: u64 = 5000;
-
 /// Verifies one tenant's ledger.
 pub async fn verify(
     conn: &DatabaseConnection,
@@ -578,6 +697,18 @@ pub async fn verify(
         .iter()
         .filter_map(|c| c.problem.clone())
         .collect();
+    if !super::ledgers::tenant_row_exists(conn, tenant_id).await? {
+        anomalies.push(Anomaly {
+            kind: AnomalyKind::MissingTenant,
+            seq: None,
+            seq_end: None,
+            record: None,
+            detail: format!(
+                "the ledger of `{tenant_id}` exists, but the tenant has no row in `tenants` \
+                 (it was deleted)"
+            ),
+        });
+    }
 
     let trusted = match &opts.trusted_checkpoint {
         None => None,
@@ -632,71 +763,22 @@ pub async fn verify(
         );
     }
 
-    // Read in chunks on another task while this one hashes.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<AppResult<Vec<audit_ledger::Model>>>(2);
-    let reader = {
-        let conn = conn.clone();
-        let tenant = tenant_id.to_string();
-        tokio::spawn(async move {
-            // Keyset on seq alone, in the primary key's order (ordering by anything more would
-            // make PostgreSQL sort the whole tail for every chunk). Rows of the boundary seq that
-            // were already read are dropped by id, so duplicated seqs are neither skipped nor
-            // read twice.
-            let mut boundary: (i64, std::collections::HashSet<String>) =
-                (i64::MIN, Default::default());
-            let mut from = from_seq;
-            loop {
-                let chunk = audit_ledger::Entity::find()
-                    .filter(audit_ledger::Column::TenantId.eq(tenant.as_str()))
-                    .filter(audit_ledger::Column::Seq.gte(from))
-                    .order_by_asc(audit_ledger::Column::Seq)
-                    .limit(CHUNK)
-                    .all(&conn)
-                    .await
-                    .context("read the ledger for verification");
-                let mut chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let full = chunk.len() as u64 == CHUNK;
-                chunk.retain(|e| e.seq != boundary.0 || !boundary.1.contains(&e.id));
-                // Within one seq, a stable order for the walk.
-                chunk.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
-                let last = chunk.last().map(|e| e.seq);
-                if let Some(seq) = last {
-                    if seq != boundary.0 {
-                        boundary = (seq, Default::default());
-                    }
-                    boundary
-                        .1
-                        .extend(chunk.iter().filter(|e| e.seq == seq).map(|e| e.id.clone()));
-                }
-                if tx.send(Ok(chunk)).await.is_err() || !full {
-                    return;
-                }
-                from = match last {
-                    Some(seq) if seq > from => seq,
-                    // A whole chunk of one seq, all read: move past it.
-                    _ => from + 1,
-                };
-            }
-        })
-    };
+    // Read and hash on other tasks and threads while this one walks the chain.
+    let (mut rx, reader) = scan::read(conn, tenant_id, from_seq, opts.parallel);
     let mut anchors: Vec<AnchorClaim> = Vec::new();
+    let mut exports = ExportTrail::default();
     let mut newest: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
-        for e in &chunk {
-            check.push(e);
+        check.push_walked(&chunk);
+        for e in &chunk.special {
             if let Some(a) = AnchorClaim::of(e) {
                 anchors.push(a);
             }
-            newest = Some(newest.map_or((e.occurred_at, e.recorded_at), |(o, r)| {
-                (o.max(e.occurred_at), r.max(e.recorded_at))
-            }));
+            exports.push(e);
+        }
+        if let Some((o, r)) = chunk.newest {
+            newest = Some(newest.map_or((o, r), |(no, nr)| (no.max(o), nr.max(r))));
         }
     }
     reader
@@ -719,6 +801,10 @@ pub async fn verify(
                 "evidence records point to anchor entries that are gone from the ledger",
             ));
         }
+    }
+    let mut exports_checked = 0;
+    if mode == VerificationMode::Full {
+        exports_checked = exports.check(conn, tenant_id, &mut anomalies).await?;
     }
 
     anomalies.sort_by_key(|a| (a.seq.unwrap_or(i64::MAX), a.kind as u8));
@@ -753,6 +839,7 @@ pub async fn verify(
         latest_checkpoint: checkpoints.last().map(view),
         unanchored_entries,
         trusted_checkpoint_size: trusted.map(|t| t.tree_size as i64),
+        exports_checked,
         verified_at: Utc::now(),
         newest,
     })
@@ -934,8 +1021,8 @@ const UNANCHORED_REPORTED: usize = 20;
 /// Records of the tenant linked to no anchor entry of its ledger (none, or one that is gone).
 /// `anchors` are the anchor ids the walk found; an anchor written after the walk (a busy tenant)
 /// is looked up before it is called gone. The platform ledger answers for the global system
-/// records, whose anchor may be in any ledger. True when some records point to an anchor that
-/// is gone (the ledger lost entries).
+/// records, whose anchors must be platform entries. True when some records point to an anchor
+/// that is gone (the ledger lost entries).
 async fn find_unanchored_records(
     conn: &DatabaseConnection,
     tenant_id: &str,
@@ -1030,19 +1117,17 @@ async fn find_unanchored_records(
     Ok(missing_anchor)
 }
 
-/// Whether an anchor entry with this id exists: in the tenant's ledger, or for the platform
-/// ledger (global records) in any ledger.
+/// Whether an anchor entry with this id exists in this ledger (for the global system records
+/// the platform ledger answers for: in the platform ledger, never in a tenant's).
 async fn anchor_exists(
     conn: &DatabaseConnection,
     tenant_id: &str,
     anchor_id: &str,
 ) -> AppResult<bool> {
-    let mut q = audit_ledger::Entity::find()
+    let q = audit_ledger::Entity::find()
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
         .filter(audit_ledger::Column::Category.eq("ANCHOR"))
         .filter(audit_ledger::Column::EntityId.eq(anchor_id));
-    if tenant_id != crate::auth::PLATFORM_LEDGER {
-        q = q.filter(audit_ledger::Column::TenantId.eq(tenant_id));
-    }
     Ok(q.one(conn)
         .await
         .context("look up an anchor entry")?

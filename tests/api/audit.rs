@@ -10,8 +10,8 @@ use crate::fixture;
 use crate::helpers::{Backend, TestApp};
 
 /// Alpha's ledger after the fixture: TENANT_CREATED, 3 × KEY_CREATED, then the ingest batch's
-/// 5 producer entries and its anchor.
-const ALPHA_ENTRIES: usize = 1 + fixture::ALPHA_KEYS + 5 + 1;
+/// 5 producer entries, its exports' entries and its anchor.
+const ALPHA_ENTRIES: usize = 1 + fixture::ALPHA_KEYS + 5 + fixture::ALPHA_EXPORT_ENTRIES + 1;
 
 const ENTRY_FIELDS: &str = "entryId seq category eventType entityType entityId actorType actorId actionReason decision beforeState afterState correlationId occurredAt recordedAt prevHash entryHash";
 

@@ -466,6 +466,50 @@ pub fn alpha_ledger() -> Vec<NewEntry> {
     ]
 }
 
+/// The chained EXPORT entries of an export record, as the server's export path writes them
+/// (docs/ledger.md, "Export records"): requested, then completed with its checksum or failed.
+pub fn export_entries(e: &log_exports::Model) -> Vec<NewEntry> {
+    let base = NewEntry {
+        id: None,
+        category: LedgerCategory::Export,
+        event_type: "EXPORT_REQUESTED".into(),
+        entity_type: "log_export".into(),
+        entity_id: e.id.clone(),
+        actor_type: ActorType::Human,
+        actor_id: Some(e.requested_by.clone()),
+        action_reason: None,
+        decision: None,
+        before_state: None,
+        after_state: Some(json!({"scope": e.scope, "format": e.format, "status": "PENDING"})),
+        correlation_id: e.run_id.clone(),
+        occurred_at: e.requested_at,
+    };
+    let mut out = vec![base.clone()];
+    match e.status.as_str() {
+        "COMPLETED" => out.push(NewEntry {
+            event_type: "EXPORT_COMPLETED".into(),
+            actor_type: ActorType::System,
+            actor_id: Some("runledger-export".into()),
+            after_state: Some(json!({"status": "COMPLETED", "checksum": e.checksum})),
+            occurred_at: e.delivered_at.unwrap(),
+            ..base
+        }),
+        "FAILED" => out.push(NewEntry {
+            event_type: "EXPORT_FAILED".into(),
+            actor_type: ActorType::System,
+            actor_id: Some("runledger-export".into()),
+            after_state: Some(json!({"status": "FAILED"})),
+            occurred_at: e.requested_at + Duration::seconds(1),
+            ..base
+        }),
+        _ => {}
+    }
+    out
+}
+
+/// EXPORT entries of alpha's exports: exp1 requested and completed, exp2 requested.
+pub const ALPHA_EXPORT_ENTRIES: usize = 3;
+
 /// Number of alpha keys created (each adds a KEY_CREATED identity entry).
 pub const ALPHA_KEYS: usize = 3;
 
@@ -508,7 +552,10 @@ pub async fn load(app: &TestApp) -> Keys {
             .collect(),
         telemetry: alpha_telemetry(),
         exports: alpha_exports(),
-        ledger_entries: alpha_ledger(),
+        ledger_entries: alpha_ledger()
+            .into_iter()
+            .chain(alpha_exports().iter().flat_map(export_entries))
+            .collect(),
         ..Default::default()
     };
     ingest::store(db, "alpha", alpha).await.unwrap();
@@ -534,6 +581,18 @@ pub async fn load(app: &TestApp) -> Keys {
         trace: Some("tr1"),
         ..alpha_runs().remove(0)
     };
+    let beta_export = log_exports::Model {
+        tenant_id: "beta".into(),
+        id: "expb1".into(),
+        run_id: Some("rb1".into()),
+        scope: "run:rb1".into(),
+        format: "JSON".into(),
+        requested_by: "hb".into(),
+        status: "FAILED".into(),
+        checksum: None,
+        requested_at: at(100),
+        delivered_at: None,
+    };
     let beta = EvidenceBatch {
         runs: vec![run_model("beta", &beta_run), run_model("beta", &beta_r1)],
         steps: vec![step_model(
@@ -550,25 +609,16 @@ pub async fn load(app: &TestApp) -> Keys {
             .map(system_model)
             .collect(),
         telemetry: vec![],
-        exports: vec![log_exports::Model {
-            tenant_id: "beta".into(),
-            id: "expb1".into(),
-            run_id: Some("rb1".into()),
-            scope: "run:rb1".into(),
-            format: "JSON".into(),
-            requested_by: "hb".into(),
-            status: "FAILED".into(),
-            checksum: None,
-            requested_at: at(100),
-            delivered_at: None,
-        }],
-        ledger_entries: vec![entry(
+        ledger_entries: std::iter::once(entry(
             LedgerCategory::Access,
             "LOGS_VIEWED",
             ("llm_run", "rb1"),
             None,
             3,
-        )],
+        ))
+        .chain(export_entries(&beta_export))
+        .collect(),
+        exports: vec![beta_export],
         ..Default::default()
     };
     ingest::store(db, "beta", beta).await.unwrap();

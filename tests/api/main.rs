@@ -22,3 +22,4 @@ mod statements;
 mod system;
 mod system_scope;
 mod tamper;
+mod verification;

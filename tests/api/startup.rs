@@ -581,3 +581,48 @@ async fn a_lost_key_listed_in_trusted_keys_lets_a_new_key_start(backend: Backend
     let _ = std::fs::remove_dir_all(&dir);
 }
 both!(a_lost_key_listed_in_trusted_keys_lets_a_new_key_start);
+
+/// A rotation recorded while a server runs retires the server's key: it signs no checkpoint
+/// with it afterwards (not even the one at shutdown, which it refuses, exiting non-zero), and a
+/// server holding the new key signs from there.
+async fn a_key_retired_while_its_server_runs_signs_no_more(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.as_str();
+    let dir = temp_dir("runledger_retired");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (a, c) = (path("a.key"), path("c.key"));
+    let id_a = key_id(&run_ok(&["keys", "public", "--signing-key-file", &a]));
+    run_ok(&["tenants", "create", "--database-url", url, "--id", "acme"]);
+    let (child, _) = serve(&dir, url, &a);
+    let verifier_c = run_ok(&[
+        "keys",
+        "rotate-signing",
+        "--database-url",
+        url,
+        "--signing-key-file",
+        &a,
+        "--new-key-file",
+        &c,
+    ]);
+    // The running server holds the retired key: its final checkpoint is refused.
+    assert!(
+        !stop(child),
+        "a server with a retired key must not shut down cleanly"
+    );
+    assert_eq!(
+        db.query_i64(&format!(
+            "SELECT COUNT(*) FROM ledger_checkpoints WHERE key_id = '{id_a}'"
+        ))
+        .await,
+        vec![0],
+        "no checkpoint signed with the retired key"
+    );
+    let (child, _) = serve(&dir, url, &c);
+    assert!(stop(child), "graceful shutdown with the new key");
+    assert_eq!(
+        db.query_strings("SELECT DISTINCT key_id FROM ledger_checkpoints")
+            .await,
+        vec![key_id(&verifier_c)]
+    );
+}
+both!(a_key_retired_while_its_server_runs_signs_no_more);
