@@ -129,8 +129,10 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
     let db = Db::connect(&args.database.database_url, args.database.max_connections()).await?;
     // Keys the trusted key took over from, proven by rotation statements it signed.
     let rotations = signing::rotations(&db.conn).await?;
+    let retired = signing::predecessors(&rotations, &verifier);
+    // An auditor's kept checkpoint may be one a retired key signed.
     let mut verifiers = vec![verifier.clone()];
-    verifiers.extend(signing::predecessors(&rotations, &verifier));
+    verifiers.extend(retired.iter().map(|(k, _)| k.clone()));
     let trusted = match &args.trusted_checkpoint {
         Some(path) => Some(
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
@@ -171,7 +173,8 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
             } else {
                 VerificationMode::Full
             },
-            verifiers: verifiers.clone(),
+            verifiers: vec![verifier.clone()],
+            retired: signing::retired_for(&retired, tenant),
             origin: verify::origin_of(&args.log_name, tenant),
             trusted_checkpoint: trusted.clone(),
             check_records: !args.skip_records,

@@ -129,6 +129,7 @@ pub async fn run(
     let opts = |mode, parallel| VerifyOptions {
         mode,
         verifiers: keys.verifiers(),
+        retired: keys.retired_for(tenant),
         origin: keys.origin(tenant),
         trusted_checkpoint: None,
         check_records: true,

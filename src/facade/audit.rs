@@ -313,6 +313,7 @@ impl Facade {
             let opts = VerifyOptions {
                 mode,
                 verifiers: self.ledger.verifiers(),
+                retired: self.ledger.retired_for(scope.tenant_id),
                 origin: self.ledger.origin(scope.tenant_id),
                 trusted_checkpoint: None,
                 check_records: true,

@@ -82,6 +82,7 @@ pub async fn verify_and_record(db: &Db, keys: &LedgerKeys, tenant_id: &str) -> A
     let opts = VerifyOptions {
         mode: VerificationMode::Full,
         verifiers: keys.verifiers(),
+        retired: keys.retired_for(tenant_id),
         origin: keys.origin(tenant_id),
         trusted_checkpoint: None,
         check_records: true,

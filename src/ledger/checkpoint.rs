@@ -47,7 +47,14 @@ pub async fn checkpoint_tenant(
     tenant_id: &str,
 ) -> AppResult<Option<ledger_checkpoints::Model>> {
     let origin = keys.origin(tenant_id);
-    let checked = read_checkpoints(&db.conn, tenant_id, &keys.verifiers(), &origin).await?;
+    let checked = read_checkpoints(
+        &db.conn,
+        tenant_id,
+        &keys.verifiers(),
+        &keys.retired_for(tenant_id),
+        &origin,
+    )
+    .await?;
     // Resume from the newest good checkpoint whose frontier is sound; otherwise walk from the
     // genesis. Either way the tree is held to every good checkpoint's root on the way.
     let resume = newest_resumable(&checked);

@@ -14,6 +14,7 @@
 //! holds no trusted key cannot make a server trust a key of theirs. A key that a valid statement
 //! retired may not sign again.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::note::{self, NoteSigner, NoteVerifier};
-use super::verify::origin_of;
+use super::verify::{RetiredKey, origin_of};
 use super::{NewEntry, append};
 use crate::auth::PLATFORM_LEDGER;
 use crate::canonical::micros;
@@ -41,8 +42,11 @@ use entity::{audit_ledger, ledger_checkpoints};
 pub struct LedgerKeys {
     pub signer: Arc<NoteSigner>,
     pub log_name: String,
-    /// Besides the signer's own key: earlier keys still trusted (rotation).
+    /// Besides the signer's own key: keys trusted without bound (`--trusted-keys`).
     pub extra_verifiers: Vec<NoteVerifier>,
+    /// Keys this one took over from by rotations, each trusted for a ledger's checkpoints only
+    /// up to the tree size that ledger's newest checkpoint had when the key was retired.
+    pub retired: Vec<(NoteVerifier, BTreeMap<String, i64>)>,
 }
 
 impl LedgerKeys {
@@ -51,7 +55,14 @@ impl LedgerKeys {
             signer: Arc::new(signer),
             log_name: log_name.to_string(),
             extra_verifiers: Vec::new(),
+            retired: Vec::new(),
         }
+    }
+
+    /// The retired keys trusted for a ledger's checkpoints, each with the largest tree size
+    /// it is trusted for there.
+    pub fn retired_for(&self, tenant_id: &str) -> Vec<RetiredKey> {
+        retired_for(&self.retired, tenant_id)
     }
 
     /// Every key whose checkpoint signatures are accepted.
@@ -67,24 +78,66 @@ impl LedgerKeys {
     }
 }
 
+/// The retired keys of `chain` trusted for a ledger's checkpoints, with their bounds there.
+pub fn retired_for(
+    chain: &[(NoteVerifier, BTreeMap<String, i64>)],
+    tenant_id: &str,
+) -> Vec<RetiredKey> {
+    chain
+        .iter()
+        .map(|(verifier, covers)| RetiredKey {
+            verifier: verifier.clone(),
+            max_tree_size: covers.get(tenant_id).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
 /// Event type of a signing key rotation in the platform ledger.
 pub const ROTATION_EVENT: &str = "SIGNING_KEY_ROTATED";
 
 /// First line of a rotation statement's body.
 const STATEMENT_TITLE: &str = "runledger signing key rotation";
 
-/// The body of the statement that `old` hands the ledgers over to `new`.
-pub fn rotation_body(old: &NoteVerifier, new: &NoteVerifier) -> String {
-    format!(
+/// The body of the statement that `old` hands the ledgers over to `new`, naming for every
+/// ledger the tree size of its newest checkpoint at the rotation (`covers <size> <ledger>`):
+/// the old key stays trusted for checkpoints up to those sizes and no further.
+pub fn rotation_body(
+    old: &NoteVerifier,
+    new: &NoteVerifier,
+    covers: &BTreeMap<String, i64>,
+) -> String {
+    let mut body = format!(
         "{STATEMENT_TITLE}\nold {}\nnew {}\n",
         old.verifier_key(),
         new.verifier_key()
-    )
+    );
+    for (ledger, size) in covers {
+        body.push_str(&format!("covers {size} {ledger}\n"));
+    }
+    body
+}
+
+/// The ledgers and sizes a statement body names after its `old` and `new` lines.
+fn parse_covers(body: &str) -> Result<BTreeMap<String, i64>, String> {
+    let mut covers = BTreeMap::new();
+    for line in body.lines().skip(3) {
+        let parsed = line
+            .strip_prefix("covers ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(size, ledger)| Some((size.parse::<i64>().ok()?, ledger)));
+        match parsed {
+            Some((size, ledger)) if size >= 0 && !ledger.is_empty() => {
+                covers.insert(ledger.to_string(), size);
+            }
+            _ => return Err(format!("the statement has a malformed line `{line}`")),
+        }
+    }
+    Ok(covers)
 }
 
 /// The rotation statement: [`rotation_body`] signed by the old key, then by the new one.
-pub fn sign_rotation(old: &NoteSigner, new: &NoteSigner) -> String {
-    let body = rotation_body(&NoteVerifier::from(old), &NoteVerifier::from(new));
+pub fn sign_rotation(old: &NoteSigner, new: &NoteSigner, covers: &BTreeMap<String, i64>) -> String {
+    let body = rotation_body(&NoteVerifier::from(old), &NoteVerifier::from(new), covers);
     let mut statement = old.sign(&body);
     // `sign` returns `body ‖ "\n" ‖ signature line`: keep only the new key's line.
     statement.push_str(&new.sign(&body)[body.len() + 1..]);
@@ -98,26 +151,31 @@ pub struct Rotation {
     pub seq: i64,
     pub old: NoteVerifier,
     pub new: NoteVerifier,
+    /// The tree size of every ledger's newest checkpoint when the old key was retired.
+    pub covers: BTreeMap<String, i64>,
 }
 
 /// Checks a rotation statement against the keys it claims to hand over between.
+/// Returns the ledger sizes it covers.
 pub fn open_rotation(
     old: &NoteVerifier,
     new: &NoteVerifier,
     statement: &str,
-) -> Result<(), String> {
+) -> Result<BTreeMap<String, i64>, String> {
     if old.key_id_hex() == new.key_id_hex() {
         return Err("the old and the new key are the same".into());
     }
-    let expected = rotation_body(old, new);
+    let mut covers = None;
     for (role, key) in [("old", old), ("new", new)] {
         let (body, _) = note::open_note(statement, std::slice::from_ref(key))
             .map_err(|e| format!("the {role} key's signature: {}", e.describe()))?;
-        if body != expected {
+        let named = parse_covers(body)?;
+        if body != rotation_body(old, new, &named) {
             return Err("the statement does not name these two keys".into());
         }
+        covers = Some(named);
     }
-    Ok(())
+    covers.ok_or_else(|| "the statement has no signature".to_string())
 }
 
 /// The rotations recorded in the platform ledger whose statements verify, oldest first. An
@@ -167,22 +225,27 @@ fn rotation_of(e: &audit_ledger::Model) -> Result<Rotation, String> {
         NoteVerifier::parse(&field(&e.before_state, "verifier_key")?).map_err(|e| e.describe())?;
     let new =
         NoteVerifier::parse(&field(&e.after_state, "verifier_key")?).map_err(|e| e.describe())?;
-    open_rotation(&old, &new, &field(&e.after_state, "statement")?)?;
+    let covers = open_rotation(&old, &new, &field(&e.after_state, "statement")?)?;
     Ok(Rotation {
         seq: e.seq,
         old,
         new,
+        covers,
     })
 }
 
-/// Every key that handed over, through the chain of rotations, to `current`, newest first.
+/// Every key that handed over, through the chain of rotations, to `current`, newest first, with
+/// the ledger sizes it is trusted up to (those its rotation names).
 ///
 /// The rotations are replayed in seq order as one chain: a rotation counts only when it hands
 /// over from the key the chain is at (the previous rotation's new key), so whoever holds a key
 /// that was already retired cannot graft a key of theirs onto the chain behind it (a later
 /// `x → a` after `a → b` is ignored). `current` has predecessors only when it is where the
 /// chain ends.
-pub fn predecessors(rotations: &[Rotation], current: &NoteVerifier) -> Vec<NoteVerifier> {
+pub fn predecessors(
+    rotations: &[Rotation],
+    current: &NoteVerifier,
+) -> Vec<(NoteVerifier, BTreeMap<String, i64>)> {
     let mut chain: Vec<&Rotation> = Vec::new();
     for r in rotations {
         match chain.last() {
@@ -194,7 +257,11 @@ pub fn predecessors(rotations: &[Rotation], current: &NoteVerifier) -> Vec<NoteV
         }
     }
     match chain.last() {
-        Some(last) if last.new == *current => chain.iter().rev().map(|r| r.old.clone()).collect(),
+        Some(last) if last.new == *current => chain
+            .iter()
+            .rev()
+            .map(|r| (r.old.clone(), r.covers.clone()))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -246,15 +313,21 @@ fn signed_by(cp: &ledger_checkpoints::Model) -> String {
     format!("{keys} (key_id column {})", cp.key_id)
 }
 
-/// The first newest checkpoint that none of `verifiers` opens, and how many do not.
+/// The first newest checkpoint that none of `verifiers` opens, nor a `retired` key within the
+/// size it is trusted up to in that ledger, and how many do not.
 fn untrusted<'a>(
     newest: &'a [ledger_checkpoints::Model],
     verifiers: &[NoteVerifier],
+    retired: &[(NoteVerifier, BTreeMap<String, i64>)],
 ) -> Option<(&'a ledger_checkpoints::Model, usize)> {
-    let bad: Vec<&ledger_checkpoints::Model> = newest
-        .iter()
-        .filter(|cp| note::open_note(&cp.signed_note, verifiers).is_err())
-        .collect();
+    let trusted = |cp: &ledger_checkpoints::Model| {
+        note::open_note(&cp.signed_note, verifiers).is_ok()
+            || retired_for(retired, &cp.tenant_id).iter().any(|r| {
+                cp.tree_size <= r.max_tree_size
+                    && note::open_note(&cp.signed_note, std::slice::from_ref(&r.verifier)).is_ok()
+            })
+    };
+    let bad: Vec<&ledger_checkpoints::Model> = newest.iter().filter(|cp| !trusted(cp)).collect();
     bad.first().map(|cp| (*cp, bad.len()))
 }
 
@@ -289,7 +362,7 @@ pub async fn open_identity(
     let signer = match note::load(key_file, log_name)? {
         Some(signer) => signer,
         None => {
-            if let Some((cp, count)) = untrusted(&newest, &trusted) {
+            if let Some((cp, count)) = untrusted(&newest, &trusted, &[]) {
                 return Err(AppError::Conflict(format!(
                     "the signing key file {} does not exist, but the newest checkpoint of ledger \
                      `{}` (tree size {}) is signed by {}{}; refusing to create a new key the \
@@ -326,11 +399,7 @@ pub async fn open_identity(
     }
     let mut keys = LedgerKeys::new(signer, log_name);
     keys.extra_verifiers = trusted;
-    for p in predecessors(&rotations, &own) {
-        if !keys.extra_verifiers.contains(&p) {
-            keys.extra_verifiers.push(p);
-        }
-    }
+    keys.retired = predecessors(&rotations, &own);
     check_newest(&keys, key_file, &newest)?;
     Ok(keys)
 }
@@ -395,7 +464,7 @@ fn check_newest(
     newest: &[ledger_checkpoints::Model],
 ) -> AppResult<()> {
     let verifiers = keys.verifiers();
-    let Some((cp, count)) = untrusted(newest, &verifiers) else {
+    let Some((cp, count)) = untrusted(newest, &verifiers, &keys.retired) else {
         return Ok(());
     };
     let also = if verifiers.len() > 1 {
@@ -463,7 +532,16 @@ pub async fn rotate(
 }
 
 async fn record_rotation(db: &Db, old: &NoteSigner, new: &NoteSigner) -> AppResult<()> {
-    let statement = sign_rotation(old, new);
+    let tx = db.begin_write().await?;
+    // What the old key vouches for, and so all it stays trusted for: each ledger's newest
+    // checkpoint now. (A checkpoint a server signs with the old key in this very instant falls
+    // outside and is reported; rotate while servers are stopped to rule that out.)
+    let covers: BTreeMap<String, i64> = newest_checkpoints(&tx.txn)
+        .await?
+        .into_iter()
+        .map(|cp| (cp.tenant_id, cp.tree_size))
+        .collect();
+    let statement = sign_rotation(old, new, &covers);
     let entry = NewEntry {
         id: None,
         category: LedgerCategory::Identity,
@@ -479,7 +557,6 @@ async fn record_rotation(db: &Db, old: &NoteSigner, new: &NoteSigner) -> AppResu
         correlation_id: None,
         occurred_at: micros(Utc::now()),
     };
-    let tx = db.begin_write().await?;
     append(&tx.txn, PLATFORM_LEDGER, vec![entry]).await?;
     tx.commit().await
 }
@@ -492,11 +569,16 @@ mod tests {
         NoteSigner::generate("runledger").unwrap()
     }
 
+    fn covers(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(l, n)| (l.to_string(), *n)).collect()
+    }
+
     fn rotation(seq: i64, old: &NoteSigner, new: &NoteSigner) -> Rotation {
         Rotation {
             seq,
             old: NoteVerifier::from(old),
             new: NoteVerifier::from(new),
+            covers: covers(&[("acme", seq * 10)]),
         }
     }
 
@@ -508,13 +590,14 @@ mod tests {
             NoteVerifier::from(&b),
             NoteVerifier::from(&c),
         );
-        let statement = sign_rotation(&a, &b);
-        assert_eq!(open_rotation(&va, &vb, &statement), Ok(()));
+        let named = covers(&[("acme", 12), ("_platform", 3), ("two words", 0)]);
+        let statement = sign_rotation(&a, &b, &named);
+        assert_eq!(open_rotation(&va, &vb, &statement), Ok(named.clone()));
         // Read with other keys, or the other way round, it proves nothing.
         assert!(open_rotation(&va, &vc, &statement).is_err());
         assert!(open_rotation(&vb, &va, &statement).is_err());
         // Signed by the old key alone (all that someone holding only that key can make).
-        let body = rotation_body(&vc, &vb);
+        let body = rotation_body(&vc, &vb, &named);
         let only_old = c.sign(&body);
         assert!(
             open_rotation(&vc, &vb, &only_old)
@@ -541,13 +624,39 @@ mod tests {
             rotation(3, &x, &a),
         ];
         let vc = NoteVerifier::from(&c);
+        // Each retired key is trusted up to what its own rotation names.
         assert_eq!(
             predecessors(&chain, &vc),
-            vec![NoteVerifier::from(&b), NoteVerifier::from(&a)]
+            vec![
+                (NoteVerifier::from(&b), covers(&[("acme", 20)])),
+                (NoteVerifier::from(&a), covers(&[("acme", 10)])),
+            ]
         );
         // A retired key, or one the chain never reached, trusts none.
         assert_eq!(predecessors(&chain, &NoteVerifier::from(&a)), vec![]);
         assert_eq!(predecessors(&chain, &NoteVerifier::from(&x)), vec![]);
+    }
+
+    #[test]
+    fn a_statement_binds_the_sizes_it_covers() {
+        let (a, b) = (key(), key());
+        let (va, vb) = (NoteVerifier::from(&a), NoteVerifier::from(&b));
+        let statement = sign_rotation(&a, &b, &covers(&[("acme", 12)]));
+        // Raising a size after signing breaks both signatures.
+        let raised = statement.replace("covers 12 acme", "covers 99 acme");
+        assert!(open_rotation(&va, &vb, &raised).is_err());
+        // A statement signed over a malformed line is refused.
+        let body = format!(
+            "{}covers lots acme\n",
+            rotation_body(&va, &vb, &BTreeMap::new())
+        );
+        let mut odd = a.sign(&body);
+        odd.push_str(&b.sign(&body)[body.len() + 1..]);
+        assert!(
+            open_rotation(&va, &vb, &odd)
+                .unwrap_err()
+                .contains("malformed")
+        );
     }
 
     #[test]

@@ -329,6 +329,8 @@ pub struct VerifyOptions {
     pub mode: VerificationMode,
     /// Keys whose checkpoint signatures are trusted.
     pub verifiers: Vec<NoteVerifier>,
+    /// Keys retired by rotations, trusted for this ledger's checkpoints up to a size each.
+    pub retired: Vec<RetiredKey>,
     /// The origin line every checkpoint of this tenant must carry.
     pub origin: String,
     /// A signed checkpoint the auditor kept (forces a full walk).
@@ -602,12 +604,21 @@ pub(crate) struct CheckedCheckpoint {
     pub problem: Option<Anomaly>,
 }
 
+/// A key trusted for a ledger's checkpoints only up to a tree size: a signing key a rotation
+/// retired, for what the ledger's checkpoints covered when it was retired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiredKey {
+    pub verifier: NoteVerifier,
+    pub max_tree_size: i64,
+}
+
 /// The tenant's stored checkpoints, smallest first, each with its signature checked against
-/// `verifiers` and its note against `origin` and its row.
+/// `verifiers` (or a `retired` key within its bound) and its note against `origin` and its row.
 pub(crate) async fn read_checkpoints<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     verifiers: &[NoteVerifier],
+    retired: &[RetiredKey],
     origin: &str,
 ) -> AppResult<Vec<CheckedCheckpoint>> {
     Ok(ledger_checkpoints::Entity::find()
@@ -617,7 +628,7 @@ pub(crate) async fn read_checkpoints<C: ConnectionTrait>(
         .await
         .context("read the ledger's checkpoints")?
         .into_iter()
-        .map(|row| check_checkpoint(row, verifiers, origin))
+        .map(|row| check_checkpoint(row, verifiers, retired, origin))
         .collect())
 }
 
@@ -637,10 +648,42 @@ pub(crate) fn newest_resumable(checkpoints: &[CheckedCheckpoint]) -> Option<Fron
 fn check_checkpoint(
     row: ledger_checkpoints::Model,
     verifiers: &[NoteVerifier],
+    retired: &[RetiredKey],
     origin: &str,
 ) -> CheckedCheckpoint {
     let root = merkle::parse_hash(&row.root_hash).unwrap_or([0u8; 32]);
-    let problem = match note::open_checkpoint(&row.signed_note, verifiers) {
+    let mut opened = note::open_checkpoint(&row.signed_note, verifiers);
+    if matches!(opened, Err(NoteError::UnknownKey(_))) {
+        let by_retired = retired.iter().find_map(|k| {
+            note::open_checkpoint(&row.signed_note, std::slice::from_ref(&k.verifier))
+                .ok()
+                .map(|cp| (k, cp))
+        });
+        match by_retired {
+            Some((k, cp)) if cp.tree_size as i64 <= k.max_tree_size => opened = Ok(cp),
+            Some((k, cp)) => {
+                let problem = Anomaly::at(
+                    AnomalyKind::UnknownKeySignature,
+                    row.tree_size,
+                    format!(
+                        "checkpoint of size {} is signed by the retired key {}+{}, which its \
+                         rotation trusts only up to size {}",
+                        cp.tree_size,
+                        k.verifier.name(),
+                        k.verifier.key_id_hex(),
+                        k.max_tree_size
+                    ),
+                );
+                return CheckedCheckpoint {
+                    row,
+                    root,
+                    problem: Some(problem),
+                };
+            }
+            None => {}
+        }
+    }
+    let problem = match opened {
         Err(NoteError::UnknownKey(who)) => Some(Anomaly::at(
             AnomalyKind::UnknownKeySignature,
             row.tree_size,
@@ -692,7 +735,14 @@ pub async fn verify(
     tenant_id: &str,
     opts: &VerifyOptions,
 ) -> AppResult<Report> {
-    let checkpoints = read_checkpoints(conn, tenant_id, &opts.verifiers, &opts.origin).await?;
+    let checkpoints = read_checkpoints(
+        conn,
+        tenant_id,
+        &opts.verifiers,
+        &opts.retired,
+        &opts.origin,
+    )
+    .await?;
     let mut anomalies: Vec<Anomaly> = checkpoints
         .iter()
         .filter_map(|c| c.problem.clone())

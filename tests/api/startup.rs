@@ -305,11 +305,22 @@ async fn a_foreign_signing_key_is_refused_until_an_explicit_rotation(backend: Ba
     let real: serde_json::Value = serde_json::from_str(&real).unwrap();
     // The real statement: the body naming both keys, signed by the old key, then the new one.
     let statement = real["statement"].as_str().unwrap();
-    let real_body = format!(
+    // It covers each ledger's newest checkpoint at the rotation: all signed by the old key.
+    let mut real_body = format!(
         "runledger signing key rotation\nold {}\nnew {}\n",
         verifier_a.trim(),
         verifier_c.trim()
     );
+    for line in db
+        .query_strings(&format!(
+            "SELECT 'covers ' || CAST(MAX(tree_size) AS TEXT) || ' ' || tenant_id \
+             FROM ledger_checkpoints WHERE key_id = '{id_a}' GROUP BY tenant_id ORDER BY tenant_id"
+        ))
+        .await
+    {
+        real_body.push_str(&line);
+        real_body.push('\n');
+    }
     let lines: Vec<&str> = statement
         .strip_prefix(&format!("{real_body}\n"))
         .unwrap()
@@ -626,3 +637,140 @@ async fn a_key_retired_while_its_server_runs_signs_no_more(backend: Backend) {
     );
 }
 both!(a_key_retired_while_its_server_runs_signs_no_more);
+
+/// A retired key stays trusted only for what its ledgers' checkpoints covered when it was
+/// retired: a checkpoint its holder signs later (with write access to the database) is
+/// reported, while the checkpoints it signed before the rotation still verify.
+async fn a_retired_key_is_trusted_only_up_to_what_it_covered(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.as_str();
+    let dir = temp_dir("runledger_bounded");
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (a, c) = (path("a.key"), path("c.key"));
+    let seeded = run_ok(&[
+        "seed",
+        "--database-url",
+        url,
+        "--tenants",
+        "1",
+        "--runs",
+        "2",
+        "--steps-per-run",
+        "1",
+        "--signing-key-file",
+        &a,
+    ]);
+    let tenant = seeded.trim().to_string();
+    let covered = db
+        .query_i64(&format!(
+            "SELECT MAX(tree_size) FROM ledger_checkpoints WHERE tenant_id = '{tenant}'"
+        ))
+        .await[0];
+    let verifier_c = run_ok(&[
+        "keys",
+        "rotate-signing",
+        "--database-url",
+        url,
+        "--signing-key-file",
+        &a,
+        "--new-key-file",
+        &c,
+    ]);
+    // The new key's server appends (its access records) and signs a larger checkpoint.
+    let (child, base) = serve(&dir, url, &c);
+    let key = run_ok(&[
+        "keys",
+        "create",
+        "--database-url",
+        url,
+        "--tenant",
+        &tenant,
+        "--role",
+        "viewer",
+    ]);
+    let ok = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(key.trim())
+        .json(&json!({"query": "{ llmRuns(first: 1) { totalCount } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(stop(child));
+    let verify = |what: &str| {
+        let out = runledger()
+            .args(["verify", "--database-url", url, "--tenant", &tenant])
+            .args(["--public-key", verifier_c.trim()])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{what}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report["ledgers"][0].clone())
+    };
+    let (code, report) = verify("after the rotation");
+    assert_eq!(code, Some(0), "{report}");
+    // Someone holding the retired key replaces the newest checkpoint by one it signs.
+    let (size, root): (i64, String) = {
+        let sizes = db
+            .query_i64(&format!(
+                "SELECT MAX(tree_size) FROM ledger_checkpoints WHERE tenant_id = '{tenant}'"
+            ))
+            .await;
+        let roots = db
+            .query_strings(&format!(
+                "SELECT root_hash FROM ledger_checkpoints WHERE tenant_id = '{tenant}' \
+                 AND tree_size = {}",
+                sizes[0]
+            ))
+            .await;
+        (sizes[0], roots[0].clone())
+    };
+    assert!(size > covered, "{size} > {covered}");
+    let old = runledger::ledger::note::load(std::path::Path::new(&a), "runledger")
+        .unwrap()
+        .unwrap();
+    let mut root_bytes = [0u8; 32];
+    root_bytes.copy_from_slice(&hex::decode(&root).unwrap());
+    let forged = old.sign(&runledger::ledger::note::checkpoint_body(
+        &format!("runledger/{tenant}"),
+        size as u64,
+        &root_bytes,
+    ));
+    match backend {
+        Backend::Sqlite => {
+            db.exec("DROP TRIGGER ledger_checkpoints_refuse_update")
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            db.exec("ALTER TABLE ledger_checkpoints DISABLE TRIGGER USER")
+                .await
+                .unwrap();
+        }
+    }
+    db.exec(&format!(
+        "UPDATE ledger_checkpoints SET signed_note = '{}', key_id = '{}' \
+         WHERE tenant_id = '{tenant}' AND tree_size = {size}",
+        forged.replace('\'', "''"),
+        old.key_id_hex()
+    ))
+    .await
+    .unwrap();
+    let (code, report) = verify("after the forgery");
+    assert_eq!(code, Some(1), "{report}");
+    let anomalies = report["anomalies"].as_array().unwrap();
+    assert!(
+        anomalies
+            .iter()
+            .any(|x| x["kind"] == "UNKNOWN_KEY_SIGNATURE"
+                && x["seq"] == size
+                && x["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("only up to size {covered}"))),
+        "{report}"
+    );
+    // Only the forged one: the checkpoints the old key signed before its rotation still hold.
+    assert_eq!(anomalies.len(), 1, "{report}");
+}
+both!(a_retired_key_is_trusted_only_up_to_what_it_covered);
