@@ -99,7 +99,7 @@ pub async fn checkpoint_tenant(
     let tx = db.begin_write().await?;
     lock_tenant(&tx.txn, tenant_id).await?;
     // (A row claiming more entries than the ledger has is no checkpoint: it cannot stop this.)
-    let head_now = head_of_in(&tx.txn, tenant_id).await?.unwrap_or(0);
+    let head_now = super::head_seq(&tx.txn, tenant_id).await?.unwrap_or(0);
     let signed_meanwhile = ledger_checkpoints::Entity::find()
         .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
         .filter(ledger_checkpoints::Column::TreeSize.gte(size as i64))
@@ -286,18 +286,5 @@ pub async fn run_periodically(
 
 /// The tenant's newest seq (`None` for an empty ledger).
 pub async fn head_of(db: &Db, tenant_id: &str) -> AppResult<Option<i64>> {
-    head_of_in(&db.conn, tenant_id).await
-}
-
-async fn head_of_in<C: ConnectionTrait>(conn: &C, tenant_id: &str) -> AppResult<Option<i64>> {
-    audit_ledger::Entity::find()
-        .select_only()
-        .column(audit_ledger::Column::Seq)
-        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-        .order_by_desc(audit_ledger::Column::Seq)
-        .limit(1)
-        .into_tuple()
-        .one(conn)
-        .await
-        .context("read a ledger head")
+    super::head_seq(&db.conn, tenant_id).await
 }

@@ -415,6 +415,23 @@ fn advisory_key(tenant_id: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
+/// The newest seq of a tenant's ledger (`None` for an empty ledger).
+pub(crate) async fn head_seq<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> AppResult<Option<i64>> {
+    audit_ledger::Entity::find()
+        .select_only()
+        .column(audit_ledger::Column::Seq)
+        .filter(audit_ledger::Column::TenantId.eq(tenant_id))
+        .order_by_desc(audit_ledger::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await
+        .context("read a ledger head")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,9 +21,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 use serde_json::json;
 
 use super::note::{self, NoteSigner, NoteVerifier};
@@ -423,16 +421,7 @@ impl RetirementWatch {
     ) -> AppResult<()> {
         if self.retired_at.is_none() {
             let own = NoteVerifier::from(keys.signer.as_ref());
-            let head: Option<i64> = audit_ledger::Entity::find()
-                .select_only()
-                .column(audit_ledger::Column::Seq)
-                .filter(audit_ledger::Column::TenantId.eq(PLATFORM_LEDGER))
-                .order_by_desc(audit_ledger::Column::Seq)
-                .limit(1)
-                .into_tuple()
-                .one(conn)
-                .await
-                .context("read the platform ledger's head")?;
+            let head = super::head_seq(conn, PLATFORM_LEDGER).await?;
             let found = rotations_after(conn, self.read_to).await?;
             self.retired_at = found.iter().find(|r| r.old == own).map(|r| r.seq);
             self.read_to = self.read_to.max(head.unwrap_or(0));
