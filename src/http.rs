@@ -121,8 +121,7 @@ fn unauthenticated(media: MediaType, message: &str) -> Response {
 
 /// How long the caller must wait, when its key is over its rate.
 pub(crate) fn rate_limited(state: &AppState, caller: Option<&Caller>) -> Option<Duration> {
-    let (limiter, caller) = (state.rate_limiter.as_ref()?, caller?);
-    limiter.check(&caller.key_id).err()
+    rate_limited_n(state, Some(caller?), None, 1)
 }
 
 /// Like [`rate_limited`] for `n` operations (a batch costs one token per operation); a request

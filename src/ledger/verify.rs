@@ -23,7 +23,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
-use super::export_trail::ExportTrail;
+use super::export_trail;
 use super::note::{self, NoteError, NoteVerifier};
 use super::proof::Frontier;
 use super::scan::{self, Hashed, UNPARSABLE};
@@ -816,7 +816,6 @@ pub async fn verify(
     // Read and hash on other tasks and threads while this one walks the chain.
     let (mut rx, reader) = scan::read(conn, tenant_id, from_seq, opts.parallel);
     let mut anchors: Vec<AnchorClaim> = Vec::new();
-    let mut exports = ExportTrail::default();
     let mut newest: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
     while let Some(chunk) = rx.recv().await {
         let chunk = chunk?;
@@ -825,7 +824,6 @@ pub async fn verify(
             if let Some(a) = AnchorClaim::of(e) {
                 anchors.push(a);
             }
-            exports.push(e);
         }
         if let Some((o, r)) = chunk.newest {
             newest = Some(newest.map_or((o, r), |(no, nr)| (no.max(o), nr.max(r))));
@@ -854,7 +852,7 @@ pub async fn verify(
     }
     let mut exports_checked = 0;
     if mode == VerificationMode::Full {
-        exports_checked = exports.check(conn, tenant_id, &mut anomalies).await?;
+        exports_checked = export_trail::check(conn, tenant_id, &mut anomalies).await?;
     }
 
     anomalies.sort_by_key(|a| (a.seq.unwrap_or(i64::MAX), a.kind as u8));
