@@ -3,10 +3,17 @@
 //! password (see `db::redact_url`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::Role;
+use crate::error::AppResult;
+use crate::graphql::Limits;
+use crate::http::HttpSettings;
+use crate::ledger::checkpoint::CheckpointPolicy;
+use crate::ledger::note::NoteVerifier;
+use crate::startup::ServerConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,6 +93,18 @@ pub struct LedgerArgs {
     /// Further trusted verifier keys (earlier signing keys), comma-separated.
     #[arg(long, env = "RUNLEDGER_TRUSTED_KEYS", value_delimiter = ',')]
     pub trusted_keys: Vec<String>,
+}
+
+impl LedgerArgs {
+    /// The trusted verifier keys, parsed (an unreadable one is refused, naming it).
+    pub fn trusted_verifiers(&self) -> AppResult<Vec<NoteVerifier>> {
+        self.trusted_keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .map(NoteVerifier::parse)
+            .collect()
+    }
 }
 
 /// When the server signs checkpoints.
@@ -259,6 +278,44 @@ pub struct ServeArgs {
     pub checkpoints: CheckpointArgs,
 }
 
+impl ServeArgs {
+    /// What the server runs with: the one mapping from flags to settings.
+    pub fn server_config(&self) -> AppResult<ServerConfig> {
+        let http = HttpSettings {
+            max_batch: self.max_batch,
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            limits: Limits {
+                max_depth: self.max_depth,
+                max_complexity: self.max_complexity,
+                introspection: !self.disable_introspection,
+            },
+            graphiql_bearer: None,
+            record_requests: self.record_requests,
+            max_aliases: self.max_aliases,
+            max_document_bytes: self.max_document_bytes,
+            max_selections: self.max_selections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            rate_limit: (self.rate_limit_per_second > 0.0)
+                .then_some((self.rate_limit_per_second, self.rate_limit_burst)),
+            cors_allowed_origins: self.cors_allowed_origins.clone(),
+            metrics: self.metrics,
+        };
+        Ok(ServerConfig {
+            listen: self.listen,
+            http,
+            signing_key_file: self.ledger.signing_key_file.clone(),
+            log_name: self.ledger.log_name.clone(),
+            trusted_keys: self.ledger.trusted_verifiers()?,
+            checkpoints: Some(CheckpointPolicy {
+                every_entries: self.checkpoints.checkpoint_every_entries,
+                interval: Duration::from_secs(self.checkpoints.checkpoint_interval_secs),
+            }),
+            full_verify_interval: Duration::from_secs(self.full_verify_interval_secs),
+        })
+    }
+}
+
 /// A listen address: `IP:PORT`, or `localhost:PORT` (taken as 127.0.0.1, never resolved).
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Some(port) = text.strip_prefix("localhost:") {
@@ -387,4 +444,128 @@ pub enum KeysCommand {
         #[arg(long)]
         new_key_file: std::path::PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["runledger", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Serve(args),
+                ..
+            }) => args,
+            Ok(_) => panic!("not the serve command"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn serve_defaults_map_to_the_shipped_settings() {
+        let config = serve(&[]).server_config().unwrap();
+        let defaults = HttpSettings::default();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(config.http.max_batch, defaults.max_batch);
+        assert_eq!(config.http.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(config.http.request_timeout, defaults.request_timeout);
+        assert_eq!(config.http.max_aliases, defaults.max_aliases);
+        assert_eq!(config.http.max_document_bytes, defaults.max_document_bytes);
+        assert_eq!(config.http.max_selections, defaults.max_selections);
+        assert_eq!(config.http.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(config.http.limits.max_depth, Limits::default().max_depth);
+        assert_eq!(config.http.limits.max_complexity, Limits::default().max_complexity);
+        assert!(config.http.limits.introspection);
+        assert!(config.http.record_requests);
+        assert!(!config.http.metrics);
+        assert!(config.http.cors_allowed_origins.is_empty());
+        assert_eq!(config.http.graphiql_bearer, None);
+        // Rate limiting is on by default for `serve` (the library default is off).
+        assert_eq!(config.http.rate_limit, Some((50.0, 100)));
+        let policy = config.checkpoints.unwrap();
+        assert_eq!(policy.every_entries, 1000);
+        assert_eq!(policy.interval, Duration::from_secs(10));
+        assert_eq!(config.full_verify_interval, Duration::from_secs(3600));
+        assert_eq!(config.signing_key_file, std::path::PathBuf::from("runledger-signing.key"));
+        assert_eq!(config.log_name, "runledger");
+        assert!(config.trusted_keys.is_empty());
+    }
+
+    #[test]
+    fn serve_flags_map_to_settings() {
+        let config = serve(&[
+            "--listen",
+            "localhost:9000",
+            "--max-batch",
+            "3",
+            "--max-body-bytes",
+            "1000",
+            "--request-timeout-secs",
+            "7",
+            "--max-depth",
+            "9",
+            "--max-complexity",
+            "99",
+            "--disable-introspection",
+            "--max-aliases",
+            "5",
+            "--max-document-bytes",
+            "512",
+            "--max-selections",
+            "77",
+            "--header-read-timeout-secs",
+            "4",
+            "--rate-limit-per-second",
+            "0",
+            "--cors-allowed-origins",
+            "https://a.example, https://b.example",
+            "--record-requests",
+            "false",
+            "--full-verify-interval-secs",
+            "0",
+            "--metrics",
+            "--checkpoint-every-entries",
+            "12",
+            "--checkpoint-interval-secs",
+            "3",
+            "--log-name",
+            "acme",
+            "--signing-key-file",
+            "/tmp/k.key",
+        ])
+        .server_config()
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(config.http.max_batch, 3);
+        assert_eq!(config.http.max_body_bytes, 1000);
+        assert_eq!(config.http.request_timeout, Duration::from_secs(7));
+        assert_eq!(config.http.limits.max_depth, 9);
+        assert_eq!(config.http.limits.max_complexity, 99);
+        assert!(!config.http.limits.introspection);
+        assert_eq!(config.http.max_aliases, 5);
+        assert_eq!(config.http.max_document_bytes, 512);
+        assert_eq!(config.http.max_selections, 77);
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(4));
+        assert_eq!(config.http.rate_limit, None);
+        assert_eq!(
+            config.http.cors_allowed_origins,
+            vec!["https://a.example".to_string(), " https://b.example".to_string()]
+        );
+        assert!(!config.http.record_requests);
+        assert!(config.http.metrics);
+        assert_eq!(config.full_verify_interval, Duration::ZERO);
+        let policy = config.checkpoints.unwrap();
+        assert_eq!(policy.every_entries, 12);
+        assert_eq!(policy.interval, Duration::from_secs(3));
+        assert_eq!(config.log_name, "acme");
+        assert_eq!(config.signing_key_file, std::path::PathBuf::from("/tmp/k.key"));
+    }
+
+    #[test]
+    fn an_unreadable_trusted_key_is_refused() {
+        let args = serve(&["--trusted-keys", "not-a-key"]);
+        assert!(args.server_config().is_err());
+    }
 }

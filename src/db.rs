@@ -15,7 +15,6 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::auth::cache::KeyCache;
 use crate::error::{AppError, AppResult, Context};
 
 /// A connection pool plus the write gate.
@@ -23,9 +22,8 @@ use crate::error::{AppError, AppResult, Context};
 pub struct Db {
     pub conn: DatabaseConnection,
     write_gate: Option<Arc<Mutex<()>>>,
-    /// API keys kept between requests (PostgreSQL only; serves once [`Db::watch_key_changes`]
-    /// subscribed to key changes).
-    pub(crate) key_cache: Option<Arc<KeyCache>>,
+    /// The URL connected to (for connections of their own, e.g. PostgreSQL `LISTEN`).
+    url: Arc<str>,
 }
 
 /// An open write transaction. Dropping it without [`WriteTx::commit`] rolls back.
@@ -96,24 +94,20 @@ impl Db {
         let conn = Database::connect(opts)
             .await
             .map_err(|e| AppError::internal(format!("connect to {}", redact_url(&url)), e))?;
-        let (write_gate, key_cache) = match conn.get_database_backend() {
-            DbBackend::Sqlite => (Some(Arc::new(Mutex::new(()))), None),
-            _ => (None, Some(Arc::new(KeyCache::new(&url)))),
+        let write_gate = match conn.get_database_backend() {
+            DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
+            _ => None,
         };
         Ok(Db {
             conn,
             write_gate,
-            key_cache,
+            url: url.into(),
         })
     }
 
-    /// Lets a server keep API keys in memory (PostgreSQL only): subscribes to key changes and
-    /// returns once subscribed, or once the first attempt failed (it is retried in the
-    /// background; keys are read on every request meanwhile). Call it after migrating.
-    pub async fn watch_key_changes(&self) {
-        if let Some(cache) = &self.key_cache {
-            crate::auth::cache::watch(cache.clone()).await;
-        }
+    /// The URL this pool connects to (credentials included: never log it unredacted).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Applies pending migrations.

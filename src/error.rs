@@ -27,8 +27,10 @@ pub enum AppError {
     BadUserInput(String),
     /// A different record already exists under the same key.
     Conflict(String),
-    /// The caller exceeded its request budget.
-    RateLimited(String),
+    /// The caller exceeded its request budget; it may retry after this many seconds.
+    RateLimited { message: String, retry_after_secs: u64 },
+    /// The request ran past its time limit and was cancelled.
+    Timeout(String),
     /// The query exceeds depth, complexity or size limits.
     QueryTooComplex(String),
     /// Anything the client did not cause. `context` says what runledger was doing.
@@ -44,7 +46,8 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
-            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Timeout(_) => "TIMEOUT",
             AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
             AppError::Internal { .. } => "INTERNAL",
         }
@@ -66,6 +69,16 @@ impl AppError {
         }
     }
 
+    /// How long a refused caller should wait before retrying, when the error says.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The message a client may see.
     pub fn client_message(&self) -> String {
         match self {
@@ -74,7 +87,8 @@ impl AppError {
             | AppError::NotFound(m)
             | AppError::BadUserInput(m)
             | AppError::Conflict(m)
-            | AppError::RateLimited(m)
+            | AppError::RateLimited { message: m, .. }
+            | AppError::Timeout(m)
             | AppError::QueryTooComplex(m) => m.clone(),
             AppError::Internal { .. } => "internal error".to_string(),
         }
@@ -101,9 +115,15 @@ impl AppError {
     pub fn into_graphql(self) -> async_graphql::Error {
         self.log();
         let code = self.code();
+        let retry_after = self.retry_after_secs();
         async_graphql::ErrorExtensions::extend_with(
             async_graphql::Error::new(self.client_message()),
-            |_, e| e.set("code", code),
+            |_, e| {
+                e.set("code", code);
+                if let Some(secs) = retry_after {
+                    e.set("retryAfterSeconds", secs);
+                }
+            },
         )
     }
 }

@@ -4,10 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use runledger::app::{self, AppState, HttpSettings};
 use runledger::config::{
     Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
     TenantsCommand, VerifyArgs,
@@ -15,11 +13,11 @@ use runledger::config::{
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
 use runledger::error::{AppError, AppResult, Context};
-use runledger::graphql::Limits;
-use runledger::ledger::checkpoint::{self, CheckpointPolicy, LedgerKeys};
+use runledger::ledger::checkpoint::{self, LedgerKeys};
 use runledger::ledger::note::{self, NoteVerifier};
 use runledger::ledger::signing;
 use runledger::ledger::verify::{self, Verdict, VerificationMode, VerifyOptions};
+use runledger::startup::Server;
 use runledger::{auth, graphql, ingest, seed};
 use tracing_subscriber::EnvFilter;
 
@@ -76,15 +74,6 @@ const EXIT_VERIFY_ERROR: u8 = 2;
 const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
 
 /// The verifier keys of `--trusted-keys`.
-fn trusted_keys(args: &LedgerArgs) -> AppResult<Vec<NoteVerifier>> {
-    args.trusted_keys
-        .iter()
-        .map(|k| k.trim())
-        .filter(|k| !k.is_empty())
-        .map(NoteVerifier::parse)
-        .collect()
-}
-
 /// The checkpoint signing key, checked against the ledgers it will sign (see
 /// `ledger::signing`): refused when a ledger's newest checkpoint is signed by a key it neither
 /// holds nor trusts; created (owner-only) only when that orphans no checkpoint.
@@ -93,7 +82,7 @@ async fn signing_identity(db: &Db, args: &LedgerArgs) -> AppResult<LedgerKeys> {
         db,
         &args.signing_key_file,
         &args.log_name,
-        trusted_keys(args)?,
+        args.trusted_verifiers()?,
     )
     .await
 }
@@ -318,7 +307,7 @@ async fn run(command: Command) -> AppResult<()> {
                 &ledger.signing_key_file,
                 &new_key_file,
                 &ledger.log_name,
-                trusted_keys(&ledger)?,
+                ledger.trusted_verifiers()?,
             )
             .await?;
             tracing::info!(new_key_file = %new_key_file.display(),
@@ -487,87 +476,23 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     if args.demo {
         check_demo_address(&args.listen)?;
     }
-    let db = open(&args.database).await?;
-    db.watch_key_changes().await;
-    let keys = signing_identity(&db, &args.ledger).await?;
+    let config = args.server_config()?;
+    let db = Db::connect(&args.database.database_url, args.database.max_connections()).await?;
+    // Signals are listened for from here on (see `shutdown_signal`).
+    let shutdown = shutdown_signal();
+    let mut server = Server::build(db, config).await?;
     let demo_key = match args.demo {
-        true => Some(demo_key(&db, &keys, &args.demo_key_file).await?),
+        true => Some(demo_key(server.db(), server.keys(), &args.demo_key_file).await?),
         false => None,
     };
-    let settings = HttpSettings {
-        max_batch: args.max_batch,
-        max_body_bytes: args.max_body_bytes,
-        request_timeout: Duration::from_secs(args.request_timeout_secs),
-        limits: Limits {
-            max_depth: args.max_depth,
-            max_complexity: args.max_complexity,
-            introspection: !args.disable_introspection,
-        },
-        graphiql_bearer: demo_key.clone(),
-        record_requests: args.record_requests,
-        max_aliases: args.max_aliases,
-        max_document_bytes: args.max_document_bytes,
-        max_selections: args.max_selections,
-        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
-        rate_limit: (args.rate_limit_per_second > 0.0)
-            .then_some((args.rate_limit_per_second, args.rate_limit_burst)),
-        cors_allowed_origins: args.cors_allowed_origins.clone(),
-        metrics: args.metrics,
-    };
-    let router = app::router(AppState::new(db.clone(), keys.clone(), settings));
-    let policy = CheckpointPolicy {
-        every_entries: args.checkpoints.checkpoint_every_entries,
-        interval: Duration::from_secs(args.checkpoints.checkpoint_interval_secs),
-    };
-    let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel::<()>();
-    let checkpointer = tokio::spawn(checkpoint::run_periodically(
-        db.clone(),
-        keys.clone(),
-        policy,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let (stop_full_verifier, full_verifier_stopped) = tokio::sync::oneshot::channel::<()>();
-    let full_verifier = tokio::spawn(
-        runledger::ledger::background::run_full_verification_periodically(
-            db.clone(),
-            keys.clone(),
-            Duration::from_secs(args.full_verify_interval_secs),
-            async move {
-                let _ = full_verifier_stopped.await;
-            },
-        ),
-    );
-    let shutdown = shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listen on {}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("read the listening address")?;
+    server.set_graphiql_bearer(demo_key.clone());
+    let addr = server.address();
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), "runledger listening");
     println!("GraphiQL: http://{addr}/graphiql");
     if let Some(key) = &demo_key {
         println!("Demo key (role auditor, tenant {DEMO_TENANT}): {key}");
     }
-    runledger::connections::serve(
-        listener,
-        router,
-        Duration::from_secs(args.header_read_timeout_secs),
-        shutdown,
-    )
-    .await;
-    // A graceful shutdown ends with a checkpoint, so a quiet ledger is fully covered.
-    let _ = stop_checkpoints.send(());
-    let _ = stop_full_verifier.send(());
-    let _ = checkpointer.await;
-    let _ = full_verifier.await;
-    // Another process may have signed with another key meanwhile: check before signing.
-    signing::check_identity(&db, &keys, &args.ledger.signing_key_file).await?;
-    let signed = checkpoint::checkpoint_all(&db, &keys, None).await?;
-    tracing::info!(checkpoints = signed, "shut down");
-    Ok(())
+    server.run_until_stopped(shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The SIGTERM handler is installed when this is called, not

@@ -32,7 +32,7 @@ mod reads;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use runledger::app::{self, AppState, HttpSettings};
+use runledger::http::HttpSettings;
 use runledger::db::Db;
 use runledger::domain::Role;
 use sea_orm::{ConnectionTrait, Database, Statement};
@@ -241,29 +241,14 @@ async fn run_backend(backend: &'static str, db: Db, args: &Args) -> Result<Outco
         max_body_bytes: 64 << 20,
         ..HttpSettings::default()
     };
-    let keys = runledger::ledger::checkpoint::LedgerKeys::new(
-        runledger::ledger::note::NoteSigner::generate("runledger-bench")
-            .map_err(|e| e.describe())?,
-        "runledger-bench",
-    );
-    let router = app::router(AppState::new(db.clone(), keys, settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let host = listener.local_addr().map_err(|e| e.to_string())?;
-    let address = format!("http://{host}/graphql");
+    let base = reads::serve_base(&db, settings).await?;
+    let address = format!("{base}/graphql");
     let otlp = args.what == "otlp";
     let target = if otlp {
-        format!("http://{host}/v1/traces")
+        format!("{base}/v1/traces")
     } else {
         address.clone()
     };
-    tokio::spawn(runledger::connections::serve(
-        listener,
-        router,
-        std::time::Duration::from_secs(30),
-        std::future::pending(),
-    ));
 
     // Bodies are built before the clock starts.
     let bodies: Vec<Vec<Vec<u8>>> = (0..ingest_clients(args))

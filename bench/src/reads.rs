@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use runledger::app::{self, AppState, HttpSettings};
 use runledger::db::Db;
 use runledger::domain::Role;
-use runledger::ledger::checkpoint::LedgerKeys;
-use runledger::ledger::note::NoteSigner;
+use runledger::http::HttpSettings;
+use runledger::startup::{Server, ServerConfig};
 use runledger::seed::{self, SeedOptions};
 use serde_json::json;
 
@@ -54,24 +53,35 @@ pub async fn seed_tenant(
     Ok((key, run_ids))
 }
 
-/// Serves the real router over `db` on an ephemeral port; returns the GraphQL URL.
-pub async fn serve(db: &Db, settings: HttpSettings) -> Result<String, String> {
-    let keys = LedgerKeys::new(
-        NoteSigner::generate("bench").map_err(|e| e.describe())?,
-        "bench",
-    );
-    let router = app::router(AppState::new(db.clone(), keys, settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let host = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(runledger::connections::serve(
-        listener,
-        router,
-        std::time::Duration::from_secs(30),
-        std::future::pending(),
+/// Serves `db` as `runledger serve` does (without periodic checkpoints or verification) on an
+/// ephemeral port, in this process; returns the server's base URL (`http://host:port`).
+pub async fn serve_base(db: &Db, settings: HttpSettings) -> Result<String, String> {
+    let key_file = std::env::temp_dir().join(format!(
+        "runledger-bench-{}.key",
+        runledger::ids::random_hex(8)
     ));
-    Ok(format!("http://{host}/graphql"))
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        http: settings,
+        signing_key_file: key_file.clone(),
+        log_name: "runledger-bench".into(),
+        trusted_keys: Vec::new(),
+        checkpoints: None,
+        full_verify_interval: Duration::ZERO,
+    };
+    let server = Server::build(db.clone(), config)
+        .await
+        .map_err(|e| e.describe())?;
+    // The key is loaded: the file is not needed again (no final checkpoint is signed).
+    let _ = std::fs::remove_file(&key_file);
+    let base = format!("http://{}", server.address());
+    tokio::spawn(server.run_until_stopped(std::future::pending()));
+    Ok(base)
+}
+
+/// Like [`serve_base`]; returns the GraphQL URL.
+pub async fn serve(db: &Db, settings: HttpSettings) -> Result<String, String> {
+    Ok(format!("{}/graphql", serve_base(db, settings).await?))
 }
 
 /// `clients` concurrent clients each send `per_client` requests, taking `queries` in turn (with

@@ -62,6 +62,12 @@ pub struct Ticket {
 }
 
 impl KeyCache {
+    /// The cache a server keeps for `db`: PostgreSQL only (it announces key changes; SQLite
+    /// keys are read on every request). Not serving until [`watch`] subscribes.
+    pub fn for_db(db: &crate::db::Db) -> Option<KeyCache> {
+        (db.backend() == sea_orm::DbBackend::Postgres).then(|| KeyCache::new(db.url()))
+    }
+
     /// A cache for the database at `url` (PostgreSQL), not serving until [`watch`] subscribes.
     pub fn new(url: &str) -> KeyCache {
         KeyCache {

@@ -16,6 +16,7 @@ use crate::domain::{ActorType, LedgerCategory, Role};
 use crate::error::{AppError, AppResult, Context};
 use crate::ids::secret_hex;
 use crate::ledger::{self, NewEntry};
+use cache::KeyCache;
 use entity::{api_keys, tenants};
 
 /// Who is calling: the tenant and role decided by the key.
@@ -116,7 +117,7 @@ pub struct AuthFailure {
 
 /// Resolves a presented key to its caller; `Unauthenticated` when unknown, revoked or wrong.
 pub async fn authenticate(db: &Db, presented: &str) -> AppResult<Caller> {
-    match check_key(db, presented).await? {
+    match check_key(db, None, presented).await? {
         Ok(caller) => Ok(caller),
         Err(_) => Err(rejected_key()),
     }
@@ -133,11 +134,12 @@ fn rejected_key() -> AppError {
 /// itself is the same either way.
 pub async fn authenticate_recorded(
     db: &Db,
+    key_cache: Option<&KeyCache>,
     appender: &crate::ledger::appender::Appender,
-    limiter: Option<&crate::ratelimit::RateLimiter>,
+    may_record_failure: impl Fn(&str) -> bool,
     presented: &str,
 ) -> AppResult<Caller> {
-    let failure = match check_key(db, presented).await? {
+    let failure = match check_key(db, key_cache, presented).await? {
         Ok(caller) => return Ok(caller),
         Err(f) => f,
     };
@@ -145,7 +147,7 @@ pub async fn authenticate_recorded(
         (Some(id), ledger) if ledger != PLATFORM_LEDGER => format!("auth-failure:{id}"),
         _ => "auth-failure:platform".to_string(),
     };
-    if limiter.is_some_and(|l| l.check(&budget).is_err()) {
+    if !may_record_failure(&budget) {
         return Err(rejected_key());
     }
     let entry = NewEntry {
@@ -168,7 +170,11 @@ pub async fn authenticate_recorded(
 }
 
 /// Checks a presented key: the caller, or why it is refused.
-async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFailure>> {
+async fn check_key(
+    db: &Db,
+    key_cache: Option<&KeyCache>,
+    presented: &str,
+) -> AppResult<Result<Caller, AuthFailure>> {
     let Some(id) = key_id_of(presented) else {
         return Ok(Err(AuthFailure {
             ledger: PLATFORM_LEDGER.into(),
@@ -176,7 +182,7 @@ async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFai
             reason: "malformed key",
         }));
     };
-    let Some(key) = find_key(db, id).await? else {
+    let Some(key) = find_key(db, key_cache, id).await? else {
         return Ok(Err(AuthFailure {
             ledger: PLATFORM_LEDGER.into(),
             key_id: Some(id.to_string()),
@@ -211,8 +217,12 @@ async fn check_key(db: &Db, presented: &str) -> AppResult<Result<Caller, AuthFai
 }
 
 /// The stored key `id`: from the key cache when it serves, else read (and offered to it).
-async fn find_key(db: &Db, id: &str) -> AppResult<Option<Arc<api_keys::Model>>> {
-    let ticket = match db.key_cache.as_deref().map(|c| c.get(id)) {
+async fn find_key(
+    db: &Db,
+    key_cache: Option<&KeyCache>,
+    id: &str,
+) -> AppResult<Option<Arc<api_keys::Model>>> {
+    let ticket = match key_cache.map(|c| c.get(id)) {
         Some(cache::Cached::Hit(key)) => return Ok(Some(key)),
         Some(cache::Cached::Miss(ticket)) => ticket,
         None => None,
@@ -222,17 +232,10 @@ async fn find_key(db: &Db, id: &str) -> AppResult<Option<Arc<api_keys::Model>>> 
         .await
         .context("look up an API key")?
         .map(Arc::new);
-    if let (Some(cache), Some(key)) = (&db.key_cache, &key) {
+    if let (Some(cache), Some(key)) = (key_cache, &key) {
         cache.keep(ticket, key.clone());
     }
     Ok(key)
-}
-
-/// Tells this instance's key cache that a key changed (others learn it from PostgreSQL).
-fn forget_key(db: &Db, key_id: &str) {
-    if let Some(cache) = &db.key_cache {
-        cache.forget(key_id);
-    }
 }
 
 /// The ledger that anchors global system records written by operators. Its name cannot be a
@@ -502,7 +505,6 @@ pub async fn revoke_key(
     )
     .await?;
     tx.commit().await?;
-    forget_key(db, key_id);
     key.revoked_at = Some(now);
     Ok(key)
 }
@@ -557,7 +559,6 @@ pub async fn rotate_key(
     )
     .await?;
     tx.commit().await?;
-    forget_key(db, key_id);
     Ok((text, new))
 }
 

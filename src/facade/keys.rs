@@ -34,13 +34,24 @@ impl Facade {
         let caller = self.authorize(Permission::ManageKeys)?;
         let (key, record) =
             auth::rotate_key(&self.db, &caller.tenant_id, key_id, Some(caller)).await?;
+        self.forget_key(key_id);
         Ok(IssuedKey { key, record })
     }
 
     /// Revokes one of the tenant's keys.
     pub async fn revoke_api_key(&self, key_id: &str) -> AppResult<api_keys::Model> {
         let caller = self.authorize(Permission::ManageKeys)?;
-        auth::revoke_key(&self.db, &caller.tenant_id, key_id, Some(caller)).await
+        let revoked = auth::revoke_key(&self.db, &caller.tenant_id, key_id, Some(caller)).await?;
+        self.forget_key(key_id);
+        Ok(revoked)
+    }
+
+    /// Tells this instance's key cache at once that a key changed (other instances learn it
+    /// from PostgreSQL's notification).
+    fn forget_key(&self, key_id: &str) {
+        if let Some(cache) = &self.key_cache {
+            cache.forget(key_id);
+        }
     }
 
     /// The tenant's keys, newest first.

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use sea_orm::EntityTrait;
 use tokio::sync::OnceCell;
 
+use crate::auth::cache::KeyCache;
 use crate::auth::{self, Caller, Permission};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
@@ -53,6 +54,8 @@ pub struct Facade {
     record: record::RequestRecord,
     /// Whether those records are written (on unless switched off for a benchmark).
     recording: bool,
+    /// The server's API key cache, told at once about keys this request rotates or revokes.
+    key_cache: Option<Arc<KeyCache>>,
 }
 
 /// What an authorized operation works with.
@@ -84,7 +87,14 @@ impl Facade {
             integrity_full: OnceCell::new(),
             record: record::RequestRecord::default(),
             recording: true,
+            key_cache: None,
         }
+    }
+
+    /// Shares the server's API key cache.
+    pub fn with_key_cache(mut self, key_cache: Option<Arc<KeyCache>>) -> Self {
+        self.key_cache = key_cache;
+        self
     }
 
     /// Shares the server's cache of tenant records.

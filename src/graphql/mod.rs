@@ -74,5 +74,7 @@ pub fn build_schema(limits: &Limits) -> AppSchema {
 
 /// The SDL of the schema, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(&Limits::default()).sdl()
+    // With `@specifiedBy`, as introspection gives `specifiedByURL` (GraphQL spec §3.13).
+    build_schema(&Limits::default())
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

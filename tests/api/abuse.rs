@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use runledger::app::HttpSettings;
+use runledger::http::HttpSettings;
 use serde_json::{Value, json};
 
 use crate::both;

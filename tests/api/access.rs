@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::fixture;
 use crate::helpers::{Backend, TestApp};
-use runledger::app::HttpSettings;
+use runledger::http::HttpSettings;
 use runledger::auth;
 use runledger::domain::Role;
 

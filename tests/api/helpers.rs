@@ -1,4 +1,4 @@
-//! Test harness: starts the real application (the same `app::router` that `serve` runs) on a
+//! Test harness: starts the real server (`startup::Server`, as `runledger serve` does) on a
 //! fresh database — a new SQLite file or a new PostgreSQL database — on an ephemeral port, and
 //! talks to it over real HTTP.
 //!
@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use runledger::app::{self, AppState, HttpSettings};
 use runledger::db::Db;
+use runledger::http::HttpSettings;
 use runledger::ledger::checkpoint::{self, LedgerKeys};
-use runledger::ledger::note::NoteSigner;
+use runledger::startup::{Server, ServerConfig};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
@@ -223,6 +223,16 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's checkpoint signing key (generated per test).
     pub keys: LedgerKeys,
+    _key_file: KeyFile,
+}
+
+/// The server's signing key file, removed with the test.
+struct KeyFile(std::path::PathBuf);
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl TestApp {
@@ -242,30 +252,34 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
         let store = TestDb::new(backend).await;
-        // As `runledger serve` does: on PostgreSQL, keys are kept in memory from here on.
-        store.db.watch_key_changes().await;
-        let keys = LedgerKeys::new(
-            NoteSigner::generate("runledger").expect("generate a signing key"),
-            "runledger",
+        let key_file = KeyFile(
+            std::env::temp_dir().join(format!("{}.key", unique_name("runledger_test"))),
         );
-        let header_read_timeout = settings.header_read_timeout;
-        let router = app::router(AppState::new(store.db.clone(), keys.clone(), settings));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        // As `runledger serve` starts, except that checkpoints and full verifications are
+        // signed only when a test asks (`TestApp::checkpoint`), so that tests count exactly
+        // the entries and checkpoints they cause.
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("a listen address"),
+            http: settings,
+            signing_key_file: key_file.0.clone(),
+            log_name: "runledger".into(),
+            trusted_keys: Vec::new(),
+            checkpoints: None,
+            full_verify_interval: std::time::Duration::ZERO,
+        };
+        let server = Server::build(store.db.clone(), config)
             .await
-            .expect("bind an ephemeral port");
-        let address = format!("http://{}", listener.local_addr().expect("local address"));
-        // As `runledger serve` serves it (without a stop signal: the test's runtime ends it).
-        tokio::spawn(runledger::connections::serve(
-            listener,
-            router,
-            header_read_timeout,
-            std::future::pending(),
-        ));
+            .expect("start the server");
+        let address = format!("http://{}", server.address());
+        let keys = server.keys().clone();
+        // Without a stop signal: the test's runtime ends it.
+        tokio::spawn(server.run_until_stopped(std::future::pending()));
         TestApp {
             address,
             store,
             client: reqwest::Client::new(),
             keys,
+            _key_file: key_file,
         }
     }
 

@@ -1,7 +1,7 @@
 //! GraphQL over HTTP: content negotiation, status codes, GET rules, batches, authentication,
 //! errors with codes for bad input, limits, health, GraphiQL.
 
-use runledger::app::HttpSettings;
+use runledger::http::HttpSettings;
 use serde_json::{Value, json};
 
 use crate::both;

@@ -17,6 +17,7 @@ mod resolution;
 mod runs;
 mod schema;
 mod seeded;
+mod spec;
 mod startup;
 mod statements;
 mod system;

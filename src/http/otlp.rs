@@ -15,11 +15,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
-use crate::app::AppState;
 use crate::error::AppError;
-use crate::facade::Facade;
-use crate::http::caller_of;
 use crate::ingest::otlp::MAX_SPANS;
+
+use super::caller::{Refusal, RequestCaller};
+use super::envelope;
+use super::state::AppState;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -169,7 +170,12 @@ fn count_spans(raw: &[u8]) -> Result<usize, String> {
 }
 
 /// `POST /v1/traces`.
-pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn traces(
+    State(state): State<AppState>,
+    caller: Result<RequestCaller, Refusal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let media = header_text(&headers, header::CONTENT_TYPE)
         .split(';')
         .next()
@@ -188,29 +194,16 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     };
     // Who is asking comes first: nothing is decompressed or decoded for an unknown caller.
-    let caller = match caller_of(&state, &headers).await {
-        Ok(Some(c)) => Some(c),
-        Ok(None) => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                encoding,
-                "authentication required: send `Authorization: Bearer <api key>`",
-            );
-        }
+    let caller = caller.map_err(|Refusal(e)| e).and_then(|caller| {
+        let key = caller.clone().required()?;
+        // OTLP/HTTP: 429 with Retry-After is a retryable answer exporters honour.
+        caller.admit(&state, 1)?;
+        Ok(key)
+    });
+    let caller = match caller {
+        Ok(caller) => caller,
         Err(e) => return app_error(e, encoding),
     };
-    if let Some(wait) = crate::http::rate_limited(&state, caller.as_ref()) {
-        // OTLP/HTTP: 429 with Retry-After is a retryable answer exporters honour.
-        let secs = crate::ratelimit::retry_after_secs(wait);
-        let mut resp = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            encoding,
-            &format!("rate limit exceeded for this API key; retry in {secs} s"),
-        );
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return resp;
-    }
     // A compressed body may not decompress past the body limit itself.
     let limit = state.settings.max_body_bytes;
     let content_encoding = header_text(&headers, header::CONTENT_ENCODING)
@@ -246,18 +239,10 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(r) => r,
         Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
     };
-    let facade = Facade::for_request(
-        state.db.clone(),
-        state.ledger.clone(),
-        state.appender.clone(),
-        caller,
-    )
-    .with_tenant_cache(state.tenants.clone())
-    .with_recording(state.settings.record_requests);
-    facade.set_operation(Some("otlp.traces".into()));
+    let facade = state.request_facade(Some(caller), Some("otlp.traces".into()));
     let outcome = facade.ingest_otlp(&request).await;
     // The authorization decision is recorded whatever the outcome.
-    if let Err(e) = facade.flush_records().await {
+    if let Err(e) = facade.pending_records().commit().await {
         return app_error(e, encoding);
     }
     match outcome {
@@ -277,21 +262,19 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Byt
     }
 }
 
+/// The OTLP envelope of an error: its status as `google.rpc.Status`, and the HTTP status that
+/// tells an exporter whether to retry (OTLP/HTTP "Failures").
 fn app_error(e: AppError, encoding: Encoding) -> Response {
     e.log();
     let status = match &e {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::BadUserInput(_) | AppError::NotFound(_) | AppError::QueryTooComplex(_) => {
-            StatusCode::BAD_REQUEST
-        }
-        AppError::Conflict(_) => StatusCode::CONFLICT,
-        AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         // Our internal failures are database or I/O trouble: OTLP exporters retry a 503.
         AppError::Internal { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::NotFound(_) => StatusCode::BAD_REQUEST,
+        other => envelope::status_of(other),
     };
     let mut resp = error(status, encoding, &e.client_message());
-    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+    envelope::add_error_headers(&e, &mut resp);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }

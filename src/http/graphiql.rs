@@ -48,10 +48,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(page: GraphiqlPage) -> Router<S>
         .route("/graphiql/assets/{file}", get(asset))
 }
 
-const GRAPHIQL_JS: &[u8] = include_bytes!("../assets/graphiql/graphiql.min.js");
-const GRAPHIQL_CSS: &[u8] = include_bytes!("../assets/graphiql/graphiql.min.css");
-const REACT_JS: &[u8] = include_bytes!("../assets/graphiql/react.production.min.js");
-const REACT_DOM_JS: &[u8] = include_bytes!("../assets/graphiql/react-dom.production.min.js");
+const GRAPHIQL_JS: &[u8] = include_bytes!("../../assets/graphiql/graphiql.min.js");
+const GRAPHIQL_CSS: &[u8] = include_bytes!("../../assets/graphiql/graphiql.min.css");
+const REACT_JS: &[u8] = include_bytes!("../../assets/graphiql/react.production.min.js");
+const REACT_DOM_JS: &[u8] = include_bytes!("../../assets/graphiql/react-dom.production.min.js");
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";

@@ -8,30 +8,29 @@
 //! - GET carries queries only: a mutation over GET is refused with 405 and `Allow: POST`;
 //! - batches (a JSON array of requests) are bounded.
 //!
-//! Authentication happens here too: `Authorization: Bearer <key>` decides the caller whose
-//! facade the request runs with. A present but invalid key is refused with 401.
+//! The caller comes from the [`RequestCaller`] extractor; a present but invalid key is refused
+//! with 401. Responses follow the GraphQL specification's execution rules (§6.4.4, §7.1.2:
+//! errored fields are null, errors propagate to the nearest nullable parent, keys in selection
+//! order) through the patched async-graphql in `vendor/`.
 
-use async_graphql::parser::{parse_query, types::OperationType};
-use async_graphql::{BatchRequest, Request};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::parse_query;
+use async_graphql::{BatchRequest, QueryLimitExceeded, Request, ServerError};
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::app::AppState;
-use crate::auth::{self, Caller};
 use crate::error::AppError;
-use crate::facade::Facade;
 use crate::graphql::bounds::{self, DocumentBounds};
-use crate::ratelimit::retry_after_secs;
+
+use super::caller::{Refusal, RequestCaller};
+use super::envelope;
+use super::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -90,120 +89,19 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     best.map(|(_, m)| m)
 }
 
-fn respond(status: StatusCode, media: MediaType, body: &Value) -> Response {
-    respond_text(status, media, body.to_string())
-}
-
 /// A response whose body is already JSON text.
 fn respond_text(status: StatusCode, media: MediaType, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(media.content_type()),
-    );
-    resp
+    envelope::json_response(status, media.content_type(), body)
 }
 
-/// An error raised before any execution (malformed HTTP, bad credentials): no `data` key.
-fn request_error(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
-    respond(status, media, &body)
+/// An error raised before any execution (malformed HTTP, bad credentials, a rate limit): no
+/// `data` key, the status given, and the headers the error calls for.
+fn refuse(media: MediaType, status: StatusCode, e: &AppError) -> Response {
+    envelope::error_response(status, media.content_type(), e)
 }
 
-fn unauthenticated(media: MediaType, message: &str) -> Response {
-    let mut resp = request_error(media, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"runledger\""),
-    );
-    resp
-}
-
-/// How long the caller must wait, when its key is over its rate.
-pub(crate) fn rate_limited(state: &AppState, caller: Option<&Caller>) -> Option<Duration> {
-    rate_limited_n(state, Some(caller?), None, 1)
-}
-
-/// Like [`rate_limited`] for `n` operations (a batch costs one token per operation); a request
-/// without a key is counted against its client address instead, so anonymous requests
-/// (introspection, GraphiQL loading the schema) are bounded too.
-fn rate_limited_n(
-    state: &AppState,
-    caller: Option<&Caller>,
-    peer: Option<SocketAddr>,
-    n: usize,
-) -> Option<Duration> {
-    let limiter = state.rate_limiter.as_ref()?;
-    let bucket = match (caller, peer) {
-        (Some(caller), _) => caller.key_id.clone(),
-        (None, Some(peer)) => address_bucket(peer.ip()),
-        (None, None) => return None,
-    };
-    limiter.check_n(&bucket, n as u32).err()
-}
-
-/// The rate-limit bucket of an anonymous client: its IPv4 address, or the /64 network of an
-/// IPv6 address (one host usually holds a whole /64). Key ids never contain `:`, so the two
-/// kinds of bucket cannot collide.
-fn address_bucket(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("addr:{v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("addr:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
-
-/// The client address of a connection, when the server recorded it.
-pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
-
-fn peer_addr(peer: Peer) -> Option<SocketAddr> {
-    peer.map(|Extension(ConnectInfo(addr))| addr)
-}
-
-/// 429 with `Retry-After` and the GraphQL error code RATE_LIMITED.
-fn too_many_requests(media: MediaType, wait: Duration) -> Response {
-    let secs = retry_after_secs(wait);
-    let body = json!({"errors": [{
-        "message": format!("rate limit exceeded for this API key; retry in {secs} s"),
-        "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": secs},
-    }]});
-    let mut resp = respond(StatusCode::TOO_MANY_REQUESTS, media, &body);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
-}
-
-/// Resolves the bearer key, if one was sent.
-pub(crate) async fn caller_of(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<Caller>, AppError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("");
-    // The scheme name is case-insensitive (RFC 7235).
-    let key = match text.split_once(' ') {
-        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
-        _ => {
-            return Err(AppError::Unauthenticated(
-                "the Authorization header must be `Bearer <api key>`".into(),
-            ));
-        }
-    };
-    auth::authenticate_recorded(
-        &state.db,
-        &state.appender,
-        state.rate_limiter.as_deref(),
-        key.trim(),
-    )
-    .await
-    .map(Some)
+fn bad_request(media: MediaType, message: String) -> Response {
+    refuse(media, StatusCode::BAD_REQUEST, &AppError::BadUserInput(message))
 }
 
 /// Query-string parameters of a GET request.
@@ -216,34 +114,10 @@ pub struct GetParams {
     extensions: Option<String>,
 }
 
-/// The operation a GET request would run is a mutation (or subscription).
-fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(doc) = parse_query(query) else {
-        return false;
-    };
-    let ty = match (doc.operations, operation_name) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => ops
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, op)| op.node.ty),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) => {
-            // Ambiguous: execution will report it; refuse only if every candidate mutates.
-            let mut types = ops.values().map(|op| op.node.ty);
-            let first = types.next();
-            first.filter(|t| types.all(|u| u == *t))
-        }
-    };
-    matches!(
-        ty,
-        Some(OperationType::Mutation | OperationType::Subscription)
-    )
-}
-
 /// `GET /graphql`.
 pub async fn graphql_get(
     State(state): State<AppState>,
-    peer: Peer,
+    caller: Result<RequestCaller, Refusal>,
     headers: HeaderMap,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
@@ -252,22 +126,10 @@ pub async fn graphql_get(
     };
     let Query(params) = match params {
         Ok(p) => p,
-        Err(e) => {
-            return request_error(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("malformed query string: {}", e.body_text()),
-            );
-        }
+        Err(e) => return bad_request(media, format!("malformed query string: {}", e.body_text())),
     };
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return request_error(
-            media,
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "missing the `query` parameter",
-        );
+        return bad_request(media, "missing the `query` parameter".into());
     };
     // Bounded before the query is parsed to tell a mutation from a query.
     if let Err(e) = bounds::check_text(&query, &state.settings.document_bounds()) {
@@ -275,12 +137,8 @@ pub async fn graphql_get(
         return respond_text(status, media, body);
     }
     if is_non_query_operation(&query, params.operation_name.as_deref()) {
-        let mut resp = request_error(
-            media,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations are only accepted over POST",
-        );
+        let mut resp = bad_request(media, "mutations are only accepted over POST".into());
+        *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
@@ -301,30 +159,21 @@ pub async fn graphql_get(
                 }
                 Ok(Value::Object(_)) => {}
                 _ => {
-                    return request_error(
+                    return bad_request(
                         media,
-                        StatusCode::BAD_REQUEST,
-                        "BAD_USER_INPUT",
-                        &format!("the `{name}` parameter must be a JSON object"),
+                        format!("the `{name}` parameter must be a JSON object"),
                     );
                 }
             }
         }
     }
-    execute(
-        state,
-        peer_addr(peer),
-        headers,
-        media,
-        BatchRequest::Single(request),
-    )
-    .await
+    execute(state, caller, media, BatchRequest::Single(request)).await
 }
 
 /// `POST /graphql`.
 pub async fn graphql_post(
     State(state): State<AppState>,
-    peer: Peer,
+    caller: Result<RequestCaller, Refusal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -341,25 +190,27 @@ pub async fn graphql_post(
         .trim()
         .to_ascii_lowercase();
     if content_type != JSON {
-        return request_error(
+        return refuse(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "POST bodies must be `application/json`",
+            &AppError::bad_input("POST bodies must be `application/json`"),
         );
     }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => {
-            return request_error(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("the body is not a GraphQL request: {e}"),
-            );
-        }
+        Err(e) => return bad_request(media, format!("the body is not a GraphQL request: {e}")),
     };
-    execute(state, peer_addr(peer), headers, media, batch).await
+    // async-graphql reads a body without `query` as an empty query; GraphQL-over-HTTP §5.1
+    // makes `query` required.
+    let missing_query = |r: &Request| r.query.trim().is_empty();
+    let missing = match &batch {
+        BatchRequest::Single(r) => missing_query(r),
+        BatchRequest::Batch(requests) => requests.iter().any(missing_query),
+    };
+    if missing {
+        return bad_request(media, "missing the `query` parameter".into());
+    }
+    execute(state, caller, media, batch).await
 }
 
 fn not_acceptable() -> Response {
@@ -377,43 +228,34 @@ fn not_acceptable() -> Response {
 
 async fn execute(
     state: AppState,
-    peer: Option<SocketAddr>,
-    headers: HeaderMap,
+    caller: Result<RequestCaller, Refusal>,
     media: MediaType,
     batch: BatchRequest,
 ) -> Response {
-    let caller = match caller_of(&state, &headers).await {
+    let caller = match caller {
         Ok(c) => c,
-        Err(AppError::Unauthenticated(msg)) => return unauthenticated(media, &msg),
-        Err(e) => {
+        Err(Refusal(e)) => {
             e.log();
-            return request_error(
-                media,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.code(),
-                &e.client_message(),
-            );
+            return refuse(media, envelope::status_of(&e), &e);
         }
     };
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
         BatchRequest::Batch(requests) => requests.len().clamp(1, state.settings.max_batch),
     };
-    if let Some(wait) = rate_limited_n(&state, caller.as_ref(), peer, operations) {
-        return too_many_requests(media, wait);
+    if let Err(e) = caller.admit(&state, operations) {
+        return refuse(media, StatusCode::TOO_MANY_REQUESTS, &e);
     }
     match batch {
         BatchRequest::Single(request) => {
-            let (status, body) = run_one(&state, caller, request, media).await;
+            let (status, body) = run_one(&state, &caller, request, media).await;
             respond_text(status, media, body)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.settings.max_batch {
-                return request_error(
+                return bad_request(
                     media,
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    &format!(
+                    format!(
                         "a batch must hold 1 to {} operations, got {}",
                         state.settings.max_batch,
                         requests.len()
@@ -423,7 +265,7 @@ async fn execute(
             let mut bodies = Vec::with_capacity(requests.len());
             let mut all_request_errors = true;
             for request in requests {
-                let (status, body) = run_one(&state, caller.clone(), request, media).await;
+                let (status, body) = run_one(&state, &caller, request, media).await;
                 all_request_errors &= status != StatusCode::OK;
                 bodies.push(body);
             }
@@ -440,7 +282,7 @@ async fn execute(
 /// Runs one operation; returns the status it calls for and its body as JSON text.
 async fn run_one(
     state: &AppState,
-    caller: Option<Caller>,
+    caller: &RequestCaller,
     mut request: Request,
     media: MediaType,
 ) -> (StatusCode, String) {
@@ -453,21 +295,11 @@ async fn run_one(
     // Parsed once here (or found parsed); execution reuses the document (a parse error is
     // reported by it).
     let candidate = state.documents.prepare(&mut request);
-    let authenticated = caller.is_some();
+    let authenticated = caller.caller.is_some();
     if let Err(e) = check_parsed(&mut request, &document_bounds) {
         return request_failure(&e, media);
     }
-    let facade = Arc::new(
-        Facade::for_request(
-            state.db.clone(),
-            state.ledger.clone(),
-            state.appender.clone(),
-            caller,
-        )
-        .with_tenant_cache(state.tenants.clone())
-        .with_recording(state.settings.record_requests),
-    );
-    facade.set_operation(request.operation_name.clone());
+    let facade = state.request_facade(caller.caller.clone(), request.operation_name.clone());
     let response = state.schema.execute(request.data(facade.clone())).await;
     // The answer is written out and the request's rows let go before its records are
     // committed: the commit is shared with concurrent requests and takes a while.
@@ -477,11 +309,8 @@ async fn run_one(
     let answer = answer_text(response, media);
     // No evidence leaves before the request's authorization and access records are durable.
     if let Err(e) = records.commit().await {
-        let body = json!({"errors": [{
-            "message": e.client_message(),
-            "extensions": {"code": e.code()},
-        }]});
-        return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
+        e.log();
+        return (StatusCode::INTERNAL_SERVER_ERROR, envelope::errors_body(&e));
     }
     if let Some(candidate) = keep {
         state.documents.keep(candidate);
@@ -489,8 +318,9 @@ async fn run_one(
     answer
 }
 
-/// Checks the parsed document of a request against the bounds; a document that does not
-/// parse is left to execution, which reports the error.
+/// Checks the parsed document of a request against the bounds, and that the operation it runs
+/// is one this endpoint serves; a document that does not parse is left to execution, which
+/// reports the error.
 fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Result<(), AppError> {
     let operation_name = request.operation_name.clone();
     // The variables are taken out while the document is borrowed, and put back.
@@ -498,6 +328,7 @@ fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Resu
     let checked = match request.parsed_query() {
         Ok(doc) => {
             bounds::check_document(doc, operation_name.as_deref(), &variables, document_bounds)
+                .and_then(|()| check_operation_type(doc, operation_name.as_deref()))
         }
         Err(_) => Ok(()),
     };
@@ -505,76 +336,111 @@ fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Resu
     checked
 }
 
+/// A subscription is refused with one error: the schema has no subscription root type, and
+/// async-graphql would report the missing root type and each of its fields.
+fn check_operation_type(doc: &ExecutableDocument, operation_name: Option<&str>) -> Result<(), AppError> {
+    if operation_type(doc, operation_name) == Some(OperationType::Subscription) {
+        return Err(AppError::bad_input(
+            "subscriptions are not supported: this schema has no subscription root type",
+        ));
+    }
+    Ok(())
+}
+
+/// The type of the operation a request would run, when the document says unambiguously.
+fn operation_type(doc: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) => {
+            // Ambiguous: execution will report it; decided only if every candidate agrees.
+            let mut types = ops.values().map(|op| op.node.ty);
+            let first = types.next();
+            first.filter(|t| types.all(|u| u == *t))
+        }
+    }
+}
+
+/// The operation a GET request would run is a mutation (or subscription).
+fn is_non_query_operation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(doc) = parse_query(query) else {
+        return false;
+    };
+    matches!(
+        operation_type(&doc, operation_name),
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
+}
+
 /// A request refused before execution: no `data` key; 400 under
 /// `application/graphql-response+json`, 200 under `application/json`.
 fn request_failure(e: &AppError, media: MediaType) -> (StatusCode, String) {
-    let body = json!({"errors": [{
-        "message": e.client_message(),
-        "extensions": {"code": e.code()},
-    }]});
     let status = if media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (status, body.to_string())
+    (status, envelope::errors_body(e))
+}
+
+/// A response with errors and no `data` (execution never started).
+#[derive(Serialize)]
+struct ErrorsOnly<'a> {
+    errors: &'a [ServerError],
 }
 
 /// The status and body of an executed request.
-fn answer_text(response: async_graphql::Response, media: MediaType) -> (StatusCode, String) {
+fn answer_text(mut response: async_graphql::Response, media: MediaType) -> (StatusCode, String) {
     if response.errors.is_empty() {
         // The common case: straight to text, no intermediate JSON tree.
         let text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_string());
         return (StatusCode::OK, text);
     }
+    for error in &mut response.errors {
+        add_missing_code(error);
+    }
+    // Execution never started when every error is pathless and there is no data: a request
+    // error (GraphQL-over-HTTP §6.4.1), answered without `data`.
     let request_failed = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
-        for error in errors {
-            add_missing_code(error);
-        }
-    }
-    if let (true, Some(map)) = (request_failed, body.as_object_mut()) {
-        map.remove("data");
-    }
+    let text = if request_failed {
+        serde_json::to_string(&ErrorsOnly {
+            errors: &response.errors,
+        })
+    } else {
+        serde_json::to_string(&response)
+    };
     let status = if request_failed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (status, body.to_string())
+    (status, text.unwrap_or_else(|_| "{}".to_string()))
 }
 
-/// Errors raised by async-graphql itself (parse, validation, limits) carry no code; give them
-/// one from the fixed set.
-fn add_missing_code(error: &mut Value) {
+/// Errors raised by async-graphql itself carry no code: a limit it enforces (known by the
+/// error's source type) is QUERY_TOO_COMPLEX; anything else it raises (parsing, validation,
+/// coercing variables and arguments) is the request's fault, BAD_USER_INPUT. Errors of
+/// runledger's own carry their code already ([`AppError::into_graphql`]).
+fn add_missing_code(error: &mut ServerError) {
     let has_code = error
-        .pointer("/extensions/code")
-        .is_some_and(|c| c.is_string());
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
     if has_code {
         return;
     }
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let code = if message.contains("too complex")
-        || message.contains("nested too deep")
-        || message.contains("recursion depth")
-    {
-        "QUERY_TOO_COMPLEX"
-    } else {
-        "BAD_USER_INPUT"
+    let code = match error.source::<QueryLimitExceeded>() {
+        Some(_) => AppError::QueryTooComplex(String::new()).code(),
+        None => AppError::BadUserInput(String::new()).code(),
     };
-    if let Some(map) = error.as_object_mut() {
-        let ext = map.entry("extensions").or_insert_with(|| json!({}));
-        if let Some(ext) = ext.as_object_mut() {
-            ext.insert("code".into(), json!(code));
-        }
-    }
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
 }
 
 /// Answers any other method on `/graphql`.
