@@ -467,16 +467,25 @@ mod tests {
     fn serve_defaults_map_to_the_shipped_settings() {
         let config = serve(&[]).server_config().unwrap();
         let defaults = HttpSettings::default();
-        assert_eq!(config.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(config.http.max_batch, defaults.max_batch);
         assert_eq!(config.http.max_body_bytes, defaults.max_body_bytes);
         assert_eq!(config.http.request_timeout, defaults.request_timeout);
         assert_eq!(config.http.max_aliases, defaults.max_aliases);
         assert_eq!(config.http.max_document_bytes, defaults.max_document_bytes);
         assert_eq!(config.http.max_selections, defaults.max_selections);
-        assert_eq!(config.http.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(
+            config.http.header_read_timeout,
+            defaults.header_read_timeout
+        );
         assert_eq!(config.http.limits.max_depth, Limits::default().max_depth);
-        assert_eq!(config.http.limits.max_complexity, Limits::default().max_complexity);
+        assert_eq!(
+            config.http.limits.max_complexity,
+            Limits::default().max_complexity
+        );
         assert!(config.http.limits.introspection);
         assert!(config.http.record_requests);
         assert!(!config.http.metrics);
@@ -488,7 +497,10 @@ mod tests {
         assert_eq!(policy.every_entries, 1000);
         assert_eq!(policy.interval, Duration::from_secs(10));
         assert_eq!(config.full_verify_interval, Duration::from_secs(3600));
-        assert_eq!(config.signing_key_file, std::path::PathBuf::from("runledger-signing.key"));
+        assert_eq!(
+            config.signing_key_file,
+            std::path::PathBuf::from("runledger-signing.key")
+        );
         assert_eq!(config.log_name, "runledger");
         assert!(config.trusted_keys.is_empty());
     }
@@ -537,7 +549,10 @@ mod tests {
         ])
         .server_config()
         .unwrap();
-        assert_eq!(config.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(config.http.max_batch, 3);
         assert_eq!(config.http.max_body_bytes, 1000);
         assert_eq!(config.http.request_timeout, Duration::from_secs(7));
@@ -551,7 +566,10 @@ mod tests {
         assert_eq!(config.http.rate_limit, None);
         assert_eq!(
             config.http.cors_allowed_origins,
-            vec!["https://a.example".to_string(), " https://b.example".to_string()]
+            vec![
+                "https://a.example".to_string(),
+                " https://b.example".to_string()
+            ]
         );
         assert!(!config.http.record_requests);
         assert!(config.http.metrics);
@@ -560,7 +578,10 @@ mod tests {
         assert_eq!(policy.every_entries, 12);
         assert_eq!(policy.interval, Duration::from_secs(3));
         assert_eq!(config.log_name, "acme");
-        assert_eq!(config.signing_key_file, std::path::PathBuf::from("/tmp/k.key"));
+        assert_eq!(
+            config.signing_key_file,
+            std::path::PathBuf::from("/tmp/k.key")
+        );
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub enum AppError {
     /// A different record already exists under the same key.
     Conflict(String),
     /// The caller exceeded its request budget; it may retry after this many seconds.
-    RateLimited { message: String, retry_after_secs: u64 },
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The request ran past its time limit and was cancelled.
     Timeout(String),
     /// The query exceeds depth, complexity or size limits.

@@ -32,6 +32,8 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+#[cfg(test)]
+mod layering;
 pub mod ledger;
 pub mod seed;
 pub mod startup;

@@ -41,6 +41,17 @@ pub const SMOKE: Scale = Scale {
     telemetry_percent: 2,
 };
 
+/// Tenants of 10,000 runs as in `full`, without the million-run tenant: for comparing two
+/// builds on the dashboard mix (`compare`), seeded in about a minute per backend.
+pub const MID: Scale = Scale {
+    name: "mid",
+    tenants: 2,
+    runs_per_tenant: 10_000,
+    big_tenant_runs: 10_000,
+    steps_per_run: 20,
+    telemetry_percent: 2,
+};
+
 /// Seeds of the two `runledger seed` calls (they name the tenants).
 const MIX_SEED: &str = "1";
 const BIG_SEED: &str = "2";

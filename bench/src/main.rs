@@ -20,6 +20,7 @@
 //! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
 //! [--entries 1000000]`
 
+mod compare;
 mod dataset;
 mod floor;
 mod ledger;
@@ -32,9 +33,9 @@ mod reads;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use runledger::http::HttpSettings;
 use runledger::db::Db;
 use runledger::domain::Role;
+use runledger::http::HttpSettings;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
@@ -42,7 +43,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "drive"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "compare", "drive"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -65,9 +66,16 @@ struct Args {
     /// `ledger`: size of the ledger that is verified.
     #[arg(long, default_value_t = 1_000_000)]
     entries: u64,
-    /// `queries`: the dataset, `full` (issue 6's) or `smoke` (the same shape, small).
-    #[arg(long, default_value = "full", value_parser = ["full", "smoke"])]
+    /// `queries`, `compare`: the dataset, `full` (issue 6's), `mid` (its 10,000-run tenants
+    /// only) or `smoke` (the same shape, small).
+    #[arg(long, default_value = "full", value_parser = ["full", "mid", "smoke"])]
     scale: String,
+    /// `compare`: the other build's `runledger` binary.
+    #[arg(long)]
+    baseline: Option<std::path::PathBuf>,
+    /// `compare`: rounds per query and build.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// `queries`: seconds of load per query (after the warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -432,13 +440,9 @@ async fn main() -> Result<(), String> {
         );
         return Ok(());
     }
-    if args.what == "queries" {
+    if args.what == "queries" || args.what == "compare" {
         let opts = queries::Options {
-            scale: if args.scale == "full" {
-                dataset::FULL
-            } else {
-                dataset::SMOKE
-            },
+            scale: compare::scale(&args.scale),
             postgres_server: args
                 .postgres
                 .clone()
@@ -451,6 +455,20 @@ async fn main() -> Result<(), String> {
         };
         if args.seed_only {
             queries::seed(&opts).await?;
+            return Ok(());
+        }
+        if args.what == "compare" {
+            let baseline = args
+                .baseline
+                .clone()
+                .ok_or("compare needs --baseline <the other build's runledger binary>")?;
+            let report = compare::run(compare::Compare {
+                baseline,
+                rounds: args.rounds,
+                options: opts,
+            })
+            .await?;
+            println!("{report}");
             return Ok(());
         }
         let report = queries::run(opts).await?;

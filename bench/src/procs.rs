@@ -125,10 +125,20 @@ pub async fn start_runledger(
     key_file: &Path,
     log: &Path,
 ) -> Result<Server, String> {
+    start_runledger_binary(&runledger_binary()?, database_url, key_file, log).await
+}
+
+/// Like [`start_runledger`], with the `runledger` binary at `binary` (another build).
+pub async fn start_runledger_binary(
+    binary: &Path,
+    database_url: &str,
+    key_file: &Path,
+    log: &Path,
+) -> Result<Server, String> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
-    let mut child = Command::new(runledger_binary()?)
+    let mut child = Command::new(binary)
         .args(["serve", "--database-url", database_url, "--listen", &listen])
         .args(["--metrics", "--rate-limit-per-second", "0"])
         .arg("--signing-key-file")

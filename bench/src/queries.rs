@@ -74,7 +74,11 @@ fn repo_root() -> PathBuf {
 }
 
 /// Run ids (with trace ids) of `tenant`, spread over its whole time range.
-async fn sample_runs(url: &str, tenant: &str, count: usize) -> Result<Vec<RunRef>, String> {
+pub(crate) async fn sample_runs(
+    url: &str,
+    tenant: &str,
+    count: usize,
+) -> Result<Vec<RunRef>, String> {
     let db = Db::connect(url, 1).await.map_err(|e| e.describe())?;
     let backend = db.conn.get_database_backend();
     let total: i64 = db
@@ -178,7 +182,7 @@ pub async fn measure(
     Ok((measured, statements))
 }
 
-fn auditor_key(ds: &Dataset, tenant: &str) -> Result<String, String> {
+pub(crate) fn auditor_key(ds: &Dataset, tenant: &str) -> Result<String, String> {
     let out = procs::runledger(&[
         "keys",
         "create",
@@ -264,7 +268,7 @@ async fn runledger_backend(
 }
 
 /// Where datasets and scratch files live (git-ignored).
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     repo_root().join("bench/.data")
 }
 
@@ -338,7 +342,7 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use runledger::db::Db;
 use runledger::domain::Role;
 use runledger::http::HttpSettings;
-use runledger::startup::{Server, ServerConfig};
 use runledger::seed::{self, SeedOptions};
+use runledger::startup::{Server, ServerConfig};
 use serde_json::json;
 
 use crate::load;

@@ -10,8 +10,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{self, Caller};
@@ -94,15 +94,13 @@ impl RequestCaller {
             (None, Some(peer)) => address_bucket(peer.ip()),
             (None, None) => return Ok(()),
         };
-        limiter
-            .check_n(&bucket, operations as u32)
-            .map_err(|wait| {
-                let secs = retry_after_secs(wait);
-                AppError::RateLimited {
-                    message: format!("rate limit exceeded for this API key; retry in {secs} s"),
-                    retry_after_secs: secs,
-                }
-            })
+        limiter.check_n(&bucket, operations as u32).map_err(|wait| {
+            let secs = retry_after_secs(wait);
+            AppError::RateLimited {
+                message: format!("rate limit exceeded for this API key; retry in {secs} s"),
+                retry_after_secs: secs,
+            }
+        })
     }
 
     /// The caller, which must have sent a key: UNAUTHENTICATED otherwise.

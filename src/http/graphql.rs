@@ -13,8 +13,8 @@
 //! errored fields are null, errors propagate to the nearest nullable parent, keys in selection
 //! order) through the patched async-graphql in `vendor/`.
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::parser::parse_query;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, QueryLimitExceeded, Request, ServerError};
 
 use axum::body::Bytes;
@@ -101,7 +101,11 @@ fn refuse(media: MediaType, status: StatusCode, e: &AppError) -> Response {
 }
 
 fn bad_request(media: MediaType, message: String) -> Response {
-    refuse(media, StatusCode::BAD_REQUEST, &AppError::BadUserInput(message))
+    refuse(
+        media,
+        StatusCode::BAD_REQUEST,
+        &AppError::BadUserInput(message),
+    )
 }
 
 /// Query-string parameters of a GET request.
@@ -338,7 +342,10 @@ fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Resu
 
 /// A subscription is refused with one error: the schema has no subscription root type, and
 /// async-graphql would report the missing root type and each of its fields.
-fn check_operation_type(doc: &ExecutableDocument, operation_name: Option<&str>) -> Result<(), AppError> {
+fn check_operation_type(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Result<(), AppError> {
     if operation_type(doc, operation_name) == Some(OperationType::Subscription) {
         return Err(AppError::bad_input(
             "subscriptions are not supported: this schema has no subscription root type",

@@ -129,7 +129,6 @@ impl AppState {
     }
 }
 
-
 impl AppState {
     /// The facade one request runs with: the caller's view of the data, recording what it is
     /// allowed and what it reads. The only place a request's facade is made.

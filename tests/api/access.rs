@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::fixture;
 use crate::helpers::{Backend, TestApp};
-use runledger::http::HttpSettings;
 use runledger::auth;
 use runledger::domain::Role;
+use runledger::http::HttpSettings;
 
 /// The public id of a key `rl_<id>_<secret>`.
 fn key_id(key: &str) -> &str {

@@ -252,9 +252,8 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
         let store = TestDb::new(backend).await;
-        let key_file = KeyFile(
-            std::env::temp_dir().join(format!("{}.key", unique_name("runledger_test"))),
-        );
+        let key_file =
+            KeyFile(std::env::temp_dir().join(format!("{}.key", unique_name("runledger_test"))));
         // As `runledger serve` starts, except that checkpoints and full verifications are
         // signed only when a test asks (`TestApp::checkpoint`), so that tests count exactly
         // the entries and checkpoints they cause.

@@ -60,14 +60,20 @@ impl<'de> Deserialize<'de> for Ordered {
             fn visit_str<E>(self, s: &str) -> Result<Ordered, E> {
                 Ok(Ordered::String(s.to_string()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Ordered, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Ordered, A::Error> {
                 let mut items = Vec::new();
                 while let Some(item) = a.next_element()? {
                     items.push(item);
                 }
                 Ok(Ordered::Array(items))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Ordered, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Ordered, A::Error> {
                 let mut entries = Vec::new();
                 while let Some((k, v)) = a.next_entry::<String, Ordered>()? {
                     entries.push((k, v));
@@ -233,8 +239,15 @@ async fn response_keys_follow_the_selection_order(backend: Backend) {
         top.push("audit");
         assert_eq!(data.keys(), top, "{body}");
         let runs = data.get("runs");
-        assert_eq!(runs.keys(), vec!["pageInfo", "totalCount", "nodes"], "{body}");
-        assert_eq!(runs.get("pageInfo").keys(), vec!["hasNextPage", "endCursor"]);
+        assert_eq!(
+            runs.keys(),
+            vec!["pageInfo", "totalCount", "nodes"],
+            "{body}"
+        );
+        assert_eq!(
+            runs.get("pageInfo").keys(),
+            vec!["hasNextPage", "endCursor"]
+        );
         // CollectFields: the fragment's fields go where the spread is, a repeated key where it
         // first appears.
         assert_eq!(
@@ -259,7 +272,8 @@ async fn a_subscription_is_refused_with_one_error(backend: Backend) {
         "subscription { viewer { role } }",
         "subscription S { llmRuns { totalCount } }",
     ] {
-        let (status, _, body) = post(&app, Some(&keys.alpha_viewer), &json!({"query": query})).await;
+        let (status, _, body) =
+            post(&app, Some(&keys.alpha_viewer), &json!({"query": query})).await;
         assert_eq!(status, 400, "{body}");
         assert!(body.get("data").is_none(), "{body}");
         assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "{body}");
@@ -310,8 +324,8 @@ async fn date_time_is_specified_by_the_same_url(backend: Backend) {
     let url = body["data"]["__type"]["specifiedByURL"]
         .as_str()
         .unwrap_or_else(|| panic!("DateTime has no specifiedByURL: {body}"));
-    let sdl = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-        .unwrap();
+    let sdl =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     let line = format!(r#"scalar DateTime @specifiedBy(url: "{url}")"#);
     assert!(sdl.contains(&line), "schema.graphql lacks `{line}`");
 }
