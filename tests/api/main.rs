@@ -23,3 +23,4 @@ mod system;
 mod system_scope;
 mod tamper;
 mod verification;
+mod vocabulary;
