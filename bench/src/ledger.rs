@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use runledger::db::Db;
-use runledger::domain::{ActorType, LedgerCategory};
 use runledger::ledger::appender::Appender;
 use runledger::ledger::checkpoint::{LedgerKeys, checkpoint_tenant};
 use runledger::ledger::note::NoteSigner;
 use runledger::ledger::verify::{self, Verdict, VerificationMode, VerifyOptions};
+use runledger::ledger::vocabulary::{self, EntityType, EvidenceRead};
 use runledger::ledger::{NewEntry, append};
-use serde_json::json;
 
 /// One measured line.
 pub struct Figure {
@@ -24,22 +23,21 @@ pub struct Figure {
     pub note: String,
 }
 
+/// An `EVIDENCE_READ` of one run, as a request by key `bench` leaves it.
 fn access_entry(i: u64) -> NewEntry {
-    NewEntry {
-        id: None,
-        category: LedgerCategory::Access,
-        event_type: "EVIDENCE_READ".into(),
-        entity_type: "llm_run".into(),
-        entity_id: format!("run-{i:08}"),
-        actor_type: ActorType::System,
-        actor_id: Some("key:bench".into()),
-        action_reason: Some("llmRun".into()),
-        decision: None,
-        before_state: None,
-        after_state: Some(json!({"operation": "RunEnvelope", "rows": 1, "topic": "runs"})),
-        correlation_id: None,
-        occurred_at: Utc::now(),
-    }
+    let run_id = format!("run-{i:08}");
+    let read = EvidenceRead {
+        key_id: "bench",
+        operation: "RunEnvelope",
+        topic: "runs",
+        entity_type: EntityType::LlmRun,
+        entity_id: run_id.clone(),
+        views: vec!["envelope"],
+        filters: None,
+        rows: 1,
+        ids: vec![run_id],
+    };
+    vocabulary::evidence_read(read, Utc::now())
 }
 
 fn err(e: runledger::error::AppError) -> String {

@@ -12,10 +12,13 @@ use serde_json::json;
 
 use crate::canonical::{micros, sha256_hex};
 use crate::db::Db;
-use crate::domain::{ActorType, LedgerCategory, Role};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult, Context};
 use crate::ids::secret_hex;
-use crate::ledger::{self, NewEntry};
+use crate::ledger::{
+    self,
+    vocabulary::{self, AuthFailureReason},
+};
 use cache::KeyCache;
 use entity::{api_keys, tenants};
 
@@ -71,12 +74,20 @@ pub fn authorize(caller: Option<&Caller>, permission: Permission) -> AppResult<&
     if role_grants(caller.role, permission) {
         Ok(caller)
     } else {
-        Err(AppError::Forbidden(format!(
-            "role {} does not grant {}",
+        Err(AppError::Forbidden(decision_reason(
             caller.role,
-            permission.as_str()
+            permission,
+            false,
         )))
     }
+}
+
+/// Why a role was or was not granted a permission, as the refusal says and the decision's
+/// ledger entry records it: `role VIEWER grants read:evidence`, `role VIEWER does not grant
+/// read:audit`.
+pub fn decision_reason(role: Role, permission: Permission, allowed: bool) -> String {
+    let verb = if allowed { "grants" } else { "does not grant" };
+    format!("role {role} {verb} {}", permission.as_str())
 }
 
 /// Length of the public key id (hex characters).
@@ -112,7 +123,7 @@ pub struct AuthFailure {
     pub ledger: String,
     /// The key id presented, when the key was well formed.
     pub key_id: Option<String>,
-    pub reason: &'static str,
+    pub reason: AuthFailureReason,
 }
 
 /// Resolves a presented key to its caller; `Unauthenticated` when unknown, revoked or wrong.
@@ -150,21 +161,11 @@ pub async fn authenticate_recorded(
     if !may_record_failure(&budget) {
         return Err(rejected_key());
     }
-    let entry = NewEntry {
-        id: None,
-        category: LedgerCategory::Identity,
-        event_type: "AUTHENTICATION_FAILED".into(),
-        entity_type: "api_key".into(),
-        entity_id: failure.key_id.clone().unwrap_or_else(|| "unknown".into()),
-        actor_type: ActorType::System,
-        actor_id: failure.key_id.as_ref().map(|k| format!("key:{k}")),
-        action_reason: Some(failure.reason.to_string()),
-        decision: Some(crate::domain::AccessDecision::Deny),
-        before_state: None,
-        after_state: None,
-        correlation_id: None,
-        occurred_at: micros(Utc::now()),
-    };
+    let entry = vocabulary::authentication_failed(
+        failure.key_id.as_deref(),
+        failure.reason,
+        micros(Utc::now()),
+    );
     appender.append(&failure.ledger, vec![entry]).await?;
     Err(rejected_key())
 }
@@ -179,14 +180,14 @@ async fn check_key(
         return Ok(Err(AuthFailure {
             ledger: PLATFORM_LEDGER.into(),
             key_id: None,
-            reason: "malformed key",
+            reason: AuthFailureReason::MalformedKey,
         }));
     };
     let Some(key) = find_key(db, key_cache, id).await? else {
         return Ok(Err(AuthFailure {
             ledger: PLATFORM_LEDGER.into(),
             key_id: Some(id.to_string()),
-            reason: "unknown key id",
+            reason: AuthFailureReason::UnknownKeyId,
         }));
     };
     let presented_hash = sha256_hex(presented.as_bytes());
@@ -198,10 +199,10 @@ async fn check_key(
         }))
     };
     if !constant_time_eq(presented_hash.as_bytes(), key.secret_hash.as_bytes()) {
-        return failed("wrong secret");
+        return failed(AuthFailureReason::WrongSecret);
     }
     if key.revoked_at.is_some() {
-        return failed("revoked key");
+        return failed(AuthFailureReason::RevokedKey);
     }
     let role = Role::parse(&key.role).ok_or_else(|| {
         AppError::internal(
@@ -321,23 +322,12 @@ pub async fn ensure_tenant(
     ledger::append(
         &tx.txn,
         tenant_id,
-        vec![NewEntry {
-            id: None,
-            category: LedgerCategory::Identity,
-            event_type: "TENANT_CREATED".into(),
-            entity_type: "tenant".into(),
-            entity_id: tenant_id.to_string(),
-            actor_type: ActorType::System,
-            actor_id: Some("runledger".into()),
-            action_reason: None,
-            decision: None,
-            before_state: None,
-            after_state: Some(
-                json!({"name": name, "compliance_frameworks": compliance_frameworks}),
-            ),
-            correlation_id: None,
-            occurred_at: now,
-        }],
+        vec![vocabulary::tenant_created(
+            tenant_id,
+            name,
+            compliance_frameworks,
+            now,
+        )],
     )
     .await?;
     tx.commit().await?;
@@ -384,60 +374,27 @@ pub async fn create_key(
     .exec_without_returning(&tx.txn)
     .await
     .with_context(|| format!("store a new key for tenant {tenant_id}"))?;
-    let (actor_type, actor_id) = match actor {
-        Some(c) => (ActorType::Human, Some(format!("key:{}", c.key_id))),
-        None => (ActorType::System, Some("runledger-cli".to_string())),
-    };
     ledger::append(
         &tx.txn,
         tenant_id,
-        vec![NewEntry {
-            id: None,
-            category: LedgerCategory::Identity,
-            event_type: "KEY_CREATED".into(),
-            entity_type: "api_key".into(),
-            entity_id: id,
-            actor_type,
-            actor_id,
-            action_reason: None,
-            decision: None,
-            before_state: None,
-            after_state: Some(json!({"role": role.as_str(), "label": model.label})),
-            correlation_id: None,
-            occurred_at: now,
-        }],
+        vec![vocabulary::key_created(
+            &id,
+            role,
+            model.label.as_deref(),
+            changed_by(actor),
+            now,
+        )],
     )
     .await?;
     tx.commit().await?;
     Ok((key, model))
 }
 
-/// The identity entry of a key change, attributed to the admin key that made it (or the CLI).
-fn key_entry(
-    event_type: &str,
-    key_id: &str,
-    actor: Option<&Caller>,
-    after_state: serde_json::Value,
-    now: chrono::DateTime<Utc>,
-) -> NewEntry {
-    let (actor_type, actor_id) = match actor {
-        Some(c) => (ActorType::Human, Some(format!("key:{}", c.key_id))),
-        None => (ActorType::System, Some("runledger-cli".to_string())),
-    };
-    NewEntry {
-        id: None,
-        category: LedgerCategory::Identity,
-        event_type: event_type.into(),
-        entity_type: "api_key".into(),
-        entity_id: key_id.to_string(),
-        actor_type,
-        actor_id,
-        action_reason: None,
-        decision: None,
-        before_state: None,
-        after_state: Some(after_state),
-        correlation_id: None,
-        occurred_at: now,
+/// Who a key change is attributed to: the admin key that made it, or the command line.
+fn changed_by(actor: Option<&Caller>) -> vocabulary::KeyChangedBy<'_> {
+    match actor {
+        Some(c) => vocabulary::KeyChangedBy::AdminKey(&c.key_id),
+        None => vocabulary::KeyChangedBy::Cli,
     }
 }
 
@@ -495,11 +452,10 @@ pub async fn revoke_key(
     ledger::append(
         &tx.txn,
         tenant_id,
-        vec![key_entry(
-            "KEY_REVOKED",
+        vec![vocabulary::key_revoked(
             key_id,
-            actor,
-            json!({"role": key.role}),
+            &key.role,
+            changed_by(actor),
             now,
         )],
     )
@@ -549,11 +505,11 @@ pub async fn rotate_key(
     ledger::append(
         &tx.txn,
         tenant_id,
-        vec![key_entry(
-            "KEY_ROTATED",
+        vec![vocabulary::key_rotated(
             key_id,
-            actor,
-            json!({"role": old.role, "replaced_by": id}),
+            &old.role,
+            &id,
+            changed_by(actor),
             now,
         )],
     )

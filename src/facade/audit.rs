@@ -13,6 +13,7 @@ use crate::auth::Permission;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp};
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::verify::{self, Report, VerificationMode, VerifyOptions};
+use crate::ledger::vocabulary::EventType;
 use crate::ledger::{self, merkle, proof};
 use entity::{audit_ledger, ledger_checkpoints, log_exports};
 
@@ -344,7 +345,7 @@ impl Facade {
         let entry = audit_ledger::Entity::find()
             .filter(audit_ledger::Column::TenantId.eq(scope.tenant_id))
             .filter(audit_ledger::Column::Category.eq(LedgerCategory::Integrity.as_str()))
-            .filter(audit_ledger::Column::EventType.eq("LEDGER_VERIFIED"))
+            .filter(audit_ledger::Column::EventType.eq(EventType::LedgerVerified.as_str()))
             .filter(
                 audit_ledger::Column::ActionReason
                     .eq(verify::verification_reason(VerificationMode::Full)),

@@ -8,15 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Facade;
 use crate::auth::{self, Caller, Permission};
 use crate::canonical::micros;
-use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult};
 use crate::ledger::NewEntry;
 use crate::ledger::appender::Appender;
+use crate::ledger::vocabulary::{self, EntityType, EvidenceRead, PermissionDecision};
 use crate::locked;
 
 /// Most ids an access entry lists (a page holds at most 100; aliased pages of one list with the
@@ -27,7 +27,7 @@ const MAX_IDS: usize = 1000;
 #[derive(Clone, Debug)]
 struct Read {
     topic: &'static str,
-    entity_type: &'static str,
+    entity_type: EntityType,
     entity_id: String,
     view: &'static str,
     filters: Option<Value>,
@@ -44,6 +44,9 @@ pub struct RequestRecord {
     /// (permission, allowed) → reason, how often.
     decisions: Mutex<Decisions>,
     reads: Mutex<Vec<Read>>,
+    /// An entity type a read named that the ledger vocabulary does not know (a bug): the
+    /// request's records are then refused, so that no evidence leaves without its record.
+    unknown_entity_type: Mutex<Option<&'static str>>,
 }
 
 impl RequestRecord {
@@ -54,71 +57,66 @@ impl RequestRecord {
             .1 += 1;
     }
 
-    fn read(&self, read: Read) {
-        locked(&self.reads).push(read);
+    fn read(
+        &self,
+        topic: &'static str,
+        entity_type: &'static str,
+        entity_id: String,
+        view: &'static str,
+        filters: Option<Value>,
+        ids: Vec<String>,
+    ) {
+        let Some(entity_type) = EntityType::parse(entity_type) else {
+            tracing::error!(
+                entity_type,
+                "a read names an entity type the ledger does not know"
+            );
+            *locked(&self.unknown_entity_type) = Some(entity_type);
+            return;
+        };
+        locked(&self.reads).push(Read {
+            topic,
+            entity_type,
+            entity_id,
+            view,
+            filters,
+            ids,
+        });
     }
 
-    /// The ledger entries this request owes, for `caller`.
+    /// The ledger entries this request owes, for `caller`: its permission decisions, then
+    /// the evidence it returned.
     fn entries(&self, caller: &Caller) -> Vec<NewEntry> {
         let now = micros(Utc::now());
         let operation = locked(&self.operation)
             .clone()
             .unwrap_or_else(|| "(anonymous)".into());
-        let actor = Some(format!("key:{}", caller.key_id));
         let mut out = Vec::new();
         for ((permission, allowed), (reason, checks)) in locked(&self.decisions).iter() {
-            out.push(NewEntry {
-                id: None,
-                category: LedgerCategory::Authorization,
-                event_type: if *allowed {
-                    "PERMISSION_GRANTED".into()
-                } else {
-                    "PERMISSION_DENIED".into()
-                },
-                entity_type: "permission".into(),
-                entity_id: (*permission).to_string(),
-                actor_type: ActorType::System,
-                actor_id: actor.clone(),
-                action_reason: Some(reason.clone()),
-                decision: Some(if *allowed {
-                    AccessDecision::Allow
-                } else {
-                    AccessDecision::Deny
-                }),
-                before_state: None,
-                after_state: Some(json!({
-                    "role": caller.role.as_str(),
-                    "permission": permission,
-                    "operation": operation,
-                    "checks": checks,
-                })),
-                correlation_id: None,
-                occurred_at: now,
-            });
+            let decision = PermissionDecision {
+                key_id: &caller.key_id,
+                role: caller.role,
+                permission,
+                allowed: *allowed,
+                reason: reason.clone(),
+                operation: &operation,
+                checks: *checks,
+            };
+            out.push(vocabulary::permission_decided(decision, now));
         }
         for read in group_reads(locked(&self.reads).clone()) {
-            out.push(NewEntry {
-                id: None,
-                category: LedgerCategory::Access,
-                event_type: "EVIDENCE_READ".into(),
-                entity_type: read.entity_type.into(),
+            let read = EvidenceRead {
+                key_id: &caller.key_id,
+                operation: &operation,
+                topic: read.topic,
+                entity_type: read.entity_type,
                 entity_id: read.entity_id,
-                actor_type: ActorType::System,
-                actor_id: actor.clone(),
-                action_reason: Some(operation.clone()),
-                decision: None,
-                before_state: None,
-                after_state: Some(json!({
-                    "topic": read.topic,
-                    "operation": operation,
-                    "views": read.views,
-                    "filters": read.filters,
-                    "rows": read.rows,
-                    "ids": read.ids,
-                })),
-                correlation_id: None,
-                occurred_at: now,
-            });
+                views: read.views,
+                filters: read.filters,
+                rows: read.rows,
+                ids: read.ids,
+            };
+            out.push(vocabulary::evidence_read(read, now));
         }
         out
     }
@@ -127,7 +125,7 @@ impl RequestRecord {
 /// One access entry: an entity (or a list) and everything read of it.
 struct GroupedRead {
     topic: &'static str,
-    entity_type: &'static str,
+    entity_type: EntityType,
     entity_id: String,
     views: Vec<&'static str>,
     filters: Option<Value>,
@@ -138,7 +136,7 @@ struct GroupedRead {
 /// Groups reads by entity; the views read of a run that a list returned join the list's entry.
 fn group_reads(reads: Vec<Read>) -> Vec<GroupedRead> {
     let mut groups: Vec<GroupedRead> = Vec::new();
-    let mut index: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
+    let mut index: BTreeMap<(EntityType, String), usize> = BTreeMap::new();
     // Lists first, so that the runs they returned are known.
     let (lists, singles): (Vec<Read>, Vec<Read>) =
         reads.into_iter().partition(|r| r.filters.is_some());
@@ -179,7 +177,7 @@ fn group_reads(reads: Vec<Read>) -> Vec<GroupedRead> {
     }
     for r in singles {
         let at = match (r.entity_type, listed.get(&r.entity_id)) {
-            ("llm_run", Some(at)) => *at,
+            (EntityType::LlmRun, Some(at)) => *at,
             _ => *index
                 .entry((r.entity_type, r.entity_id.clone()))
                 .or_insert_with(|| {
@@ -214,10 +212,7 @@ impl Facade {
     pub(crate) fn authorize(&self, permission: Permission) -> AppResult<&Caller> {
         let result = auth::authorize(self.caller.as_ref(), permission);
         if let Some(caller) = self.caller.as_ref() {
-            let reason = match &result {
-                Ok(_) => format!("role {} grants {}", caller.role, permission.as_str()),
-                Err(e) => e.client_message(),
-            };
+            let reason = auth::decision_reason(caller.role, permission, result.is_ok());
             self.record.decision(permission, result.is_ok(), reason);
         }
         result
@@ -231,14 +226,9 @@ impl Facade {
         entity_id: &str,
         view: &'static str,
     ) {
-        self.record.read(Read {
-            topic,
-            entity_type,
-            entity_id: entity_id.to_string(),
-            view,
-            filters: None,
-            ids: Vec::new(),
-        });
+        let entity_id = entity_id.to_string();
+        self.record
+            .read(topic, entity_type, entity_id, view, None, Vec::new());
     }
 
     /// Records that a list was returned: its field, filters and the ids of its rows.
@@ -250,20 +240,9 @@ impl Facade {
         filters: Value,
         ids: Vec<String>,
     ) {
-        self.record.read(Read {
-            topic,
-            entity_type,
-            entity_id: field.to_string(),
-            view: field,
-            filters: Some(filters),
-            ids,
-        });
-    }
-
-    /// Writes the request's authorization and access records; returns once they are durable.
-    /// Anonymous requests leave nothing (there is no tenant to record them in).
-    pub async fn flush_records(&self) -> AppResult<()> {
-        self.pending_records().commit().await
+        let entity_id = field.to_string();
+        self.record
+            .read(topic, entity_type, entity_id, field, Some(filters), ids);
     }
 
     /// The request's records so far, to be committed after this facade — its loaders and the
@@ -274,9 +253,16 @@ impl Facade {
             (Some(caller), true) => Some((caller.tenant_id.clone(), self.record.entries(caller))),
             _ => None,
         };
+        let entries = match *locked(&self.record.unknown_entity_type) {
+            Some(entity_type) if entries.is_some() => Err(AppError::internal(
+                "record the request's access",
+                format!("unknown entity type `{entity_type}`"),
+            )),
+            _ => Ok(entries.filter(|(_, e)| !e.is_empty())),
+        };
         PendingRecords {
             appender: self.appender.clone(),
-            entries: entries.filter(|(_, e)| !e.is_empty()),
+            entries,
         }
     }
 }
@@ -284,14 +270,15 @@ impl Facade {
 /// A request's records ([`Facade::pending_records`]), not yet durable.
 pub struct PendingRecords {
     appender: Appender,
-    /// The tenant and its entries; none for an anonymous or unrecorded request.
-    entries: Option<(String, Vec<NewEntry>)>,
+    /// The tenant and its entries; none for an anonymous or unrecorded request; an error
+    /// when they cannot be written as the ledger's vocabulary requires.
+    entries: AppResult<Option<(String, Vec<NewEntry>)>>,
 }
 
 impl PendingRecords {
     /// Writes the records; returns once they are durable.
     pub async fn commit(self) -> AppResult<()> {
-        let Some((tenant_id, entries)) = self.entries else {
+        let Some((tenant_id, entries)) = self.entries? else {
             return Ok(());
         };
         self.appender

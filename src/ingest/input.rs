@@ -9,10 +9,10 @@ use serde_json::Value;
 use super::EvidenceBatch;
 use crate::canonical::{canonical_json, micros};
 use crate::domain::{
-    ActorType, LedgerCategory, Origin, PolicyDecision, RunStatus, Severity, StepStatus, Timestamp,
+    ActorType, Origin, PolicyDecision, RunStatus, Severity, StepStatus, Timestamp,
 };
 use crate::error::{AppError, AppResult};
-use crate::ledger::NewEntry;
+use crate::ledger::vocabulary::{ProducerEvent, producer_entry_id};
 use entity::{governance_events, llm_runs, system_records, telemetry_samples, trace_steps};
 
 /// Longest identifier or name accepted (run ids, models, skills…).
@@ -259,13 +259,6 @@ impl Check {
         }
         Ok(())
     }
-}
-
-/// The ledger id of a producer event: `le_` and 32 hex characters of
-/// SHA-256(tenant ‖ 0x1f ‖ event id).
-fn producer_entry_id(tenant_id: &str, event_id: &str) -> String {
-    let digest = crate::canonical::sha256_hex(format!("{tenant_id}\u{1f}{event_id}").as_bytes());
-    format!("le_{}", &digest[..32])
 }
 
 fn json_depth(v: &Value) -> usize {
@@ -534,8 +527,9 @@ impl Check {
         })
     }
 
-    /// Producer audit events, appended to the ledger as GOVERNANCE entries. Each entry's id is
-    /// derived from the tenant and the producer's event id, so a re-send is recognised.
+    /// Producer audit events, appended to the ledger as GOVERNANCE entries: the one kind of
+    /// entry a client submits ([`crate::ledger::vocabulary`], client-submitted). Each entry's
+    /// id is derived from the tenant and the producer's event id, so a re-send is recognised.
     pub fn audit_events(
         &self,
         tenant_id: &str,
@@ -550,24 +544,20 @@ impl Check {
                     self.json(&p(f), v)?;
                     Ok(v.as_ref().map(|j| j.0.clone()))
                 };
-            out.push(NewEntry {
-                id: Some(producer_entry_id(
-                    tenant_id,
-                    &self.id(&p("eventId"), &e.event_id)?,
-                )),
-                category: LedgerCategory::Governance,
+            let event = ProducerEvent {
+                entry_id: producer_entry_id(tenant_id, &self.id(&p("eventId"), &e.event_id)?),
                 event_type: self.id(&p("eventType"), &e.event_type)?,
                 entity_type: self.id(&p("entityType"), &e.entity_type)?,
                 entity_id: self.id(&p("entityId"), &e.entity_id)?,
                 actor_type: e.actor_type,
                 actor_id: self.opt_id(&p("actorId"), &e.actor_id)?,
                 action_reason: self.opt_text(&p("actionReason"), &e.action_reason)?,
-                decision: None,
                 before_state: state("beforeState", &e.before_state)?,
                 after_state: state("afterState", &e.after_state)?,
                 correlation_id: self.opt_id(&p("correlationId"), &e.correlation_id)?,
                 occurred_at: self.time(&p("occurredAt"), e.occurred_at)?,
-            });
+            };
+            out.push(event.into_entry());
         }
         Ok(EvidenceBatch {
             ledger_entries: out,

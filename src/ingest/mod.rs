@@ -28,10 +28,9 @@ use crate::canonical::{
     governance_json, hash_json, micros, run_json, step_json, system_json, telemetry_json,
 };
 use crate::db::Db;
-use crate::domain::{ActorType, LedgerCategory};
 use crate::error::{AppError, AppResult, Context};
 use crate::ids;
-use crate::ledger::{self, NewEntry, merkle};
+use crate::ledger::{self, NewEntry, merkle, vocabulary};
 
 mod idempotency;
 pub mod input;
@@ -448,21 +447,7 @@ fn link_to_anchor(batch: &mut EvidenceBatch, anchor_id: &str) {
 
 /// The ledger entry that commits to a batch's Merkle root.
 fn anchor_entry(anchor_id: String, after_state: Value) -> NewEntry {
-    NewEntry {
-        id: None,
-        category: LedgerCategory::Anchor,
-        event_type: "EVIDENCE_BATCH_ANCHORED".into(),
-        entity_type: "evidence_batch".into(),
-        entity_id: anchor_id,
-        actor_type: ActorType::System,
-        actor_id: Some("runledger-ingest".into()),
-        action_reason: None,
-        decision: None,
-        before_state: None,
-        after_state: Some(after_state),
-        correlation_id: None,
-        occurred_at: micros(Utc::now()),
-    }
+    vocabulary::batch_anchored(anchor_id, after_state, micros(Utc::now()))
 }
 
 /// Inserts rows with multi-row INSERT statements, each bounded by [`MAX_BOUND_PARAMETERS`]:

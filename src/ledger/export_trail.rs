@@ -21,15 +21,17 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use serde_json::Value;
 
 use super::verify::{Anomaly, AnomalyKind};
+use super::vocabulary::{EntityType, EventType, LedgerCategory};
 use crate::canonical::write_timestamp;
 use crate::error::{AppResult, Context};
 use entity::{audit_ledger, log_exports};
 
-/// The entity type of export entries.
-const ENTITY_TYPE: &str = "log_export";
-const REQUESTED: &str = "EXPORT_REQUESTED";
-const COMPLETED: &str = "EXPORT_COMPLETED";
-const FAILED: &str = "EXPORT_FAILED";
+/// The entity type of export entries, and their event types ([`super::vocabulary`]).
+const ENTITY_TYPE: &str = EntityType::LogExport.as_str();
+const REQUESTED: &str = EventType::ExportRequested.as_str();
+const COMPLETED: &str = EventType::ExportCompleted.as_str();
+const FAILED: &str = EventType::ExportFailed.as_str();
+const EXPORT: &str = LedgerCategory::Export.as_str();
 
 /// Export rows read per statement.
 const PAGE: u64 = 5000;
@@ -87,7 +89,7 @@ impl Claim {
         occurred_at: DateTime<Utc>,
         after_state: Option<&str>,
     ) -> Option<Claim> {
-        if category != "EXPORT"
+        if category != EXPORT
             || entity_type != ENTITY_TYPE
             || ![REQUESTED, COMPLETED, FAILED].contains(&event_type)
         {
@@ -152,7 +154,7 @@ async fn compare_one_by_one(
 ) -> AppResult<(Vec<Anomaly>, u64)> {
     let entries = audit_ledger::Entity::find()
         .filter(audit_ledger::Column::TenantId.eq(tenant_id))
-        .filter(audit_ledger::Column::Category.eq("EXPORT"))
+        .filter(audit_ledger::Column::Category.eq(EXPORT))
         .order_by_asc(audit_ledger::Column::Seq)
         .all(conn)
         .await

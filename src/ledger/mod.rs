@@ -17,6 +17,7 @@ pub mod proof;
 mod scan;
 pub mod signing;
 pub mod verify;
+pub mod vocabulary;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

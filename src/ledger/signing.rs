@@ -22,15 +22,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
-use serde_json::json;
 
+use super::append;
 use super::note::{self, NoteSigner, NoteVerifier};
 use super::verify::{RetiredKey, origin_of};
-use super::{NewEntry, append};
+use super::vocabulary::{self, EventType};
 use crate::auth::PLATFORM_LEDGER;
 use crate::canonical::micros;
 use crate::db::Db;
-use crate::domain::{ActorType, LedgerCategory};
+use crate::domain::LedgerCategory;
 use crate::error::{AppError, AppResult, Context};
 use entity::{audit_ledger, ledger_checkpoints};
 
@@ -91,7 +91,7 @@ pub fn retired_for(
 }
 
 /// Event type of a signing key rotation in the platform ledger.
-pub const ROTATION_EVENT: &str = "SIGNING_KEY_ROTATED";
+pub const ROTATION_EVENT: &str = EventType::SigningKeyRotated.as_str();
 
 /// First line of a rotation statement's body.
 const STATEMENT_TITLE: &str = "runledger signing key rotation";
@@ -531,21 +531,13 @@ async fn record_rotation(db: &Db, old: &NoteSigner, new: &NoteSigner) -> AppResu
         .map(|cp| (cp.tenant_id, cp.tree_size))
         .collect();
     let statement = sign_rotation(old, new, &covers);
-    let entry = NewEntry {
-        id: None,
-        category: LedgerCategory::Identity,
-        event_type: ROTATION_EVENT.into(),
-        entity_type: "signing_key".into(),
-        entity_id: new.key_id_hex(),
-        actor_type: ActorType::System,
-        actor_id: Some("runledger-cli".into()),
-        action_reason: None,
-        decision: None,
-        before_state: Some(json!({"verifier_key": old.verifier_key()})),
-        after_state: Some(json!({"verifier_key": new.verifier_key(), "statement": statement})),
-        correlation_id: None,
-        occurred_at: micros(Utc::now()),
-    };
+    let entry = vocabulary::signing_key_rotated(
+        &new.key_id_hex(),
+        &old.verifier_key(),
+        &new.verifier_key(),
+        &statement,
+        micros(Utc::now()),
+    );
     append(&tx.txn, PLATFORM_LEDGER, vec![entry]).await?;
     tx.commit().await
 }

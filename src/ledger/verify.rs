@@ -258,21 +258,15 @@ pub const RECORDED_ANOMALIES: usize = 20;
 
 /// The INTEGRITY entry that records a completed verification: who asked, and what it found.
 pub fn verification_entry(report: &Report, actor_id: Option<String>) -> super::NewEntry {
-    super::NewEntry {
-        id: None,
-        category: crate::domain::LedgerCategory::Integrity,
-        event_type: "LEDGER_VERIFIED".into(),
-        entity_type: "audit_ledger".into(),
-        entity_id: report.tenant_id.clone(),
-        actor_type: crate::domain::ActorType::System,
+    let reason = verification_reason(report.mode);
+    let summary = report.summary();
+    super::vocabulary::ledger_verified(
+        &report.tenant_id,
         actor_id,
-        action_reason: Some(verification_reason(report.mode)),
-        decision: None,
-        before_state: None,
-        after_state: Some(report.summary()),
-        correlation_id: None,
-        occurred_at: report.verified_at,
-    }
+        reason,
+        summary,
+        report.verified_at,
+    )
 }
 
 /// The `action_reason` of a LEDGER_VERIFIED entry: `Full verification` or `Incremental

@@ -560,7 +560,7 @@ both!(abuse_is_refused_cheaply);
 /// the server goes on answering. The slow request is a full verification of a ledger of
 /// 30,000 entries against a 100 ms limit.
 async fn slow_requests_time_out(backend: Backend) {
-    use runledger::domain::{ActorType, LedgerCategory};
+    use runledger::ledger::vocabulary::{self, EntityType, EvidenceRead};
     use runledger::ledger::{NewEntry, append};
     let settings = HttpSettings {
         request_timeout: Duration::from_millis(100),
@@ -570,20 +570,19 @@ async fn slow_requests_time_out(backend: Backend) {
     let keys = fixture::load(&app).await;
     let tx = app.db().begin_write().await.unwrap();
     let entries: Vec<NewEntry> = (0..30_000)
-        .map(|i| NewEntry {
-            id: None,
-            category: LedgerCategory::Access,
-            event_type: "EVIDENCE_READ".into(),
-            entity_type: "llm_run".into(),
-            entity_id: format!("run-{i}"),
-            actor_type: ActorType::System,
-            actor_id: None,
-            action_reason: None,
-            decision: None,
-            before_state: None,
-            after_state: None,
-            correlation_id: None,
-            occurred_at: chrono::Utc::now(),
+        .map(|i| {
+            let read = EvidenceRead {
+                key_id: "bulk",
+                operation: "(anonymous)",
+                topic: "runs",
+                entity_type: EntityType::LlmRun,
+                entity_id: format!("run-{i}"),
+                views: vec!["run"],
+                filters: None,
+                rows: 1,
+                ids: vec![format!("run-{i}")],
+            };
+            vocabulary::evidence_read(read, chrono::Utc::now())
         })
         .collect();
     append(&tx.txn, "alpha", entries).await.unwrap();

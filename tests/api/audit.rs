@@ -76,12 +76,12 @@ async fn entries_and_views(backend: Backend) {
     assert_eq!(decisions, vec![&json!("DENY"), &json!("ALLOW")]);
     assert_eq!(
         a["denied"],
-        json!({"totalCount": 1, "nodes": [{"entityId": "audit.integrity"}]})
+        json!({"totalCount": 1, "nodes": [{"entityId": "read:audit"}]})
     );
     assert_eq!(a["access"]["totalCount"], json!(2));
     assert_eq!(
         a["access"]["nodes"][0],
-        json!({"eventType": "LOGS_EXPORTED", "entityType": "llm_run", "entityId": "r6", "actorId": "h-1"})
+        json!({"eventType": "EVIDENCE_READ", "entityType": "llm_run", "entityId": "r6", "actorId": format!("key:{}", fixture::key_id(&keys.alpha_viewer))})
     );
     assert_eq!(
         a["exports"]["nodes"],

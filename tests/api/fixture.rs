@@ -4,9 +4,13 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use runledger::auth;
-use runledger::domain::{AccessDecision, ActorType, LedgerCategory, Role};
+use runledger::auth::Permission;
+use runledger::domain::{ActorType, Role};
 use runledger::ingest::{self, EvidenceBatch};
 use runledger::ledger::NewEntry;
+use runledger::ledger::vocabulary::{
+    self, EntityType, EvidenceRead, PermissionDecision, ProducerEvent, producer_entry_id,
+};
 use serde_json::json;
 
 use entity::{
@@ -401,107 +405,110 @@ pub fn alpha_exports() -> Vec<log_exports::Model> {
     ]
 }
 
-fn entry(
-    category: LedgerCategory,
-    event_type: &str,
-    entity: (&str, &str),
-    decision: Option<AccessDecision>,
-    seconds: i64,
-) -> NewEntry {
-    NewEntry {
-        id: None,
-        category,
-        event_type: event_type.into(),
-        entity_type: entity.0.into(),
-        entity_id: entity.1.into(),
-        actor_type: ActorType::Human,
-        actor_id: Some("h-1".into()),
-        action_reason: Some(format!("{event_type} in fixture")),
-        decision,
-        before_state: (category == LedgerCategory::Governance).then(|| json!({"limit": 500})),
-        after_state: (category == LedgerCategory::Governance).then(|| json!({"limit": 800})),
-        correlation_id: None,
-        occurred_at: at(seconds),
-    }
+/// The public id of an API key's text (`rl_<id>_<secret>`).
+pub fn key_id(key: &str) -> &str {
+    &key[3..15]
 }
 
-/// Producer ledger entries of alpha: 2 authorization (ALLOW, DENY), 2 access, 1 governance.
-pub fn alpha_ledger() -> Vec<NewEntry> {
+/// A request's permission decision, as the server records it.
+fn decision(
+    key: &str,
+    role: Role,
+    permission: Permission,
+    operation: &str,
+    seconds: i64,
+) -> NewEntry {
+    let allowed = auth::role_grants(role, permission);
+    vocabulary::permission_decided(
+        PermissionDecision {
+            key_id: key_id(key),
+            role,
+            permission: permission.as_str(),
+            allowed,
+            reason: auth::decision_reason(role, permission, allowed),
+            operation,
+            checks: 1,
+        },
+        at(seconds),
+    )
+}
+
+/// A request's read of one run, as the server records it.
+fn run_read(
+    key: &str,
+    run_id: &str,
+    view: &'static str,
+    operation: &str,
+    seconds: i64,
+) -> NewEntry {
+    vocabulary::evidence_read(
+        EvidenceRead {
+            key_id: key_id(key),
+            operation,
+            topic: "runs",
+            entity_type: EntityType::LlmRun,
+            entity_id: run_id.into(),
+            views: vec![view],
+            filters: None,
+            rows: 1,
+            ids: vec![run_id.into()],
+        },
+        at(seconds),
+    )
+}
+
+/// Alpha's ledger entries of requests and producers (`viewer` is alpha's viewer key): 2
+/// authorization (viewer allowed to read evidence, refused the audit views), 2 access (runs r1
+/// and r6 read), 1 governance (a producer's policy change).
+pub fn alpha_ledger(viewer: &str) -> Vec<NewEntry> {
+    let policy_change = ProducerEvent {
+        entry_id: producer_entry_id("alpha", "chg-1"),
+        event_type: "POLICY_RULE_CHANGED".into(),
+        entity_type: "policy".into(),
+        entity_id: "pol-b".into(),
+        actor_type: ActorType::Human,
+        actor_id: Some("h-1".into()),
+        action_reason: Some("POLICY_RULE_CHANGED in fixture".into()),
+        before_state: Some(json!({"limit": 500})),
+        after_state: Some(json!({"limit": 800})),
+        correlation_id: None,
+        occurred_at: at(14),
+    };
     vec![
-        entry(
-            LedgerCategory::Authorization,
-            "ACCESS_DECISION",
-            ("operation", "llmRuns"),
-            Some(AccessDecision::Allow),
-            10,
-        ),
-        entry(
-            LedgerCategory::Authorization,
-            "ACCESS_DECISION",
-            ("operation", "audit.integrity"),
-            Some(AccessDecision::Deny),
-            11,
-        ),
-        entry(
-            LedgerCategory::Access,
-            "LOGS_VIEWED",
-            ("llm_run", "r1"),
-            None,
-            12,
-        ),
-        entry(
-            LedgerCategory::Access,
-            "LOGS_EXPORTED",
-            ("llm_run", "r6"),
-            None,
-            13,
-        ),
-        entry(
-            LedgerCategory::Governance,
-            "POLICY_RULE_CHANGED",
-            ("policy", "pol-b"),
-            None,
-            14,
-        ),
+        decision(viewer, Role::Viewer, Permission::ReadEvidence, "Runs", 10),
+        decision(viewer, Role::Viewer, Permission::ReadAudit, "Integrity", 11),
+        run_read(viewer, "r1", "run", "Run", 12),
+        run_read(viewer, "r6", "export", "RunExport", 13),
+        policy_change.into_entry(),
     ]
 }
 
 /// The chained EXPORT entries of an export record, as the server's export path writes them
 /// (docs/ledger.md, "Export records"): requested, then completed with its checksum or failed.
 pub fn export_entries(e: &log_exports::Model) -> Vec<NewEntry> {
-    let base = NewEntry {
-        id: None,
-        category: LedgerCategory::Export,
-        event_type: "EXPORT_REQUESTED".into(),
-        entity_type: "log_export".into(),
-        entity_id: e.id.clone(),
-        actor_type: ActorType::Human,
-        actor_id: Some(e.requested_by.clone()),
-        action_reason: None,
-        decision: None,
-        before_state: None,
-        after_state: Some(json!({"scope": e.scope, "format": e.format, "status": "PENDING"})),
-        correlation_id: e.run_id.clone(),
-        occurred_at: e.requested_at,
-    };
-    let mut out = vec![base.clone()];
+    let run_id = e.run_id.as_deref();
+    let requested = vocabulary::export_requested(
+        &e.id,
+        &e.requested_by,
+        &e.scope,
+        &e.format,
+        run_id,
+        e.requested_at,
+    );
+    let mut out = vec![requested];
     match e.status.as_str() {
-        "COMPLETED" => out.push(NewEntry {
-            event_type: "EXPORT_COMPLETED".into(),
-            actor_type: ActorType::System,
-            actor_id: Some("runledger-export".into()),
-            after_state: Some(json!({"status": "COMPLETED", "checksum": e.checksum})),
-            occurred_at: e.delivered_at.unwrap(),
-            ..base
-        }),
-        "FAILED" => out.push(NewEntry {
-            event_type: "EXPORT_FAILED".into(),
-            actor_type: ActorType::System,
-            actor_id: Some("runledger-export".into()),
-            after_state: Some(json!({"status": "FAILED"})),
-            occurred_at: e.requested_at + Duration::seconds(1),
-            ..base
-        }),
+        "COMPLETED" => out.push(vocabulary::export_completed(
+            &e.id,
+            run_id,
+            e.checksum.as_deref().unwrap(),
+            e.delivered_at.unwrap(),
+        )),
+        "FAILED" => out.push(vocabulary::export_failed(
+            &e.id,
+            run_id,
+            None,
+            e.requested_at + Duration::seconds(1),
+        )),
         _ => {}
     }
     out
@@ -552,7 +559,7 @@ pub async fn load(app: &TestApp) -> Keys {
             .collect(),
         telemetry: alpha_telemetry(),
         exports: alpha_exports(),
-        ledger_entries: alpha_ledger()
+        ledger_entries: alpha_ledger(&keys.alpha_viewer)
             .into_iter()
             .chain(alpha_exports().iter().flat_map(export_entries))
             .collect(),
@@ -609,15 +616,9 @@ pub async fn load(app: &TestApp) -> Keys {
             .map(system_model)
             .collect(),
         telemetry: vec![],
-        ledger_entries: std::iter::once(entry(
-            LedgerCategory::Access,
-            "LOGS_VIEWED",
-            ("llm_run", "rb1"),
-            None,
-            3,
-        ))
-        .chain(export_entries(&beta_export))
-        .collect(),
+        ledger_entries: std::iter::once(run_read(&keys.beta_auditor, "rb1", "run", "Run", 3))
+            .chain(export_entries(&beta_export))
+            .collect(),
         exports: vec![beta_export],
         ..Default::default()
     };

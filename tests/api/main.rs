@@ -24,3 +24,4 @@ mod system;
 mod system_scope;
 mod tamper;
 mod verification;
+mod vocabulary;

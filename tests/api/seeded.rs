@@ -296,7 +296,7 @@ async fn operations_match_sql(backend: Backend) {
         json!(count("SELECT COUNT(*) FROM log_exports WHERE tenant_id = 'acme'").await)
     );
     let denied =
-        count("SELECT COUNT(*) FROM audit_ledger WHERE tenant_id = 'acme' AND decision = 'DENY'")
+        count("SELECT COUNT(*) FROM audit_ledger WHERE tenant_id = 'acme' AND category = 'AUTHORIZATION' AND decision = 'DENY'")
             .await;
     assert!(denied > 0, "seeded authorization decisions include denials");
     let d = app
