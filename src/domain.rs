@@ -41,7 +41,7 @@ macro_rules! vocabulary {
         impl $crate::domain::Vocabulary for $name {
             const NAME: &'static str = stringify!($name);
 
-            fn parse(text: &str) -> Option<Self> {
+            fn from_stored(text: &str) -> Option<Self> {
                 $name::parse(text)
             }
         }
@@ -60,7 +60,7 @@ pub trait Vocabulary: Sized + Copy + async_graphql::InputType {
     const NAME: &'static str;
 
     /// Parses the stored spelling.
-    fn parse(text: &str) -> Option<Self>;
+    fn from_stored(text: &str) -> Option<Self>;
 }
 
 /// Reads a stored value of a vocabulary: the one place stored enums are parsed on read, and
@@ -69,7 +69,7 @@ pub trait Vocabulary: Sized + Copy + async_graphql::InputType {
 /// value; the description is logged when the error reaches a client, which sees only
 /// `internal error`.
 pub fn read_stored<T: Vocabulary>(text: &str, row: impl FnOnce() -> String) -> Result<T, AppError> {
-    T::parse(text).ok_or_else(|| {
+    T::from_stored(text).ok_or_else(|| {
         AppError::internal(
             format!("read the stored {} of {}", T::NAME, row()),
             format!("`{text}` is not a {}", T::NAME),

@@ -174,12 +174,13 @@ pub fn view_columns<C: Copy + 'static, S: Copy>(
 /// }
 /// ```
 macro_rules! row_type {
-    (@plain $expr:expr, opaque) => {
+    (@plain $fty:ty, $expr:expr, opaque) => {
         None
     };
-    (@plain $expr:expr,) => {
-        $crate::graphql::rows::PlainValue::plain($expr)
-    };
+    (@plain $fty:ty, $expr:expr,) => {{
+        let value: $fty = $expr;
+        $crate::graphql::rows::PlainValue::plain(value)
+    }};
     (
         $ty:ident($inner:ty) as $row:ident: $model:ty, columns: $entity:ident, names: $names:ident;
         plain {
@@ -219,7 +220,7 @@ macro_rules! row_type {
                 let $row: &$model = &self.0;
                 $(
                     if name == $gql {
-                        return $crate::graphql::rows::row_type!(@plain $expr, $($opaque)?);
+                        return $crate::graphql::rows::row_type!(@plain $fty, $expr, $($opaque)?);
                     }
                 )*
                 None

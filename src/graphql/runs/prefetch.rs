@@ -4,7 +4,6 @@
 
 use async_graphql::Lookahead;
 
-use super::export::llm_run_export_field;
 use super::governance::{governance_event_columns, llm_run_governance_field};
 use super::replay::llm_run_replay_field;
 use super::run::{llm_run_envelope_field, llm_run_field as run};
@@ -111,7 +110,6 @@ mod tests {
             ("LlmRun", run::metadata),
             ("LlmRun", run::export),
             ("SystemRun", system::telemetry),
-            ("LlmRunExport", llm_run_export_field::metadata),
         ] {
             let start = sdl
                 .find(&format!("type {ty} "))
