@@ -109,5 +109,8 @@ pub fn replay_window(
     governance: &[governance_events::Model],
     half_width: i64,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
-    window_of_seconds(inflection_of(run, steps, governance).timestamp.0, half_width)
+    window_of_seconds(
+        inflection_of(run, steps, governance).timestamp.0,
+        half_width,
+    )
 }

@@ -19,7 +19,10 @@ impl ApiKey {
         &self.0.id
     }
     async fn role(&self) -> Result<Option<Role>> {
-        stored(&self.0.role, || format!("api_keys {}/{}", self.0.tenant_id, self.0.id)).map(Some)
+        stored(&self.0.role, || {
+            format!("api_keys {}/{}", self.0.tenant_id, self.0.id)
+        })
+        .map(Some)
     }
     async fn label(&self) -> Option<&str> {
         self.0.label.as_deref()

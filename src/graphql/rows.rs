@@ -107,10 +107,7 @@ impl<T: PlainValue, E> PlainValue for Result<T, E> {
 
 /// A stored vocabulary value of a row, for a resolver: [`crate::domain::read_stored`] (an
 /// INTERNAL error naming the row when the value is corrupt).
-pub fn stored<T: Vocabulary>(
-    text: &str,
-    row: impl FnOnce() -> String,
-) -> async_graphql::Result<T> {
+pub fn stored<T: Vocabulary>(text: &str, row: impl FnOnce() -> String) -> async_graphql::Result<T> {
     Ok(crate::domain::read_stored(text, row)?)
 }
 
@@ -147,7 +144,9 @@ pub fn view_columns<C: Copy + 'static, S: Copy>(
         } else if name == "__typename" {
             continue;
         } else {
-            own.iter().find(|(own, _)| *own == name).map(|(_, shown)| *shown)
+            own.iter()
+                .find(|(own, _)| *own == name)
+                .map(|(_, shown)| *shown)
         };
         match shown {
             Some(shown) => set = add(set, shown),

@@ -10,8 +10,8 @@ use super::plain::Plain;
 use super::rows::{row_type, stored, view_type};
 use crate::domain::{Severity, WindowSeconds};
 use crate::facade::EvidenceMetadata;
-use crate::facade::page::ListKind;
 use crate::facade::inflection::Inflection;
+use crate::facade::page::ListKind;
 use crate::facade::runs::ReplayEvent;
 use crate::facade::system::{
     Cause, MetricSummary, SystemAttribution as Attribution, SystemEvents as Events, SystemFilter,

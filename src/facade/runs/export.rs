@@ -3,13 +3,13 @@
 
 use serde_json::Value;
 
-use crate::facade::metadata::{EvidenceMetadata, distinct_sorted};
-use crate::facade::shared::Rows;
 use crate::auth::Permission;
 use crate::canonical::{hash_json, run_bundle_json};
 use crate::domain::{ExportFormat, ExportStatus, PolicyDecision, SourceDomain, Timestamp};
 use crate::error::AppResult;
 use crate::facade::Facade;
+use crate::facade::metadata::{EvidenceMetadata, distinct_sorted};
+use crate::facade::shared::Rows;
 use entity::{llm_runs, log_exports};
 
 /// O5: what can be exported and what was.

@@ -1,10 +1,10 @@
 //! Loading what the nested views of a page of runs need, one statement per kind of data.
 
-use crate::facade::decode::{EventColumns, StepColumns};
 use crate::auth::Permission;
 use crate::domain::WindowSeconds;
 use crate::error::{AppError, AppResult};
 use crate::facade::Facade;
+use crate::facade::decode::{EventColumns, StepColumns};
 use entity::llm_runs;
 
 /// Which nested data a page of runs will need (decided from the query's selection).

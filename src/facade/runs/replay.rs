@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::facade::inflection::{Inflection, inflection_of, window_around};
-use crate::facade::metadata::EvidenceMetadata;
-use crate::facade::shared::Rows;
 use super::step_ref;
 use crate::auth::Permission;
 use crate::domain::{SourceDomain, Timestamp, WindowSeconds};
 use crate::error::AppResult;
+use crate::facade::inflection::{Inflection, inflection_of, window_around};
+use crate::facade::metadata::EvidenceMetadata;
+use crate::facade::shared::Rows;
 use crate::facade::{Facade, Scope};
 use entity::{governance_events, llm_runs, system_records, trace_steps};
 

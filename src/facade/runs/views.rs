@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use crate::facade::decode::{EventColumns, StepColumns};
-use crate::facade::metadata::EvidenceMetadata;
-use crate::facade::shared::Rows;
 use crate::auth::Permission;
 use crate::canonical::{canonical_json, hash_json, run_json, sha256_hex, step_json};
 use crate::domain::{SourceDomain, Timestamp};
 use crate::error::AppResult;
 use crate::facade::Facade;
+use crate::facade::decode::{EventColumns, StepColumns};
+use crate::facade::metadata::EvidenceMetadata;
+use crate::facade::shared::Rows;
 use entity::{governance_events, llm_runs, trace_steps};
 
 /// O1: the canonical record with its checksum.

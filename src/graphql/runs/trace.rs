@@ -19,7 +19,10 @@ pub struct TraceStep(pub Shared<trace_steps::Model>);
 
 /// The row's key, for errors about it.
 fn step_key(s: &trace_steps::Model) -> String {
-    format!("trace_steps {}/{}#{}", s.tenant_id, s.trace_id, s.step_index)
+    format!(
+        "trace_steps {}/{}#{}",
+        s.tenant_id, s.trace_id, s.step_index
+    )
 }
 
 row_type! {
