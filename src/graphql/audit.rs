@@ -3,7 +3,7 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, Json, Object, Result, SelectionField};
+use async_graphql::{Context, Json, Object, Result, SelectionField};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
 use super::plain::Plain;
@@ -31,34 +31,28 @@ fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
         .map(Json)
 }
 
-/// The row's key, for errors about it.
-fn entry_key(e: &audit_ledger::Model) -> String {
-    format!("audit_ledger {}/{}", e.tenant_id, e.seq)
-}
-
 row_type! {
-    AuditEntry(audit_ledger::Model) as e: audit_ledger::Model, columns: audit_ledger,
-        names: audit_entry_field;
+    AuditEntry(audit_ledger::Model) as e in audit_ledger, names: audit_entry_field,
+        key: [e.tenant_id, e.seq], node: [Id]
+        => global_id(NodeKind::AuditEntry, &[&e.id]);
     plain {
-        /// Global id (Relay).
-        id "id": ID [Id] => global_id(NodeKind::AuditEntry, &[&e.id]);
         /// The entry's own id (use it with `auditEntry`).
         entry_id "entryId": &str [Id] => &e.id;
         /// Position in the tenant's chain, from 1, without gaps.
         seq "seq": i64 [Seq] => e.seq;
         category "category": Result<Option<LedgerCategory>> [Category]
-            => stored(&e.category, || entry_key(e)).map(Some);
+            => stored(&e.category, || AuditEntry::row_key(e)).map(Some);
         event_type "eventType": &str [EventType] => &e.event_type;
         entity_type "entityType": &str [EntityType] => &e.entity_type;
         entity_id "entityId": &str [EntityId] => &e.entity_id;
         actor_type "actorType": Result<Option<ActorType>> [ActorType]
-            => stored(&e.actor_type, || entry_key(e)).map(Some);
+            => stored(&e.actor_type, || AuditEntry::row_key(e)).map(Some);
         actor_id "actorId": Option<&str> [ActorId] => e.actor_id.as_deref();
         /// Why the action was taken or decided.
         action_reason "actionReason": Option<&str> [ActionReason] => e.action_reason.as_deref();
         /// The stored decision of an authorization entry (ALLOW or DENY).
         decision "decision": Result<Option<AccessDecision>> [Decision]
-            => stored_opt(e.decision.as_deref(), || entry_key(e));
+            => stored_opt(e.decision.as_deref(), || AuditEntry::row_key(e));
         /// State before the change, as JSON.
         before_state "beforeState": Option<Json<serde_json::Value>> [BeforeState] opaque
             => json_state(&e.before_state);

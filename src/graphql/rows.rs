@@ -1,7 +1,8 @@
 //! Each GraphQL row type declared once. A row type (a run, a step, a policy event, a ledger
 //! entry, a system record…) is one [`row_type!`] declaration listing its fields in schema order,
 //! each with its GraphQL name, type, description, the columns it shows and the expression that
-//! renders it. From that one list follow:
+//! renders it; its header names the entity, the row's key (for errors about the row) and, for a
+//! Relay node, how its global `id` (the first field) is made. From that one declaration follow:
 //!
 //! - the type's `#[Object]` resolvers (the field's name is the declared one, so the schema is
 //!   exactly what the declaration says);
@@ -160,7 +161,8 @@ pub fn view_columns<C: Copy + 'static, S: Copy>(
 ///
 /// ```text
 /// row_type! {
-///     Wrapper(Inner) as row: Model, columns: entity_module, names: wrapper_field;
+///     Wrapper(Inner) as row in entity_module, names: wrapper_field,
+///         key: [row.key_column, ...], node: [Column, ...] => global id of `row`;
 ///     plain {
 ///         /// Description.
 ///         rust_name "graphqlName": Type [Column, ...] => expression of `row`;
@@ -181,7 +183,8 @@ macro_rules! row_type {
         $crate::graphql::rows::PlainValue::plain(value)
     }};
     (
-        $ty:ident($inner:ty) as $row:ident: $model:ty, columns: $entity:ident, names: $names:ident;
+        $ty:ident($inner:ty) as $row:ident in $entity:ident, names: $names:ident,
+            key: [$($key:expr),+] $(, node: [$($ncol:ident),*] => $node:expr)?;
         plain {
             $(
                 $(#[$fdoc:meta])*
@@ -198,11 +201,18 @@ macro_rules! row_type {
         #[async_graphql::Object]
         impl $ty {
             $(
+                /// Global id (Relay).
+                pub async fn id(&self) -> async_graphql::ID {
+                    let $row: &$entity::Model = &self.0;
+                    $node
+                }
+            )?
+            $(
                 $(#[$fdoc])*
                 #[graphql(name = $gql)]
                 pub async fn $field(&self) -> $fty {
                     #[allow(unused_variables)]
-                    let $row: &$model = &self.0;
+                    let $row: &$entity::Model = &self.0;
                     $expr
                 }
             )*
@@ -216,7 +226,13 @@ macro_rules! row_type {
         impl $crate::graphql::rows::PlainFields for $ty {
             fn plain_field(&self, name: &str) -> Option<async_graphql::Value> {
                 #[allow(unused_variables)]
-                let $row: &$model = &self.0;
+                let $row: &$entity::Model = &self.0;
+                $(
+                    if name == "id" {
+                        let value: async_graphql::ID = $node;
+                        return $crate::graphql::rows::PlainValue::plain(value);
+                    }
+                )?
                 $(
                     if name == $gql {
                         return $crate::graphql::rows::row_type!(@plain $fty, $expr, $($opaque)?);
@@ -227,10 +243,22 @@ macro_rules! row_type {
         }
 
         impl $ty {
+            /// The row's table and key (`table k1/k2`), naming the row in errors about it.
+            #[allow(dead_code)]
+            pub(crate) fn row_key($row: &$entity::Model) -> String {
+                let key: Vec<String> = vec![$($key.to_string()),+];
+                format!("{} {}", stringify!($entity), key.join("/"))
+            }
+
             /// The columns the field `name` (its GraphQL name) shows beyond the row's key;
             /// `None` for a field that is not a plain field of the row (it may read anything).
             #[allow(dead_code)]
             pub fn columns_of(name: &str) -> Option<&'static [$entity::Column]> {
+                $(
+                    if name == "id" {
+                        return Some(&[$($entity::Column::$ncol),*]);
+                    }
+                )?
                 $(
                     if name == $gql {
                         return Some(&[$($entity::Column::$col),*]);

@@ -24,12 +24,6 @@ use entity::{llm_runs, system_records, telemetry_samples};
 #[derive(Clone)]
 pub struct SystemRecord(pub system_records::Model);
 
-/// The row's key, for errors about it.
-fn record_key(r: &system_records::Model) -> String {
-    let owner = r.tenant_id.as_deref().unwrap_or(GLOBAL_OWNER);
-    format!("system_records {owner}/{}", r.id)
-}
-
 /// The record's global id. Ids are scoped per owner, so a global record's carries the marker
 /// [`GLOBAL_OWNER`] after its id; a tenant's record's is its id alone.
 fn record_node_id(r: &system_records::Model) -> ID {
@@ -40,11 +34,10 @@ fn record_node_id(r: &system_records::Model) -> ID {
 }
 
 row_type! {
-    SystemRecord(system_records::Model) as r: system_records::Model, columns: system_records,
-        names: system_record_field;
+    SystemRecord(system_records::Model) as r in system_records, names: system_record_field,
+        key: [r.tenant_id.as_deref().unwrap_or(GLOBAL_OWNER), r.id],
+        node: [Id, TenantId] => record_node_id(r);
     plain {
-        /// Global id (Relay).
-        id "id": ID [Id, TenantId] => record_node_id(r);
         /// The record's own id: unique per owner (its tenant, or the global records), so a
         /// tenant's record and a global one may share it.
         record_id "recordId": &str [Id] => &r.id;
@@ -60,7 +53,7 @@ row_type! {
         anchor_id "anchorId": Option<&str> [AnchorId] => r.anchor_id.as_deref();
         component "component": &str [Component] => &r.component;
         event_type "eventType": &str [EventType] => &r.event_type;
-        severity "severity": Result<Severity> [Severity] => stored(&r.severity, || record_key(r));
+        severity "severity": Result<Severity> [Severity] => stored(&r.severity, || SystemRecord::row_key(r));
         summary "summary": &str [Summary] => &r.summary;
         /// Structured details, as JSON.
         details "details": Option<Json<serde_json::Value>> [Details] opaque
@@ -158,8 +151,8 @@ impl SystemSnapshot {
 pub struct TelemetrySample(telemetry_samples::Model);
 
 row_type! {
-    TelemetrySample(telemetry_samples::Model) as t: telemetry_samples::Model,
-        columns: telemetry_samples, names: telemetry_sample_field;
+    TelemetrySample(telemetry_samples::Model) as t in telemetry_samples,
+        names: telemetry_sample_field, key: [t.tenant_id, t.id];
     plain {
         sample_id "sampleId": &str [Id] => &t.id;
         sampled_at "sampledAt": Timestamp [SampledAt] => Timestamp(t.sampled_at);

@@ -1,6 +1,6 @@
 //! O5 of a run: its export metadata, and the compliance export rows (`LogExport`).
 
-use async_graphql::{ID, Json, Result};
+use async_graphql::{Json, Result};
 
 use crate::domain::{ExportFormat, ExportStatus, Timestamp};
 use crate::facade::EvidenceMetadata;
@@ -13,25 +13,19 @@ use entity::log_exports;
 #[derive(Clone)]
 pub struct LogExport(pub log_exports::Model);
 
-/// The row's key, for errors about it.
-fn export_key(e: &log_exports::Model) -> String {
-    format!("log_exports {}/{}", e.tenant_id, e.id)
-}
-
 row_type! {
-    LogExport(log_exports::Model) as e: log_exports::Model, columns: log_exports,
-        names: log_export_field;
+    LogExport(log_exports::Model) as e in log_exports, names: log_export_field,
+        key: [e.tenant_id, e.id], node: [Id]
+        => global_id(NodeKind::LogExport, &[&e.id]);
     plain {
-        /// Global id (Relay).
-        id "id": ID [Id] => global_id(NodeKind::LogExport, &[&e.id]);
         export_id "exportId": &str [Id] => &e.id;
         /// The exported run, when the scope is one run.
         run_id "runId": Option<&str> [RunId] => e.run_id.as_deref();
         /// What was exported, e.g. `run:<runId>`.
         scope "scope": &str [Scope] => &e.scope;
-        format "format": Result<ExportFormat> [Format] => stored(&e.format, || export_key(e));
+        format "format": Result<ExportFormat> [Format] => stored(&e.format, || LogExport::row_key(e));
         requested_by "requestedBy": &str [RequestedBy] => &e.requested_by;
-        status "status": Result<ExportStatus> [Status] => stored(&e.status, || export_key(e));
+        status "status": Result<ExportStatus> [Status] => stored(&e.status, || LogExport::row_key(e));
         /// SHA-256 of the delivered bundle, once completed.
         checksum "checksum": Option<&str> [Checksum] => e.checksum.as_deref();
         requested_at "requestedAt": Timestamp [RequestedAt] => Timestamp(e.requested_at);

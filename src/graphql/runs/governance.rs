@@ -1,7 +1,7 @@
 //! O3 of a run: its policy events (`GovernanceEvent` rows), and the event columns a selection
 //! of them shows.
 
-use async_graphql::{Context, ID, Result, SelectionField};
+use async_graphql::{Context, Result, SelectionField};
 
 use crate::domain::{PolicyDecision, Timestamp};
 use crate::facade::EvidenceMetadata;
@@ -17,17 +17,11 @@ use entity::governance_events;
 #[derive(Clone)]
 pub struct GovernanceEvent(pub Shared<governance_events::Model>);
 
-/// The row's key, for errors about it.
-fn event_key(e: &governance_events::Model) -> String {
-    format!("governance_events {}/{}", e.tenant_id, e.id)
-}
-
 row_type! {
-    GovernanceEvent(Shared<governance_events::Model>) as e: governance_events::Model,
-        columns: governance_events, names: governance_event_field;
+    GovernanceEvent(Shared<governance_events::Model>) as e in governance_events,
+        names: governance_event_field, key: [e.tenant_id, e.id], node: [Id]
+        => global_id(NodeKind::GovernanceEvent, &[&e.id]);
     plain {
-        /// Global id (Relay).
-        id "id": ID [Id] => global_id(NodeKind::GovernanceEvent, &[&e.id]);
         /// The producer's event id.
         event_id "eventId": &str [Id] => &e.id;
         run_id "runId": &str [RunId] => &e.run_id;
@@ -37,7 +31,7 @@ row_type! {
         rule_id "ruleId": Option<&str> [RuleId] => e.rule_id.as_deref();
         /// The decision as stored.
         decision "decision": Result<PolicyDecision> [Decision]
-            => stored(&e.decision, || event_key(e));
+            => stored(&e.decision, || GovernanceEvent::row_key(e));
         entity_type "entityType": &str [EntityType] => &e.entity_type;
         entity_id "entityId": &str [EntityId] => &e.entity_id;
         /// Why the policy decided so.

@@ -1,6 +1,6 @@
 //! A run's row (`LlmRun`) and its O1 view, the canonical envelope.
 
-use async_graphql::{Context, ID, Result};
+use async_graphql::{Context, Result};
 
 use super::export::LlmRunExport;
 use super::governance::{LlmRunGovernance, governance_event_columns};
@@ -18,11 +18,6 @@ use entity::llm_runs;
 #[derive(Clone)]
 pub struct LlmRun(pub llm_runs::Model);
 
-/// The row's key, for errors about it.
-fn run_key(r: &llm_runs::Model) -> String {
-    format!("llm_runs {}/{}", r.tenant_id, r.run_id)
-}
-
 /// Wall-clock duration in milliseconds, when the run completed.
 fn elapsed_ms(r: &llm_runs::Model) -> Option<i64> {
     r.completed_at
@@ -30,10 +25,10 @@ fn elapsed_ms(r: &llm_runs::Model) -> Option<i64> {
 }
 
 row_type! {
-    LlmRun(llm_runs::Model) as r: llm_runs::Model, columns: llm_runs, names: llm_run_field;
+    LlmRun(llm_runs::Model) as r in llm_runs, names: llm_run_field,
+        key: [r.tenant_id, r.run_id], node: [RunId]
+        => global_id(NodeKind::LlmRun, &[&r.run_id]);
     plain {
-        /// Global id (Relay).
-        id "id": ID [RunId] => global_id(NodeKind::LlmRun, &[&r.run_id]);
         /// The producer's run id, unique within the tenant.
         run_id "runId": &str [RunId] => &r.run_id;
         /// Trace the run's steps belong to.
@@ -50,7 +45,7 @@ row_type! {
         cost_cents "costCents": i64 [CostCents] => r.cost_cents;
         /// Final status.
         execution_status "executionStatus": Result<RunStatus> [ExecutionStatus]
-            => stored(&r.execution_status, || run_key(r));
+            => stored(&r.execution_status, || LlmRun::row_key(r));
         /// When the run started.
         started_at "startedAt": Timestamp [StartedAt] => Timestamp(r.started_at);
         /// When the run completed, if it did.

@@ -1,7 +1,7 @@
 //! O2 of a run: its trace, the steps in order (`TraceStep` rows), and the step columns a
 //! selection of it shows.
 
-use async_graphql::{Context, ID, Result, SelectionField};
+use async_graphql::{Context, Result, SelectionField};
 
 use crate::domain::{StepStatus, Timestamp};
 use crate::facade::EvidenceMetadata;
@@ -17,21 +17,11 @@ use entity::trace_steps;
 #[derive(Clone)]
 pub struct TraceStep(pub Shared<trace_steps::Model>);
 
-/// The row's key, for errors about it.
-fn step_key(s: &trace_steps::Model) -> String {
-    format!(
-        "trace_steps {}/{}#{}",
-        s.tenant_id, s.trace_id, s.step_index
-    )
-}
-
 row_type! {
-    TraceStep(Shared<trace_steps::Model>) as s: trace_steps::Model, columns: trace_steps,
-        names: trace_step_field;
+    TraceStep(Shared<trace_steps::Model>) as s in trace_steps, names: trace_step_field,
+        key: [s.tenant_id, s.trace_id, s.step_index], node: [TraceId, StepIndex]
+        => global_id(NodeKind::TraceStep, &[&s.trace_id, &s.step_index.to_string()]);
     plain {
-        /// Global id (Relay).
-        id "id": ID [TraceId, StepIndex]
-            => global_id(NodeKind::TraceStep, &[&s.trace_id, &s.step_index.to_string()]);
         /// Reference `<traceId>#<stepIndex>`.
         step_ref "stepRef": String [TraceId, StepIndex] => step_ref(s);
         trace_id "traceId": &str [TraceId] => &s.trace_id;
@@ -41,7 +31,7 @@ row_type! {
         timestamp "timestamp": Timestamp [OccurredAt] => Timestamp(s.occurred_at);
         /// Skill or tool the step ran.
         skill_name "skillName": &str [SkillName] => &s.skill_name;
-        status "status": Result<StepStatus> [Status] => stored(&s.status, || step_key(s));
+        status "status": Result<StepStatus> [Status] => stored(&s.status, || TraceStep::row_key(s));
         /// Outcome class, e.g. `SUCCESS`, `TOOL_ERROR`, `POLICY_BLOCK`.
         outcome_category "outcomeCategory": &str [OutcomeCategory] => &s.outcome_category;
         cost_cents "costCents": i64 [CostCents] => s.cost_cents;
