@@ -38,12 +38,43 @@ macro_rules! vocabulary {
             }
         }
 
+        impl $crate::domain::Vocabulary for $name {
+            const NAME: &'static str = stringify!($name);
+
+            fn from_stored(text: &str) -> Option<Self> {
+                $name::parse(text)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
+}
+
+/// A closed vocabulary, as the database stores it.
+pub trait Vocabulary: Sized + Copy + async_graphql::InputType {
+    /// The vocabulary's name, e.g. `RunStatus`.
+    const NAME: &'static str;
+
+    /// Parses the stored spelling.
+    fn from_stored(text: &str) -> Option<Self>;
+}
+
+/// Reads a stored value of a vocabulary: the one place stored enums are parsed on read, and
+/// the one policy for a value outside the vocabulary (a corrupt or foreign row). It is an
+/// INTERNAL error whose description names the row (`row()`, e.g. `llm_runs t1/r1`) and the
+/// value; the description is logged when the error reaches a client, which sees only
+/// `internal error`.
+pub fn read_stored<T: Vocabulary>(text: &str, row: impl FnOnce() -> String) -> Result<T, AppError> {
+    T::from_stored(text).ok_or_else(|| {
+        AppError::internal(
+            format!("read the stored {} of {}", T::NAME, row()),
+            format!("`{text}` is not a {}", T::NAME),
+        )
+    })
 }
 
 vocabulary! {

@@ -140,6 +140,11 @@ macro_rules! projection {
                 $set(self.0 | 1 << column as u32)
             }
 
+            /// This set and `columns`.
+            pub fn with_all(self, columns: &[$module::Column]) -> $set {
+                columns.iter().fold(self, |set, column| set.with(*column))
+            }
+
             /// The columns of both sets.
             pub fn union(self, other: $set) -> $set {
                 $set(self.0 | other.0)

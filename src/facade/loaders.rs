@@ -16,6 +16,7 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::decode::{self, EventColumns, StepColumns};
+use super::inflection::replay_window;
 use super::shared::Rows;
 use crate::db::Db;
 use crate::error::{AppError, Context};
@@ -287,16 +288,10 @@ impl Loader<WindowKey> for SystemAroundRun {
                 .get(&(run.run_id.clone(), all_events))
                 .map(|rows| &rows[..])
                 .unwrap_or_default();
-            let at = crate::facade::runs::inflection_of(run, run_steps, run_governance)
-                .timestamp
-                .0;
-            let half = chrono::Duration::seconds(key.1);
+            let (start, end) = replay_window(run, run_steps, run_governance, key.1);
             windows.push((
                 key.clone(),
-                (
-                    (at - half).timestamp_micros(),
-                    (at + half).timestamp_micros(),
-                ),
+                (start.timestamp_micros(), end.timestamp_micros()),
             ));
         }
         // One statement for all windows: OR of ranges; each window then picks its rows.

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod decode;
+pub mod inflection;
 pub mod ingest;
 pub mod keys;
 pub mod loaders;

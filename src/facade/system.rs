@@ -9,9 +9,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use serde_json::{Value, json};
 
 use super::decode;
+use super::inflection::{Inflection, window_around};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
-use super::runs::{Inflection, ReplayEvent, sort_timeline, system_event, window_around};
+use super::runs::{ReplayEvent, sort_timeline, system_event};
 use super::shared::Rows;
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;

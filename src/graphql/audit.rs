@@ -3,10 +3,11 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputType, Json, Object, Result, SelectionField, Value};
+use async_graphql::{Context, Json, Object, Result, SelectionField};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
-use super::plain::{Plain, PlainFields};
+use super::plain::Plain;
+use super::rows::{row_type, stored, stored_opt};
 use super::runs::LogExport;
 use crate::domain::{AccessDecision, ActorType, LedgerCategory};
 use crate::facade::EvidenceMetadata;
@@ -30,109 +31,41 @@ fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
         .map(Json)
 }
 
-#[Object]
-impl AuditEntry {
-    /// Global id (Relay).
-    pub async fn id(&self) -> ID {
-        self.node_id()
-    }
-    /// The entry's own id (use it with `auditEntry`).
-    async fn entry_id(&self) -> &str {
-        &self.0.id
-    }
-    /// Position in the tenant's chain, from 1, without gaps.
-    async fn seq(&self) -> i64 {
-        self.0.seq
-    }
-    async fn category(&self) -> Option<LedgerCategory> {
-        LedgerCategory::parse(&self.0.category)
-    }
-    async fn event_type(&self) -> &str {
-        &self.0.event_type
-    }
-    async fn entity_type(&self) -> &str {
-        &self.0.entity_type
-    }
-    async fn entity_id(&self) -> &str {
-        &self.0.entity_id
-    }
-    async fn actor_type(&self) -> Option<ActorType> {
-        ActorType::parse(&self.0.actor_type)
-    }
-    async fn actor_id(&self) -> Option<&str> {
-        self.0.actor_id.as_deref()
-    }
-    /// Why the action was taken or decided.
-    async fn action_reason(&self) -> Option<&str> {
-        self.0.action_reason.as_deref()
-    }
-    /// The stored decision of an authorization entry (ALLOW or DENY).
-    async fn decision(&self) -> Option<AccessDecision> {
-        self.0.decision.as_deref().and_then(AccessDecision::parse)
-    }
-    /// State before the change, as JSON.
-    async fn before_state(&self) -> Option<Json<serde_json::Value>> {
-        json_state(&self.0.before_state)
-    }
-    /// State after the change, as JSON.
-    async fn after_state(&self) -> Option<Json<serde_json::Value>> {
-        json_state(&self.0.after_state)
-    }
-    async fn correlation_id(&self) -> Option<&str> {
-        self.0.correlation_id.as_deref()
-    }
-    async fn occurred_at(&self) -> Timestamp {
-        self.0.occurred_at.into()
-    }
-    async fn recorded_at(&self) -> Timestamp {
-        self.0.recorded_at.into()
-    }
-    /// Hash of the previous entry (64 zeros for seq 1).
-    async fn prev_hash(&self) -> &str {
-        &self.0.prev_hash
-    }
-    /// RFC 6962 leaf hash of this entry (docs/ledger.md).
-    async fn entry_hash(&self) -> &str {
-        &self.0.entry_hash
-    }
-}
-
-impl AuditEntry {
-    /// The entry's global id.
-    fn node_id(&self) -> ID {
-        global_id(NodeKind::AuditEntry, &[&self.0.id])
-    }
-}
-
-impl PlainFields for AuditEntry {
-    fn plain_field(&self, name: &str) -> Option<Value> {
-        let e = &self.0;
-        Some(match name {
-            "id" => self.node_id().0.into(),
-            "entryId" => e.id.as_str().into(),
-            "seq" => e.seq.into(),
-            "category" => LedgerCategory::parse(&e.category)
-                .map(|c| c.to_value())
-                .into(),
-            "eventType" => e.event_type.as_str().into(),
-            "entityType" => e.entity_type.as_str().into(),
-            "entityId" => e.entity_id.as_str().into(),
-            "actorType" => ActorType::parse(&e.actor_type).map(|a| a.to_value()).into(),
-            "actorId" => e.actor_id.as_deref().into(),
-            "actionReason" => e.action_reason.as_deref().into(),
-            "decision" => e
-                .decision
-                .as_deref()
-                .and_then(AccessDecision::parse)
-                .map(|d| d.to_value())
-                .into(),
-            "correlationId" => e.correlation_id.as_deref().into(),
-            "occurredAt" => Timestamp(e.occurred_at).to_value(),
-            "recordedAt" => Timestamp(e.recorded_at).to_value(),
-            "prevHash" => e.prev_hash.as_str().into(),
-            "entryHash" => e.entry_hash.as_str().into(),
-            _ => return None,
-        })
+row_type! {
+    AuditEntry(audit_ledger::Model) as e in audit_ledger, names: audit_entry_field,
+        key: [e.tenant_id, e.seq], node: [Id]
+        => global_id(NodeKind::AuditEntry, &[&e.id]);
+    plain {
+        /// The entry's own id (use it with `auditEntry`).
+        entry_id "entryId": &str [Id] => &e.id;
+        /// Position in the tenant's chain, from 1, without gaps.
+        seq "seq": i64 [Seq] => e.seq;
+        category "category": Result<Option<LedgerCategory>> [Category]
+            => stored(&e.category, || AuditEntry::row_key(e)).map(Some);
+        event_type "eventType": &str [EventType] => &e.event_type;
+        entity_type "entityType": &str [EntityType] => &e.entity_type;
+        entity_id "entityId": &str [EntityId] => &e.entity_id;
+        actor_type "actorType": Result<Option<ActorType>> [ActorType]
+            => stored(&e.actor_type, || AuditEntry::row_key(e)).map(Some);
+        actor_id "actorId": Option<&str> [ActorId] => e.actor_id.as_deref();
+        /// Why the action was taken or decided.
+        action_reason "actionReason": Option<&str> [ActionReason] => e.action_reason.as_deref();
+        /// The stored decision of an authorization entry (ALLOW or DENY).
+        decision "decision": Result<Option<AccessDecision>> [Decision]
+            => stored_opt(e.decision.as_deref(), || AuditEntry::row_key(e));
+        /// State before the change, as JSON.
+        before_state "beforeState": Option<Json<serde_json::Value>> [BeforeState] opaque
+            => json_state(&e.before_state);
+        /// State after the change, as JSON.
+        after_state "afterState": Option<Json<serde_json::Value>> [AfterState] opaque
+            => json_state(&e.after_state);
+        correlation_id "correlationId": Option<&str> [CorrelationId] => e.correlation_id.as_deref();
+        occurred_at "occurredAt": Timestamp [OccurredAt] => Timestamp(e.occurred_at);
+        recorded_at "recordedAt": Timestamp [RecordedAt] => Timestamp(e.recorded_at);
+        /// Hash of the previous entry (64 zeros for seq 1).
+        prev_hash "prevHash": &str [PrevHash] => &e.prev_hash;
+        /// RFC 6962 leaf hash of this entry (docs/ledger.md).
+        entry_hash "entryHash": &str [EntryHash] => &e.entry_hash;
     }
 }
 
@@ -377,28 +310,15 @@ impl LogExportListInfo {
 type AuditEntryConnection = Connection<String, Plain<AuditEntry>, AuditEntryListInfo>;
 
 /// The entry columns a selection of a list of entries shows (cursors, the list's metadata and
-/// its access record need only the key). Any field not listed here reads every column.
+/// its access record need only the key; each entry what [`AuditEntry`] declares its fields
+/// show). Any other field reads every column.
 fn audit_entry_columns(list: &SelectionField<'_>) -> AuditColumns {
-    use audit_ledger::Column;
     let entry = |columns: AuditColumns, node: &SelectionField<'_>| {
         let mut columns = columns;
         for field in node.selection_set() {
-            columns = match field.name() {
-                "__typename" | "id" | "entryId" | "seq" | "occurredAt" | "recordedAt" => columns,
-                "category" => columns.with(Column::Category),
-                "eventType" => columns.with(Column::EventType),
-                "entityType" => columns.with(Column::EntityType),
-                "entityId" => columns.with(Column::EntityId),
-                "actorType" => columns.with(Column::ActorType),
-                "actorId" => columns.with(Column::ActorId),
-                "actionReason" => columns.with(Column::ActionReason),
-                "decision" => columns.with(Column::Decision),
-                "beforeState" => columns.with(Column::BeforeState),
-                "afterState" => columns.with(Column::AfterState),
-                "correlationId" => columns.with(Column::CorrelationId),
-                "prevHash" => columns.with(Column::PrevHash),
-                "entryHash" => columns.with(Column::EntryHash),
-                _ => return AuditColumns::all(),
+            match AuditEntry::columns_of(field.name()) {
+                Some(shown) => columns = columns.with_all(shown),
+                None => return AuditColumns::all(),
             }
         }
         columns

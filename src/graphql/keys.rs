@@ -4,6 +4,7 @@
 use async_graphql::{Context, Object, Result};
 
 use super::common::facade;
+use super::rows::stored;
 use crate::domain::{Role, Timestamp};
 use crate::facade::keys::IssuedKey;
 use entity::api_keys;
@@ -17,8 +18,11 @@ impl ApiKey {
     async fn key_id(&self) -> &str {
         &self.0.id
     }
-    async fn role(&self) -> Option<Role> {
-        Role::parse(&self.0.role)
+    async fn role(&self) -> Result<Option<Role>> {
+        stored(&self.0.role, || {
+            format!("api_keys {}/{}", self.0.tenant_id, self.0.id)
+        })
+        .map(Some)
     }
     async fn label(&self) -> Option<&str> {
         self.0.label.as_deref()

@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod keys;
 pub mod node;
 pub mod plain;
+pub mod rows;
 pub mod runs;
 pub mod system;
 

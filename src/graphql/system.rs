@@ -3,14 +3,16 @@
 
 use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputType, Json, Object, Result, Value};
+use async_graphql::{Context, ID, Json, Object, Result};
 
 use super::common::{NodeKind, connection, facade, global_id, page_args};
-use super::plain::{Plain, PlainFields};
+use super::plain::Plain;
+use super::rows::{row_type, stored, view_type};
 use crate::domain::{Severity, WindowSeconds};
 use crate::facade::EvidenceMetadata;
+use crate::facade::inflection::Inflection;
 use crate::facade::page::ListKind;
-use crate::facade::runs::{Inflection, ReplayEvent};
+use crate::facade::runs::ReplayEvent;
 use crate::facade::system::{
     Cause, MetricSummary, SystemAttribution as Attribution, SystemEvents as Events, SystemFilter,
     SystemReplay as Replay, SystemSnapshot as Snapshot, SystemTelemetry as Telemetry,
@@ -22,82 +24,46 @@ use entity::{llm_runs, system_records, telemetry_samples};
 #[derive(Clone)]
 pub struct SystemRecord(pub system_records::Model);
 
-#[Object]
-impl SystemRecord {
-    /// Global id (Relay).
-    pub async fn id(&self) -> ID {
-        self.node_id()
-    }
-    /// The record's own id: unique per owner (its tenant, or the global records), so a
-    /// tenant's record and a global one may share it.
-    async fn record_id(&self) -> &str {
-        &self.0.id
-    }
-    /// Owning tenant; null for a global record.
-    async fn tenant_id(&self) -> Option<&str> {
-        self.0.tenant_id.as_deref()
-    }
-    /// Whether the record is global.
-    async fn is_global(&self) -> bool {
-        self.0.tenant_id.is_none()
-    }
-    /// The ledger that anchors the record: the owning tenant's, or `_platform` (the platform
-    /// ledger) for a global record.
-    async fn ledger(&self) -> &str {
-        anchor_ledger(&self.0)
-    }
-    /// Entity id of the `EVIDENCE_BATCH_ANCHORED` entry of that ledger whose Merkle root
-    /// covers the record.
-    async fn anchor_id(&self) -> Option<&str> {
-        self.0.anchor_id.as_deref()
-    }
-    async fn component(&self) -> &str {
-        &self.0.component
-    }
-    async fn event_type(&self) -> &str {
-        &self.0.event_type
-    }
-    async fn severity(&self) -> Result<Severity> {
-        Severity::parse(&self.0.severity).ok_or_else(|| {
-            crate::error::AppError::internal("read a stored severity", self.0.severity.clone())
-                .into()
-        })
-    }
-    async fn summary(&self) -> &str {
-        &self.0.summary
-    }
-    /// Structured details, as JSON.
-    async fn details(&self) -> Option<Json<serde_json::Value>> {
-        self.0
-            .details
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .map(Json)
-    }
-    /// Who or what caused the event (a deploy, an operator, an autoscaler…).
-    async fn caused_by(&self) -> Option<&str> {
-        self.0.caused_by.as_deref()
-    }
-    /// Correlation id (a run id) linking the event to a run.
-    async fn correlation_id(&self) -> Option<&str> {
-        self.0.correlation_id.as_deref()
-    }
-    async fn occurred_at(&self) -> Timestamp {
-        self.0.occurred_at.into()
-    }
-    async fn recorded_at(&self) -> Timestamp {
-        self.0.recorded_at.into()
+/// The record's global id. Ids are scoped per owner, so a global record's carries the marker
+/// [`GLOBAL_OWNER`] after its id; a tenant's record's is its id alone.
+fn record_node_id(r: &system_records::Model) -> ID {
+    match r.tenant_id {
+        Some(_) => global_id(NodeKind::SystemRecord, &[&r.id]),
+        None => global_id(NodeKind::SystemRecord, &[&r.id, GLOBAL_OWNER]),
     }
 }
 
-impl SystemRecord {
-    /// The record's global id. Ids are scoped per owner, so a global record's carries the
-    /// marker [`GLOBAL_OWNER`] after its id; a tenant's record's is its id alone.
-    fn node_id(&self) -> ID {
-        match self.0.tenant_id {
-            Some(_) => global_id(NodeKind::SystemRecord, &[&self.0.id]),
-            None => global_id(NodeKind::SystemRecord, &[&self.0.id, GLOBAL_OWNER]),
-        }
+row_type! {
+    SystemRecord(system_records::Model) as r in system_records, names: system_record_field,
+        key: [r.tenant_id.as_deref().unwrap_or(GLOBAL_OWNER), r.id],
+        node: [Id, TenantId] => record_node_id(r);
+    plain {
+        /// The record's own id: unique per owner (its tenant, or the global records), so a
+        /// tenant's record and a global one may share it.
+        record_id "recordId": &str [Id] => &r.id;
+        /// Owning tenant; null for a global record.
+        tenant_id "tenantId": Option<&str> [TenantId] => r.tenant_id.as_deref();
+        /// Whether the record is global.
+        is_global "isGlobal": bool [TenantId] => r.tenant_id.is_none();
+        /// The ledger that anchors the record: the owning tenant's, or `_platform` (the platform
+        /// ledger) for a global record.
+        ledger "ledger": &str [TenantId] => anchor_ledger(r);
+        /// Entity id of the `EVIDENCE_BATCH_ANCHORED` entry of that ledger whose Merkle root
+        /// covers the record.
+        anchor_id "anchorId": Option<&str> [AnchorId] => r.anchor_id.as_deref();
+        component "component": &str [Component] => &r.component;
+        event_type "eventType": &str [EventType] => &r.event_type;
+        severity "severity": Result<Severity> [Severity] => stored(&r.severity, || SystemRecord::row_key(r));
+        summary "summary": &str [Summary] => &r.summary;
+        /// Structured details, as JSON.
+        details "details": Option<Json<serde_json::Value>> [Details] opaque
+            => r.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).map(Json);
+        /// Who or what caused the event (a deploy, an operator, an autoscaler…).
+        caused_by "causedBy": Option<&str> [CausedBy] => r.caused_by.as_deref();
+        /// Correlation id (a run id) linking the event to a run.
+        correlation_id "correlationId": Option<&str> [CorrelationId] => r.correlation_id.as_deref();
+        occurred_at "occurredAt": Timestamp [OccurredAt] => Timestamp(r.occurred_at);
+        recorded_at "recordedAt": Timestamp [RecordedAt] => Timestamp(r.recorded_at);
     }
 }
 
@@ -111,29 +77,6 @@ fn anchor_ledger(r: &system_records::Model) -> &str {
         .unwrap_or(crate::auth::PLATFORM_LEDGER)
 }
 
-impl PlainFields for SystemRecord {
-    fn plain_field(&self, name: &str) -> Option<Value> {
-        let r = &self.0;
-        Some(match name {
-            "id" => self.node_id().0.into(),
-            "recordId" => r.id.as_str().into(),
-            "tenantId" => r.tenant_id.as_deref().into(),
-            "isGlobal" => r.tenant_id.is_none().into(),
-            "ledger" => anchor_ledger(r).into(),
-            "anchorId" => r.anchor_id.as_deref().into(),
-            "component" => r.component.as_str().into(),
-            "eventType" => r.event_type.as_str().into(),
-            "severity" => Severity::parse(&r.severity)?.to_value(),
-            "summary" => r.summary.as_str().into(),
-            "causedBy" => r.caused_by.as_deref().into(),
-            "correlationId" => r.correlation_id.as_deref().into(),
-            "occurredAt" => Timestamp(r.occurred_at).to_value(),
-            "recordedAt" => Timestamp(r.recorded_at).to_value(),
-            _ => return None,
-        })
-    }
-}
-
 fn records(list: &[system_records::Model]) -> Vec<Plain<SystemRecord>> {
     list.iter()
         .cloned()
@@ -144,34 +87,34 @@ fn records(list: &[system_records::Model]) -> Vec<Plain<SystemRecord>> {
 /// The system-logs view of one run.
 pub struct SystemRun(pub llm_runs::Model);
 
-#[Object]
-impl SystemRun {
-    async fn run_id(&self) -> &str {
+view_type! {
+    SystemRun, names: system_run_field;
+    async fn run_id["runId"](&self) -> &str {
         &self.0.run_id
     }
     /// O1: the environment baseline at run start (earliest correlated record).
-    async fn snapshot(&self, ctx: &Context<'_>) -> Result<SystemSnapshot> {
+    async fn snapshot["snapshot"](&self, ctx: &Context<'_>) -> Result<SystemSnapshot> {
         Ok(SystemSnapshot(facade(ctx)?.system_snapshot(&self.0).await?))
     }
     /// O2: telemetry samples during the run, or an honest NOT_COLLECTED.
-    async fn telemetry(&self, ctx: &Context<'_>) -> Result<SystemTelemetry> {
+    async fn telemetry["telemetry"](&self, ctx: &Context<'_>) -> Result<SystemTelemetry> {
         Ok(SystemTelemetry(
             facade(ctx)?.system_telemetry(&self.0).await?,
         ))
     }
     /// O3: infrastructure events correlated to the run.
-    async fn events(&self, ctx: &Context<'_>) -> Result<SystemEvents> {
+    async fn events["events"](&self, ctx: &Context<'_>) -> Result<SystemEvents> {
         Ok(SystemEvents(facade(ctx)?.system_events(&self.0).await?))
     }
     /// O4: system events within ±`windowSeconds` (default 30) of the run's inflection point.
-    async fn replay(&self, ctx: &Context<'_>, window_seconds: Option<i32>) -> Result<SystemReplay> {
+    async fn replay["replay"](&self, ctx: &Context<'_>, window_seconds: Option<i32>) -> Result<SystemReplay> {
         let window = WindowSeconds::parse(window_seconds)?;
         Ok(SystemReplay(
             facade(ctx)?.system_replay(&self.0, window).await?,
         ))
     }
     /// O5: who or what caused the system events around the run.
-    async fn attribution(
+    async fn attribution["attribution"](
         &self,
         ctx: &Context<'_>,
         window_seconds: Option<i32>,
@@ -207,22 +150,15 @@ impl SystemSnapshot {
 /// One telemetry sample.
 pub struct TelemetrySample(telemetry_samples::Model);
 
-#[Object]
-impl TelemetrySample {
-    async fn sample_id(&self) -> &str {
-        &self.0.id
-    }
-    async fn sampled_at(&self) -> Timestamp {
-        self.0.sampled_at.into()
-    }
-    async fn metric(&self) -> &str {
-        &self.0.metric
-    }
-    async fn value(&self) -> f64 {
-        self.0.value
-    }
-    async fn unit(&self) -> Option<&str> {
-        self.0.unit.as_deref()
+row_type! {
+    TelemetrySample(telemetry_samples::Model) as t in telemetry_samples,
+        names: telemetry_sample_field, key: [t.tenant_id, t.id];
+    plain {
+        sample_id "sampleId": &str [Id] => &t.id;
+        sampled_at "sampledAt": Timestamp [SampledAt] => Timestamp(t.sampled_at);
+        metric "metric": &str [Metric] => &t.metric;
+        value "value": f64 [Value] => t.value;
+        unit "unit": Option<&str> [Unit] => t.unit.as_deref();
     }
 }
 

@@ -693,3 +693,74 @@ async fn proofs_verify_against_independent_roots(backend: Backend) {
     assert!(msg.contains("seq"), "{msg}");
 }
 both!(proofs_verify_against_independent_roots);
+
+/// The INTERNAL error a corrupt stored value must produce at `path`: coded INTERNAL, saying no
+/// more than `internal error`.
+fn assert_internal_at(body: &Value, path: &[Value]) {
+    let errors = body["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["extensions"]["code"], json!("INTERNAL"), "{body}");
+    assert_eq!(errors[0]["message"], json!("internal error"), "{body}");
+    assert_eq!(errors[0]["path"], json!(path), "{body}");
+}
+
+/// A stored vocabulary value outside its vocabulary (a step status, a ledger category edited
+/// in the database) is an INTERNAL error at that field, the same whether the row is answered
+/// in one pass (plain fields only) or by its resolvers (a fragment on an interface), and
+/// whether the field is non-null (`TraceStep.status`) or nullable (`AuditEntry.category`).
+async fn corrupt_stored_values_are_internal_errors(backend: Backend) {
+    let l = setup(backend).await;
+    l.attacker().await;
+    l.sql(
+        "UPDATE trace_steps SET status = 'NOT_A_STATUS' \
+         WHERE tenant_id = 'alpha' AND trace_id = 'trace-x1'",
+    )
+    .await;
+    for selection in ["stepIndex status", "stepIndex status ... on Node { id }"] {
+        let query =
+            format!("{{ llmRun(runId: \"x1\") {{ trace {{ steps {{ {selection} }} }} }} }}");
+        let (_, body) = l
+            .app
+            .post(Some(&l.keys.alpha_viewer), &json!({ "query": query }))
+            .await;
+        assert_internal_at(
+            &body,
+            &[
+                json!("llmRun"),
+                json!("trace"),
+                json!("steps"),
+                json!(0),
+                json!("status"),
+            ],
+        );
+    }
+    for selection in ["seq category", "seq category ... on Node { id }"] {
+        // The newest entry, which `auditEntries(first: 1)` reads (every request before this
+        // one wrote its own).
+        let newest = head_seq(&l.app).await;
+        l.sql(&format!(
+            "UPDATE audit_ledger SET category = 'NOT_A_CATEGORY' \
+             WHERE tenant_id = 'alpha' AND seq = {newest}"
+        ))
+        .await;
+        let query = format!("{{ auditEntries(first: 1) {{ nodes {{ {selection} }} }} }}");
+        let (_, body) = l
+            .app
+            .post(Some(&l.keys.alpha_auditor), &json!({ "query": query }))
+            .await;
+        assert_internal_at(
+            &body,
+            &[
+                json!("auditEntries"),
+                json!("nodes"),
+                json!(0),
+                json!("category"),
+            ],
+        );
+        let entry = &body["data"]["auditEntries"]["nodes"][0];
+        assert_eq!(entry["seq"], json!(newest), "{body}");
+        // The field is null (item 8 of issue 15 makes it present as `null`; today it is left out).
+        assert_eq!(entry["category"], Value::Null, "{body}");
+    }
+}
+both!(corrupt_stored_values_are_internal_errors);

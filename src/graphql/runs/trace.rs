@@ -1,0 +1,96 @@
+//! O2 of a run: its trace, the steps in order (`TraceStep` rows), and the step columns a
+//! selection of it shows.
+
+use async_graphql::{Context, Result, SelectionField};
+
+use crate::domain::{StepStatus, Timestamp};
+use crate::facade::EvidenceMetadata;
+use crate::facade::decode::StepColumns;
+use crate::facade::runs::{RunTrace, step_ref};
+use crate::facade::shared::Shared;
+use crate::graphql::common::{NodeKind, facade, global_id};
+use crate::graphql::plain::Plain;
+use crate::graphql::rows::{row_type, stored, view_columns, view_type};
+use entity::trace_steps;
+
+/// One step of a trace.
+#[derive(Clone)]
+pub struct TraceStep(pub Shared<trace_steps::Model>);
+
+row_type! {
+    TraceStep(Shared<trace_steps::Model>) as s in trace_steps, names: trace_step_field,
+        key: [s.tenant_id, s.trace_id, s.step_index], node: [TraceId, StepIndex]
+        => global_id(NodeKind::TraceStep, &[&s.trace_id, &s.step_index.to_string()]);
+    plain {
+        /// Reference `<traceId>#<stepIndex>`.
+        step_ref "stepRef": String [TraceId, StepIndex] => step_ref(s);
+        trace_id "traceId": &str [TraceId] => &s.trace_id;
+        /// Position in the trace, from 0.
+        step_index "stepIndex": i32 [StepIndex] => s.step_index;
+        /// When the step happened.
+        timestamp "timestamp": Timestamp [OccurredAt] => Timestamp(s.occurred_at);
+        /// Skill or tool the step ran.
+        skill_name "skillName": &str [SkillName] => &s.skill_name;
+        status "status": Result<StepStatus> [Status] => stored(&s.status, || TraceStep::row_key(s));
+        /// Outcome class, e.g. `SUCCESS`, `TOOL_ERROR`, `POLICY_BLOCK`.
+        outcome_category "outcomeCategory": &str [OutcomeCategory] => &s.outcome_category;
+        cost_cents "costCents": i64 [CostCents] => s.cost_cents;
+        duration_ms "durationMs": i64 [DurationMs] => s.duration_ms;
+        recorded_at "recordedAt": Timestamp [RecordedAt] => Timestamp(s.recorded_at);
+    }
+}
+
+/// O2: the step-by-step trace of a run.
+pub struct LlmRunTrace(pub(super) RunTrace);
+
+view_type! {
+    LlmRunTrace, names: llm_run_trace_field;
+    async fn run_id["runId"](&self) -> &str {
+        &self.0.run.run_id
+    }
+    async fn trace_id["traceId"](&self) -> Option<&str> {
+        self.0.run.trace_id.as_deref()
+    }
+    /// Steps in index order.
+    async fn steps["steps"](&self) -> Vec<Plain<TraceStep>> {
+        Shared::each(&self.0.steps)
+            .into_iter()
+            .map(|step| Plain(TraceStep(step)))
+            .collect()
+    }
+    async fn total_steps["totalSteps"](&self) -> i32 {
+        self.0.steps.len() as i32
+    }
+    /// Sum of the steps' costs in cents.
+    async fn total_cost_cents["totalCostCents"](&self) -> i64 {
+        self.0.steps.iter().map(|s| s.cost_cents).sum()
+    }
+    /// Sum of the steps' durations in milliseconds.
+    async fn total_duration_ms["totalDurationMs"](&self) -> i64 {
+        self.0.steps.iter().map(|s| s.duration_ms).sum()
+    }
+    async fn metadata["metadata"](&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
+        Ok(facade(ctx)?.trace_metadata(&self.0).await?)
+    }
+}
+
+/// The step columns a selection of a run's `trace` shows: its steps' fields (as [`TraceStep`]
+/// declares them) and totals. Any other field (metadata, a field added later) reads every
+/// column.
+pub(super) fn trace_step_columns(trace: &SelectionField<'_>) -> StepColumns {
+    use llm_run_trace_field as view;
+    use trace_steps::Column;
+    view_columns(
+        trace,
+        (StepColumns::KEY, StepColumns::all(), StepColumns::with),
+        view::steps,
+        TraceStep::columns_of,
+        &[
+            (view::run_id, &[]),
+            (view::trace_id, &[]),
+            (view::total_steps, &[]),
+            (view::total_cost_cents, &[Column::CostCents]),
+            (view::total_duration_ms, &[Column::DurationMs]),
+        ],
+    )
+}
