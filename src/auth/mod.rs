@@ -15,7 +15,7 @@ use crate::db::Db;
 use crate::domain::{ActorType, LedgerCategory, Role};
 use crate::error::{AppError, AppResult, Context};
 use crate::ids::secret_hex;
-use crate::ledger::{self, NewEntry};
+use crate::ledger::{self, NewEntry, PLATFORM_LEDGER};
 use entity::{api_keys, tenants};
 
 /// Who is calling: the tenant and role decided by the key.
@@ -234,10 +234,6 @@ fn forget_key(db: &Db, key_id: &str) {
         cache.forget(key_id);
     }
 }
-
-/// The ledger that anchors global system records written by operators. Its name cannot be a
-/// tenant id (those never start with `_`), so no key can read or write it as a tenant.
-pub const PLATFORM_LEDGER: &str = "_platform";
 
 /// Validates a tenant id: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `_`.
 pub fn validate_tenant_id(id: &str) -> AppResult<()> {

@@ -26,8 +26,7 @@ use serde_json::json;
 
 use super::note::{self, NoteSigner, NoteVerifier};
 use super::verify::{RetiredKey, origin_of};
-use super::{NewEntry, append};
-use crate::auth::PLATFORM_LEDGER;
+use super::{NewEntry, PLATFORM_LEDGER, append};
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::domain::{ActorType, LedgerCategory};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use runledger::auth;
 use runledger::domain::{AccessDecision, ActorType, LedgerCategory, Role};
 use runledger::ingest::{self, EvidenceBatch};
-use runledger::ledger::NewEntry;
+use runledger::ledger::{self, NewEntry};
 use serde_json::json;
 
 use entity::{
@@ -568,7 +568,7 @@ pub async fn load(app: &TestApp) -> Keys {
             .collect(),
         ..Default::default()
     };
-    ingest::store(db, auth::PLATFORM_LEDGER, global)
+    ingest::store(db, ledger::PLATFORM_LEDGER, global)
         .await
         .unwrap();
     let beta_run = RunSpec {
