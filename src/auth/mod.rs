@@ -16,7 +16,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult, Context};
 use crate::ids::secret_hex;
 use crate::ledger::{
-    self,
+    self, PLATFORM_LEDGER,
     vocabulary::{self, AuthFailureReason},
 };
 use cache::KeyCache;
@@ -239,9 +239,6 @@ async fn find_key(
     Ok(key)
 }
 
-/// The ledger that anchors global system records written by operators. Its name cannot be a
-/// tenant id (those never start with `_`), so no key can read or write it as a tenant.
-pub const PLATFORM_LEDGER: &str = "_platform";
 
 /// Validates a tenant id: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `_`.
 pub fn validate_tenant_id(id: &str) -> AppResult<()> {

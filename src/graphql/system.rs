@@ -74,7 +74,7 @@ pub const GLOBAL_OWNER: &str = "global";
 fn anchor_ledger(r: &system_records::Model) -> &str {
     r.tenant_id
         .as_deref()
-        .unwrap_or(crate::auth::PLATFORM_LEDGER)
+        .unwrap_or(crate::ledger::PLATFORM_LEDGER)
 }
 
 fn records(list: &[system_records::Model]) -> Vec<Plain<SystemRecord>> {

@@ -479,7 +479,7 @@ pub(super) async fn split(
     // the global ones. Another owner's record under the same id is neither a conflict nor a
     // retry, and nothing about it is revealed.
     let ids: Vec<String> = batch.system_records.iter().map(|s| s.id.clone()).collect();
-    let owner = if tenant_id == crate::auth::PLATFORM_LEDGER {
+    let owner = if tenant_id == crate::ledger::PLATFORM_LEDGER {
         Owner::Global(system_records::Column::TenantId)
     } else {
         Owner::Tenant(system_records::Column::TenantId, tenant_id)

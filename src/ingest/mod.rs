@@ -11,7 +11,7 @@
 //! Export records are bookkeeping, not evidence: they are stored but not hashed or anchored.
 //!
 //! Global system records (no tenant) belong to no tenant's ledger: they are written only in a
-//! batch of the platform ledger ([`crate::auth::PLATFORM_LEDGER`]), which anchors them, and a
+//! batch of the platform ledger ([`crate::ledger::PLATFORM_LEDGER`]), which anchors them, and a
 //! tenant's batch that carries one is refused.
 //!
 //! All or nothing: a failure anywhere drops the transaction, so nothing of the batch (records
@@ -30,6 +30,7 @@ use crate::canonical::{
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
 use crate::ids;
+use crate::ledger::anchor::{LEAF_ORDER, anchor_leaves};
 use crate::ledger::{self, NewEntry, merkle, vocabulary};
 
 mod idempotency;
@@ -39,15 +40,6 @@ use entity::{
     audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
     trace_steps,
 };
-
-/// The order in which record hashes become the leaves of a batch's Merkle tree.
-pub const LEAF_ORDER: [&str; 5] = [
-    "llm_runs",
-    "trace_steps",
-    "governance_events",
-    "system_records",
-    "telemetry_samples",
-];
 
 /// Bound parameters per INSERT statement. SQLite refuses more than 32,766 and PostgreSQL more
 /// than 65,535; staying well below both leaves room for whatever the driver adds.
@@ -185,18 +177,6 @@ fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
     batch
 }
 
-/// The leaves of an anchored batch: per table in [`LEAF_ORDER`], that table's record hashes in
-/// ascending byte order. An order computed from the records themselves, so that a verifier
-/// needs nothing but the stored records to recompute the root.
-pub fn anchor_leaves(mut per_table: [Vec<[u8; 32]>; 5]) -> Vec<[u8; 32]> {
-    let mut leaves = Vec::with_capacity(per_table.iter().map(Vec::len).sum());
-    for table in per_table.iter_mut() {
-        table.sort_unstable();
-        leaves.append(table);
-    }
-    leaves
-}
-
 /// The anchor of the records a batch writes: the RFC 6962 Merkle root of their record hashes
 /// in [`anchor_leaves`] order. `None` when nothing new is written.
 fn anchor_of(batch: &EvidenceBatch) -> AppResult<Option<(String, Value)>> {
@@ -267,7 +247,7 @@ fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
             return foreign("governance event", &g.id, &g.tenant_id);
         }
     }
-    let platform = tenant_id == crate::auth::PLATFORM_LEDGER;
+    let platform = tenant_id == crate::ledger::PLATFORM_LEDGER;
     for s in &batch.system_records {
         match s.tenant_id.as_deref() {
             Some(other) if other != tenant_id || platform => {
@@ -416,7 +396,7 @@ pub async fn operator_system_records(
     let check = input::Check::new(Utc::now());
     let (ledger, batch) = match (global, tenant_id) {
         (true, None) => (
-            crate::auth::PLATFORM_LEDGER,
+            crate::ledger::PLATFORM_LEDGER,
             check.system_records_of(None, &records)?,
         ),
         (false, Some(t)) => {

@@ -6,7 +6,7 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::auth::PLATFORM_LEDGER;
+use super::PLATFORM_LEDGER;
 use crate::error::{AppError, AppResult, Context};
 
 /// Tables that carry a `tenant_id` leading an index, so that their distinct tenant ids are

@@ -6,6 +6,7 @@
 //! field, tenant, seq and `prev_hash` included. Entries are ordered by `seq` (1, 2, 3… with no
 //! gaps), never by time; the first entry's `prev_hash` is 64 zeros.
 
+pub mod anchor;
 pub mod appender;
 pub mod background;
 pub mod checkpoint;
@@ -34,6 +35,10 @@ use entity::audit_ledger;
 
 /// `prev_hash` of the first entry of every tenant.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The ledger that anchors global system records written by operators. Its name cannot be a
+/// tenant id (those never start with `_`), so no key can read or write it as a tenant.
+pub const PLATFORM_LEDGER: &str = "_platform";
 
 /// Version tag, the first field of every encoded entry.
 pub const ENCODING_VERSION: &str = "runledger.ledger.v1";

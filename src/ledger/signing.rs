@@ -27,7 +27,7 @@ use super::append;
 use super::note::{self, NoteSigner, NoteVerifier};
 use super::verify::{RetiredKey, origin_of};
 use super::vocabulary::{self, EventType};
-use crate::auth::PLATFORM_LEDGER;
+use super::PLATFORM_LEDGER;
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::domain::LedgerCategory;

@@ -46,7 +46,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult, Context};
 use crate::ingest::{self, EvidenceBatch};
-use crate::ledger::NewEntry;
+use crate::ledger::{self, NewEntry};
 use entity::{
     governance_events, llm_runs, log_exports, system_records, telemetry_samples, tenants,
     trace_steps,
@@ -263,7 +263,7 @@ async fn seed_one(
                 system_records: global,
                 ..EvidenceBatch::default()
             };
-            let anchored = ingest::store(db, auth::PLATFORM_LEDGER, platform).await?;
+            let anchored = ingest::store(db, ledger::PLATFORM_LEDGER, platform).await?;
             tracing::info!(
                 batch = b + 1,
                 records = anchored.records,

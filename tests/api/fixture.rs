@@ -7,7 +7,7 @@ use runledger::auth;
 use runledger::auth::Permission;
 use runledger::domain::{ActorType, Role};
 use runledger::ingest::{self, EvidenceBatch};
-use runledger::ledger::NewEntry;
+use runledger::ledger::{self, NewEntry};
 use runledger::ledger::vocabulary::{
     self, EntityType, EvidenceRead, PermissionDecision, ProducerEvent, producer_entry_id,
 };
@@ -575,7 +575,7 @@ pub async fn load(app: &TestApp) -> Keys {
             .collect(),
         ..Default::default()
     };
-    ingest::store(db, auth::PLATFORM_LEDGER, global)
+    ingest::store(db, ledger::PLATFORM_LEDGER, global)
         .await
         .unwrap();
     let beta_run = RunSpec {
