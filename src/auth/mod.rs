@@ -239,7 +239,6 @@ async fn find_key(
     Ok(key)
 }
 
-
 /// Validates a tenant id: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `_`.
 pub fn validate_tenant_id(id: &str) -> AppResult<()> {
     let ok = !id.is_empty()

@@ -10,7 +10,6 @@ pub mod anchor;
 pub mod appender;
 pub mod background;
 pub mod checkpoint;
-mod export_trail;
 pub mod ledgers;
 pub mod merkle;
 pub mod note;

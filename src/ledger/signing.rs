@@ -23,11 +23,11 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 
+use super::PLATFORM_LEDGER;
 use super::append;
 use super::note::{self, NoteSigner, NoteVerifier};
 use super::verify::{RetiredKey, origin_of};
 use super::vocabulary::{self, EventType};
-use super::PLATFORM_LEDGER;
 use crate::canonical::micros;
 use crate::db::Db;
 use crate::domain::LedgerCategory;

@@ -7,10 +7,10 @@ use runledger::auth;
 use runledger::auth::Permission;
 use runledger::domain::{ActorType, Role};
 use runledger::ingest::{self, EvidenceBatch};
-use runledger::ledger::{self, NewEntry};
 use runledger::ledger::vocabulary::{
     self, EntityType, EvidenceRead, PermissionDecision, ProducerEvent, producer_entry_id,
 };
+use runledger::ledger::{self, NewEntry};
 use serde_json::json;
 
 use entity::{

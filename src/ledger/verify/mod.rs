@@ -9,7 +9,7 @@
 //!
 //! Full mode also checks that the ledger's tenant exists (`MISSING_TENANT`: the ledger list
 //! comes from the ledgers themselves, see [`super::ledgers`]) and that every export record
-//! agrees with its chained EXPORT entries (`EXPORT_MISMATCH`, see [`super::export_trail`]).
+//! agrees with its chained EXPORT entries (`EXPORT_MISMATCH`, see [`exports`]).
 //!
 //! [`ChainCheck`] is the pure part (fed entries in seq order); [`verify`] reads the database
 //! (through [`super::scan`], which reads and hashes on every core).
@@ -21,12 +21,12 @@
 mod anchors;
 mod chain;
 mod checkpoints;
+mod exports;
 mod report;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use super::export_trail;
 use super::note::{self, NoteVerifier};
 use super::scan;
 use crate::error::{AppError, AppResult, Context};
@@ -195,7 +195,7 @@ pub async fn verify(
     }
     let mut exports_checked = 0;
     if mode == VerificationMode::Full {
-        exports_checked = export_trail::check(conn, tenant_id, &mut anomalies).await?;
+        exports_checked = exports::check(conn, tenant_id, &mut anomalies).await?;
     }
 
     anomalies.sort_by_key(|a| (a.seq.unwrap_or(i64::MAX), a.kind as u8));

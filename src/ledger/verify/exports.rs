@@ -20,13 +20,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 
-use super::verify::{Anomaly, AnomalyKind};
-use super::vocabulary::{EntityType, EventType, LedgerCategory};
+use super::{Anomaly, AnomalyKind};
 use crate::canonical::write_timestamp;
 use crate::error::{AppResult, Context};
+use crate::ledger::vocabulary::{EntityType, EventType, LedgerCategory};
 use entity::{audit_ledger, log_exports};
 
-/// The entity type of export entries, and their event types ([`super::vocabulary`]).
+/// The entity type of export entries, and their event types ([`crate::ledger::vocabulary`]).
 const ENTITY_TYPE: &str = EntityType::LogExport.as_str();
 const REQUESTED: &str = EventType::ExportRequested.as_str();
 const COMPLETED: &str = EventType::ExportCompleted.as_str();
