@@ -377,9 +377,13 @@ impl AuditViews {
     async fn identity(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
         after: Option<String>,
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
         last: Option<i32>,
+        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Identity);
@@ -391,9 +395,13 @@ impl AuditViews {
         &self,
         ctx: &Context<'_>,
         decision: Option<AccessDecision>,
+        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
         after: Option<String>,
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
         last: Option<i32>,
+        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let mut filter = AuditFilter::only(LedgerCategory::Authorization);
@@ -405,9 +413,13 @@ impl AuditViews {
     async fn access(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
         after: Option<String>,
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
         last: Option<i32>,
+        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Access);
@@ -433,7 +445,12 @@ impl AuditViews {
     async fn checkpoints(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10, validator(minimum = 1, maximum = 100))] first: i32,
+        #[graphql(
+            default = 10,
+            validator(minimum = 1, maximum = 100),
+            desc = "How many of the newest checkpoints: 1 to 100."
+        )]
+        first: i32,
     ) -> Result<Vec<Checkpoint>> {
         let rows = facade(ctx)?.checkpoints(first as u64).await?;
         Ok(rows.into_iter().map(Checkpoint::Stored).collect())
@@ -465,9 +482,13 @@ impl AuditViews {
     async fn exports(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
         after: Option<String>,
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
         last: Option<i32>,
+        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
         before: Option<String>,
     ) -> Result<Connection<String, LogExport, LogExportListInfo>> {
         let args = page_args(ListKind::Exports, first, after, last, before)?;
@@ -494,9 +515,13 @@ impl AuditQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<AuditFilter>,
+        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
         first: Option<i32>,
+        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
         after: Option<String>,
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
         last: Option<i32>,
+        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         entries(ctx, filter.unwrap_or_default(), first, after, last, before).await
