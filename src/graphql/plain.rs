@@ -54,12 +54,9 @@ impl<T: PlainFields> OutputType for Plain<T> {
         let type_name = self.0.introspection_type_name();
         let mut values = IndexMap::new();
         if collect(ctx, &ctx.item.node, &self.0, &type_name, &mut values) {
-            // As async-graphql answers an object whose selection yields nothing.
-            return Ok(if values.is_empty() {
-                Value::Null
-            } else {
-                Value::Object(values)
-            });
+            // An object whose selection yields nothing (every field skipped) is `{}`, as the
+            // patched async-graphql answers it too.
+            return Ok(Value::Object(values));
         }
         self.0.resolve(ctx, field).await
     }

@@ -357,3 +357,22 @@ async fn pagination_arguments_are_described(backend: Backend) {
     assert!(seen.get("first").copied().unwrap_or(0) >= 5, "{seen:?}");
 }
 both!(pagination_arguments_are_described);
+
+// A selection whose every field is skipped yields an empty map (§6.3.2, §3.13.2), not null;
+// the same for a page's rows answered in one pass and for objects answered by resolvers.
+async fn an_object_with_every_field_skipped_is_an_empty_map(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let (status, _, body) = post(
+        &app,
+        Some(&keys.alpha_viewer),
+        &json!({"query": "{ viewer { role @skip(if: true) } llmRuns(first: 1) { nodes { runId @include(if: false) } pageInfo { hasNextPage @skip(if: true) } } }"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"data": {"viewer": {}, "llmRuns": {"nodes": [{}], "pageInfo": {}}}}),
+    );
+}
+both!(an_object_with_every_field_skipped_is_an_empty_map);
