@@ -1,4 +1,4 @@
-//! Evidence metadata (DESIGN §2): the attribution, timing, correlation and provenance carried
+//! Evidence metadata: the attribution, timing, correlation and provenance carried
 //! by every facade response, always derived from the stored records it describes.
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,6 @@
 //! The GraphQL schema: one query part per topic, merged; resolvers are thin and call the
-//! facade. `schema.graphql` at the repo root is this schema's SDL, checked by a test.
+//! facade. `schema.graphql` at the repo root is this schema's SDL, checked by a test. Where to
+//! add a field or an operation: docs/architecture.md.
 
 pub mod audit;
 pub mod bounds;

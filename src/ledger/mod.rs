@@ -1,5 +1,7 @@
 //! The per-tenant, hash-chained audit ledger: its canonical entry encoding and the one appender
-//! every ledger write goes through (verification, checkpoints and proofs live in submodules).
+//! every ledger write goes through (verification, checkpoints and proofs live in submodules;
+//! the format is specified in docs/ledger.md, the layer this module sits in in
+//! docs/architecture.md).
 //!
 //! Entry hash (docs/ledger.md gives the byte-exact specification): an RFC 6962 leaf hash,
 //! `SHA-256(0x00 ‖ encoding)`, where the encoding is a length-prefixed sequence of every stored
