@@ -1,7 +1,7 @@
 //! The facade: the 19 read operations of the three evidence topics (each answers a list and
 //! five depth views), with their evidence metadata (docs/architecture.md shows where the facade
-//! sits in a request's path). Resolvers call it and do nothing else; it is one of the two places (with
-//! the write paths) that touch entities.
+//! sits in a request's path). Resolvers call it and do nothing else; it is one of the two
+//! places (with the write paths) that touch entities.
 //!
 //! A [`Facade`] lives for one request: it knows the caller, checks every operation against the
 //! permission matrix, and owns the request's DataLoaders, bound to the caller's tenant.
