@@ -66,17 +66,16 @@ pub async fn run(compare: Compare) -> Result<String, String> {
             ("baseline", compare.baseline.as_path()),
             ("this build", this_build.as_path()),
         ];
-        let mut servers = Vec::new();
-        for (name, binary) in builds {
-            let log = work.join(format!(
-                "compare-{}-{}.log",
-                ds.backend,
-                name.replace(' ', "-")
-            ));
-            servers.push(start(binary, &ds.url, &key_file, &log).await?);
-        }
+        // The key and the sample are made in the dataset before SQLite's copies are taken.
         let key = queries::auditor_key(ds, &ds.tenant)?;
         let runs = queries::sample_runs(&ds.url, &ds.tenant, 100).await?;
+        let mut servers = Vec::new();
+        for (name, binary) in builds {
+            let slug = name.replace(' ', "-");
+            let log = work.join(format!("compare-{}-{slug}.log", ds.backend));
+            let url = database_for(ds, &work, &slug)?;
+            servers.push(start(binary, &url, &key_file, &log).await?);
+        }
         for (name, query) in MIX {
             let bodies = queries::bodies(query, &runs, json!({}));
             let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
@@ -116,6 +115,31 @@ pub async fn run(compare: Compare) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// The database a build serves: PostgreSQL's is shared (it has many writers by design); a
+/// SQLite file has one writer process, so each build serves its own copy of the dataset.
+fn database_for(ds: &crate::dataset::Dataset, work: &Path, slug: &str) -> Result<String, String> {
+    if ds.backend != "sqlite" {
+        return Ok(ds.url.clone());
+    }
+    let source = ds
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let copy = work.join(format!("compare-{slug}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+        let from = format!("{source}{suffix}");
+        if Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", copy.display()))
+                .map_err(|e| format!("copy {from}: {e}"))?;
+        }
+    }
+    Ok(format!("sqlite://{}?mode=rwc", copy.display()))
 }
 
 async fn start(
