@@ -377,13 +377,18 @@ impl AuditViews {
     async fn identity(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Identity);
@@ -395,13 +400,18 @@ impl AuditViews {
         &self,
         ctx: &Context<'_>,
         decision: Option<AccessDecision>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let mut filter = AuditFilter::only(LedgerCategory::Authorization);
@@ -413,13 +423,18 @@ impl AuditViews {
     async fn access(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Access);
@@ -482,13 +497,18 @@ impl AuditViews {
     async fn exports(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<Connection<String, LogExport, LogExportListInfo>> {
         let args = page_args(ListKind::Exports, first, after, last, before)?;
@@ -515,13 +535,18 @@ impl AuditQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<AuditFilter>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         entries(ctx, filter.unwrap_or_default(), first, after, last, before).await

@@ -59,13 +59,18 @@ impl RunsQuery {
         ctx: &Context<'_>,
         filter: Option<RunFilter>,
         order_by: Option<RunOrder>,
-        #[graphql(desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given).")]
+        #[graphql(
+            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        #[graphql(desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`.")]
+        #[graphql(
+            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+        )]
         after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`.")]
+        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
+        #[graphql(
+            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+        )]
         before: Option<String>,
     ) -> Result<Connection<String, Plain<LlmRun>, LlmRunListInfo>> {
         let order = order_by.unwrap_or_default();
