@@ -10,7 +10,9 @@ use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
-use crate::domain::{AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp};
+use crate::domain::{
+    AccessDecision, ActorType, LedgerCategory, Origin, SourceDomain, Timestamp, read_stored,
+};
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::verify::{self, Report, VerificationMode, VerifyOptions};
 use crate::ledger::vocabulary::EventType;
@@ -278,13 +280,12 @@ impl Facade {
         let mut metadata = ledger_metadata(scope.tenant_id, &[&entry]);
         metadata.checksum = Some(computed_hash.clone());
         metadata.correlation_id = entry.correlation_id.clone();
-        match ActorType::parse(&entry.actor_type) {
-            Some(ActorType::Human) => {
-                metadata = metadata.with_actors(entry.actor_id.clone(), None, None)
-            }
-            Some(ActorType::Agent) => {
-                metadata = metadata.with_actors(None, entry.actor_id.clone(), None)
-            }
+        let actor_type = read_stored(&entry.actor_type, || {
+            format!("audit_ledger {}/{}", entry.tenant_id, entry.seq)
+        })?;
+        match actor_type {
+            ActorType::Human => metadata = metadata.with_actors(entry.actor_id.clone(), None, None),
+            ActorType::Agent => metadata = metadata.with_actors(None, entry.actor_id.clone(), None),
             _ => metadata = metadata.with_actors(None, None, entry.actor_id.clone()),
         }
         if entry.entity_type == "llm_run" {

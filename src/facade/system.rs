@@ -12,12 +12,12 @@ use super::decode;
 use super::inflection::{Inflection, window_around};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
-use super::runs::{ReplayEvent, sort_timeline, system_event};
+use super::runs::{ReplayEvent, run_row, sort_timeline, system_event};
 use super::shared::Rows;
 use super::{Facade, check_range, check_text};
 use crate::auth::Permission;
 use crate::canonical::{hash_json, system_json};
-use crate::domain::{Origin, Severity, SourceDomain, Timestamp, WindowSeconds};
+use crate::domain::{Origin, Severity, SourceDomain, Timestamp, WindowSeconds, read_stored};
 use crate::error::{AppError, AppResult, Context};
 use entity::{llm_runs, system_records, telemetry_samples};
 
@@ -301,6 +301,16 @@ pub struct SystemAttribution {
     pub metadata: EvidenceMetadata,
 }
 
+/// How a stored system record is named in errors about it.
+fn record_row(r: &system_records::Model) -> String {
+    format!("system_records {}/{}", r.tenant_id, r.id)
+}
+
+/// A stored record's severity (INTERNAL when it is not one).
+fn severity_of(r: &system_records::Model) -> AppResult<Severity> {
+    read_stored(&r.severity, || record_row(r))
+}
+
 /// Metadata of a set of system records; a view's also carries the checksum of the records (a
 /// list page's does not: the page is not a unit of evidence).
 fn collection_metadata(
@@ -308,14 +318,14 @@ fn collection_metadata(
     run: Option<&llm_runs::Model>,
     component: &str,
     records: &[system_records::Model],
-) -> EvidenceMetadata {
-    let mut m = list_metadata(tenant_id, run, component, records);
+) -> AppResult<EvidenceMetadata> {
+    let mut m = list_metadata(tenant_id, run, component, records)?;
     if !records.is_empty() {
         m.checksum = Some(hash_json(&Value::Array(
             records.iter().map(system_json).collect(),
         )));
     }
-    m
+    Ok(m)
 }
 
 fn list_metadata(
@@ -323,10 +333,16 @@ fn list_metadata(
     run: Option<&llm_runs::Model>,
     component: &str,
     records: &[system_records::Model],
-) -> EvidenceMetadata {
-    let incidents = records
+) -> AppResult<EvidenceMetadata> {
+    let severities = records
         .iter()
-        .any(|r| Severity::parse(&r.severity).is_some_and(Severity::is_incident));
+        .map(severity_of)
+        .collect::<AppResult<Vec<_>>>()?;
+    let origins = records
+        .iter()
+        .map(|r| read_stored::<Origin>(&r.origin, || record_row(r)).map(Some))
+        .collect::<AppResult<Vec<_>>>()?;
+    let incidents = severities.iter().copied().any(Severity::is_incident);
     let domain = if incidents {
         SourceDomain::Incidents
     } else {
@@ -334,7 +350,7 @@ fn list_metadata(
     };
     let mut m = EvidenceMetadata::new(tenant_id, domain, component)
         .with_times(records.iter().map(|r| (r.occurred_at, r.recorded_at)))
-        .with_common_origin(records.iter().map(|r| Origin::parse(&r.origin)));
+        .with_common_origin(origins);
     let causes: Vec<String> = distinct_sorted(records.iter().filter_map(|r| r.caused_by.clone()));
     if causes.len() == 1 {
         m = m.with_actors(None, None, causes.into_iter().next());
@@ -342,15 +358,16 @@ fn list_metadata(
     m.incident_ids = distinct_sorted(
         records
             .iter()
-            .filter(|r| Severity::parse(&r.severity).is_some_and(Severity::is_incident))
-            .map(|r| r.id.clone()),
+            .zip(&severities)
+            .filter(|(_, s)| s.is_incident())
+            .map(|(r, _)| r.id.clone()),
     );
     if let Some(run) = run {
         m.run_id = Some(run.run_id.clone());
         m.trace_id = run.trace_id.clone();
         m.correlation_id = Some(run.run_id.clone());
     }
-    m
+    Ok(m)
 }
 
 impl Facade {
@@ -413,7 +430,7 @@ impl Facade {
         });
         let records: Vec<system_records::Model> =
             page.items.iter().map(|(_, r)| r.clone()).collect();
-        let metadata = list_metadata(scope.tenant_id, None, "system_records", &records);
+        let metadata = list_metadata(scope.tenant_id, None, "system_records", &records)?;
         self.note_list(
             "system",
             "system_record_list",
@@ -448,7 +465,7 @@ impl Facade {
             Some(run),
             "system_records",
             &records[..records.len().min(1)],
-        );
+        )?;
         if let Some(r) = &record {
             metadata.checksum = Some(hash_json(&system_json(r)));
         }
@@ -505,7 +522,7 @@ impl Facade {
         metadata.run_id = Some(run.run_id.clone());
         metadata.trace_id = run.trace_id.clone();
         metadata.correlation_id = Some(run.run_id.clone());
-        metadata.origin = Origin::parse(&run.origin);
+        metadata.origin = Some(read_stored(&run.origin, || run_row(run))?);
         if !samples.is_empty() {
             metadata.checksum = Some(hash_json(&Value::Array(
                 samples
@@ -529,7 +546,7 @@ impl Facade {
         let scope = self.scope(Permission::ReadEvidence)?;
         self.note_read("system", "llm_run", &run.run_id, "system.events");
         let events = self.correlated_system_of(&scope, run).await?;
-        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events);
+        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events)?;
         Ok(SystemEvents {
             run_id: run.run_id.clone(),
             events,
@@ -551,7 +568,7 @@ impl Facade {
         )?;
         let (start, end) = window_around(inflection.timestamp.0, window);
         let mut metadata =
-            collection_metadata(scope.tenant_id, Some(run), "system_records", &records);
+            collection_metadata(scope.tenant_id, Some(run), "system_records", &records)?;
         metadata.occurred_at = Some(inflection.timestamp);
         let mut events: Vec<ReplayEvent> = records.iter().map(system_event).collect();
         sort_timeline(&mut events);
@@ -596,20 +613,20 @@ impl Facade {
                 by_cause.entry(c.clone()).or_default().push(e);
             }
         }
-        let causes = by_cause
-            .into_iter()
-            .map(|(caused_by, list)| Cause {
+        let mut causes = Vec::with_capacity(by_cause.len());
+        for (caused_by, list) in by_cause {
+            let severities = list
+                .iter()
+                .map(|e| severity_of(e))
+                .collect::<AppResult<Vec<_>>>()?;
+            causes.push(Cause {
                 event_count: list.len() as i32,
                 components: distinct_sorted(list.iter().map(|e| e.component.clone())),
-                max_severity: list
-                    .iter()
-                    .filter_map(|e| Severity::parse(&e.severity))
-                    .max()
-                    .unwrap_or(Severity::Info),
+                max_severity: severities.into_iter().max().unwrap_or(Severity::Info),
                 caused_by,
-            })
-            .collect();
-        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events);
+            });
+        }
+        let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events)?;
         Ok(SystemAttribution {
             run_id: run.run_id.clone(),
             window_seconds: window.get(),

@@ -24,7 +24,7 @@ use super::page::{self, Cursor, ListKind, Page, PageArgs, SortKey};
 use super::shared::Rows;
 use super::{Facade, Scope, check_range, check_text};
 use crate::auth::Permission;
-use crate::domain::{Origin, RunStatus, Severity, SourceDomain, Timestamp};
+use crate::domain::{Origin, RunStatus, Severity, SourceDomain, Timestamp, read_stored};
 use crate::error::{AppError, AppResult, Context};
 use entity::{governance_events, llm_runs, log_exports, system_records, trace_steps};
 
@@ -198,7 +198,16 @@ pub fn step_ref(step: &trace_steps::Model) -> String {
     format!("{}#{}", step.trace_id, step.step_index)
 }
 
-fn base_metadata(run: &llm_runs::Model, component: &str, domain: SourceDomain) -> EvidenceMetadata {
+/// How a stored run is named in errors about it.
+pub(crate) fn run_row(run: &llm_runs::Model) -> String {
+    format!("llm_runs {}/{}", run.tenant_id, run.run_id)
+}
+
+fn base_metadata(
+    run: &llm_runs::Model,
+    component: &str,
+    domain: SourceDomain,
+) -> AppResult<EvidenceMetadata> {
     let mut m = EvidenceMetadata::new(&run.tenant_id, domain, component).with_actors(
         run.human_actor_id.clone(),
         run.agent_id.clone(),
@@ -208,8 +217,8 @@ fn base_metadata(run: &llm_runs::Model, component: &str, domain: SourceDomain) -
     m.trace_id = run.trace_id.clone();
     // System records correlate to a run through its run id.
     m.correlation_id = Some(run.run_id.clone());
-    m.origin = Origin::parse(&run.origin);
-    m
+    m.origin = Some(read_stored(&run.origin, || run_row(run))?);
+    Ok(m)
 }
 
 impl Facade {
@@ -257,7 +266,12 @@ impl Facade {
                     .iter()
                     .map(|(_, r)| (r.started_at, r.recorded_at)),
             )
-            .with_common_origin(page.items.iter().map(|(_, r)| Origin::parse(&r.origin)));
+            .with_common_origin(
+                page.items
+                    .iter()
+                    .map(|(_, r)| read_stored::<Origin>(&r.origin, || run_row(r)).map(Some))
+                    .collect::<AppResult<Vec<_>>>()?,
+            );
         self.note_list(
             "runs",
             "llm_run_list",
@@ -383,14 +397,18 @@ impl Facade {
             self.correlated_system_of(&scope, run),
             self.exports_of(&scope, run),
         )?;
-        let mut m = base_metadata(run, component, domain);
+        let mut m = base_metadata(run, component, domain)?;
         m.policy_ids = distinct_sorted(governance.iter().filter_map(|g| g.policy_id.clone()));
-        m.incident_ids = distinct_sorted(
-            system
-                .iter()
-                .filter(|s| Severity::parse(&s.severity).is_some_and(Severity::is_incident))
-                .map(|s| s.id.clone()),
-        );
+        let mut incidents = Vec::new();
+        for s in system.iter() {
+            let severity: Severity = read_stored(&s.severity, || {
+                format!("system_records {}/{}", s.tenant_id, s.id)
+            })?;
+            if severity.is_incident() {
+                incidents.push(s.id.clone());
+            }
+        }
+        m.incident_ids = distinct_sorted(incidents);
         m.export_id = exports.first().map(|e| e.id.clone());
         Ok(m)
     }
