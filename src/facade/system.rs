@@ -303,7 +303,11 @@ pub struct SystemAttribution {
 
 /// How a stored system record is named in errors about it.
 fn record_row(r: &system_records::Model) -> String {
-    format!("system_records {}/{}", r.tenant_id, r.id)
+    format!(
+        "system_records {}/{}",
+        r.tenant_id.as_deref().unwrap_or("(global)"),
+        r.id
+    )
 }
 
 /// A stored record's severity (INTERNAL when it is not one).

@@ -402,7 +402,11 @@ impl Facade {
         let mut incidents = Vec::new();
         for s in system.iter() {
             let severity: Severity = read_stored(&s.severity, || {
-                format!("system_records {}/{}", s.tenant_id, s.id)
+                format!(
+                    "system_records {}/{}",
+                    s.tenant_id.as_deref().unwrap_or("(global)"),
+                    s.id
+                )
             })?;
             if severity.is_incident() {
                 incidents.push(s.id.clone());
