@@ -347,6 +347,12 @@ impl<'a, T> ContextBase<'a, T> {
 
     #[doc(hidden)]
     pub fn set_error_path(&self, error: ServerError) -> ServerError {
+        // runledger patch: an error that already has a path (raised deeper and propagated up
+        // to this non-null position, GraphQL spec §6.4.4) keeps the path of the field it
+        // was raised at.
+        if !error.path.is_empty() {
+            return error;
+        }
         if let Some(node) = self.path_node {
             let mut path = Vec::new();
             node.for_each(|current_node| {
