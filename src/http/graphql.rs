@@ -184,16 +184,7 @@ pub async fn graphql_post(
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if content_type != JSON {
+    if super::content_media_type(&headers) != JSON {
         return refuse(
             media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -26,4 +26,20 @@ pub mod router;
 pub mod state;
 
 pub use router::router;
+
+use axum::http::{HeaderMap, header};
+
+/// The media type a request's `Content-Type` names, lowercased, without its parameters
+/// (RFC 9110 §8.3.1: the type and subtype are case-insensitive); empty when there is none.
+pub fn content_media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
 pub use state::{AppState, HttpSettings};

@@ -176,13 +176,7 @@ pub async fn traces(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let media = header_text(&headers, header::CONTENT_TYPE)
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let encoding = match media.as_str() {
+    let encoding = match super::content_media_type(&headers).as_str() {
         PROTOBUF => Encoding::Protobuf,
         JSON => Encoding::Json,
         _ => {
