@@ -5,7 +5,7 @@ use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Json, Object, Result, SelectionField};
 
-use super::common::{NodeKind, connection, facade, global_id, page_args};
+use super::common::{ListInfo, NodeKind, connection, facade, global_id, page_args, paged_object};
 use super::plain::Plain;
 use super::rows::{row_type, stored, stored_opt};
 use super::runs::LogExport;
@@ -278,26 +278,6 @@ impl Checkpoint {
     }
 }
 
-/// Fields of a ledger list besides its edges.
-pub struct AuditEntryListInfo {
-    filter: AuditFilter,
-    metadata: EvidenceMetadata,
-}
-
-#[Object]
-impl AuditEntryListInfo {
-    /// Number of entries matching the filter (counted only when selected).
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(facade(ctx)?.count_audit_entries(&self.filter).await? as i64)
-    }
-    async fn filters_applied(&self) -> Json<serde_json::Value> {
-        Json(self.filter.applied())
-    }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.metadata
-    }
-}
-
 /// Fields of the export list besides its edges.
 pub struct LogExportListInfo {
     metadata: EvidenceMetadata,
@@ -313,7 +293,7 @@ impl LogExportListInfo {
     }
 }
 
-type AuditEntryConnection = Connection<String, Plain<AuditEntry>, AuditEntryListInfo>;
+type AuditEntryConnection = Connection<String, Plain<AuditEntry>, ListInfo<AuditFilter>>;
 
 /// The entry columns a selection of a list of entries shows (cursors, the list's metadata and
 /// its access record need only the key; each entry what [`AuditEntry`] declares its fields
@@ -366,7 +346,7 @@ async fn entries(
     Ok(connection(
         list.page,
         |e| Plain(AuditEntry(e)),
-        AuditEntryListInfo {
+        ListInfo {
             filter: list.filter,
             metadata: list.metadata,
         },
@@ -376,49 +356,23 @@ async fn entries(
 /// The five audit views of the caller's tenant.
 pub struct AuditViews;
 
-#[Object]
-impl AuditViews {
+paged_object! {
+    #[Object] AuditViews;
     /// O1: identity lifecycle (tenant and key events, failed authentication), newest first.
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn identity(
+    paged(first, after, last, before) async fn identity(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Identity);
         entries(ctx, filter, first, after, last, before).await
     }
     /// O2: authorization decisions, allowed and denied, as stored; optionally one decision.
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn authorization(
+    paged(first, after, last, before) async fn authorization(
         &self,
         ctx: &Context<'_>,
         decision: Option<AccessDecision>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let mut filter = AuditFilter::only(LedgerCategory::Authorization);
         filter.decision = decision;
@@ -426,22 +380,9 @@ impl AuditViews {
     }
     /// O3: who viewed or exported which evidence, newest first.
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn access(
+    paged(first, after, last, before) async fn access(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let filter = AuditFilter::only(LedgerCategory::Access);
         entries(ctx, filter, first, after, last, before).await
@@ -500,22 +441,9 @@ impl AuditViews {
     }
     /// O5: compliance exports and their state, newest first.
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn exports(
+    paged(first, after, last, before) async fn exports(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
     ) -> Result<Connection<String, LogExport, LogExportListInfo>> {
         let args = page_args(ListKind::Exports, first, after, last, before)?;
         let list = facade(ctx)?.audit_exports(args).await?;
@@ -532,28 +460,14 @@ impl AuditViews {
 #[derive(Default)]
 pub struct AuditQuery;
 
-#[Object]
-impl AuditQuery {
+paged_object! {
+    #[Object] AuditQuery;
     /// The tenant's audit ledger, newest (highest seq) first.
-    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn audit_entries(
+    paged(first, after, last, before) async fn audit_entries(
         &self,
         ctx: &Context<'_>,
         filter: Option<AuditFilter>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
     ) -> Result<AuditEntryConnection> {
         entries(ctx, filter.unwrap_or_default(), first, after, last, before).await
     }

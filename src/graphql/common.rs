@@ -1,13 +1,18 @@
 //! Pieces every topic's resolvers share: reaching the request's facade, Relay global ids,
-//! and turning a facade page into a Relay connection.
+//! turning a facade page into a Relay connection, a list's own fields, and objects with
+//! paged fields.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ObjectType, OutputType};
+use async_graphql::types::Json;
+use async_graphql::{Context, Object, ObjectType, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::AppError;
-use crate::facade::{Facade, Page, PageArgs, page::ListKind};
+use crate::facade::audit::AuditFilter;
+use crate::facade::runs::RunFilter;
+use crate::facade::system::SystemFilter;
+use crate::facade::{EvidenceMetadata, Facade, Page, PageArgs, page::ListKind};
 
 /// The facade of the current request.
 pub fn facade<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Facade> {
@@ -105,3 +110,149 @@ where
         .collect();
     c
 }
+
+/// A list's filter as the list's own fields show it: what was applied, and how many rows
+/// match.
+pub trait ListFilter: Send + Sync + 'static {
+    /// The filters applied, as JSON.
+    fn applied(&self) -> serde_json::Value;
+    /// The rows matching the filter.
+    fn count<'a>(
+        &'a self,
+        facade: &'a Facade,
+    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a;
+}
+
+impl ListFilter for RunFilter {
+    fn applied(&self) -> serde_json::Value {
+        RunFilter::applied(self)
+    }
+    fn count<'a>(
+        &'a self,
+        facade: &'a Facade,
+    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
+        facade.count_llm_runs(self)
+    }
+}
+
+impl ListFilter for SystemFilter {
+    fn applied(&self) -> serde_json::Value {
+        SystemFilter::applied(self)
+    }
+    fn count<'a>(
+        &'a self,
+        facade: &'a Facade,
+    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
+        facade.count_system_records(self)
+    }
+}
+
+impl ListFilter for AuditFilter {
+    fn applied(&self) -> serde_json::Value {
+        AuditFilter::applied(self)
+    }
+    fn count<'a>(
+        &'a self,
+        facade: &'a Facade,
+    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
+        facade.count_audit_entries(self)
+    }
+}
+
+/// Fields of a filtered list besides its edges: one type per topic's filter.
+pub struct ListInfo<F> {
+    pub filter: F,
+    pub metadata: EvidenceMetadata,
+}
+
+#[Object(
+    concrete(name = "LlmRunListInfo", params(RunFilter)),
+    concrete(name = "SystemRecordListInfo", params(SystemFilter)),
+    concrete(name = "AuditEntryListInfo", params(AuditFilter))
+)]
+impl<F: ListFilter> ListInfo<F> {
+    /// Number of rows matching the filter (counted only when selected).
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(self.filter.count(facade(ctx)?).await? as i64)
+    }
+    /// The filters applied, as JSON.
+    async fn filters_applied(&self) -> Json<serde_json::Value> {
+        Json(self.filter.applied())
+    }
+    async fn metadata(&self) -> &EvidenceMetadata {
+        &self.metadata
+    }
+}
+
+/// Declares a GraphQL object whose fields are ordinary resolvers, some of them Relay pages:
+/// a method marked `paged(first, after, last, before)` gets the four paging arguments,
+/// described once here, after its own. The marker names the arguments, and the `#[Object]`
+/// attribute and each method's complexity (`page_cost(first, last, child_complexity)`) are
+/// the caller's: macro hygiene keeps a macro's own names out of the code passed in, and
+/// async-graphql reads a complexity's names where its attribute was written.
+///
+/// ```text
+/// paged_object! {
+///     #[Object] Type;
+///     /// Description.
+///     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
+///     paged(first, after, last, before) async fn name(&self, ctx: &Context<'_>, filter: Option<Filter>) -> Result<Conn> {
+///         ... first, after, last, before ...
+///     }
+///     async fn other(&self) -> i32 { ... }
+/// }
+/// ```
+macro_rules! paged_object {
+    ($hash:tt $object:tt $ty:ident; $($rest:tt)*) => {
+        $crate::graphql::common::paged_object!(@munch ($hash $object) $ty [] $($rest)*);
+    };
+    (@munch ($hash:tt $object:tt) $ty:ident [$($done:tt)*]
+        $(#[$m:meta])*
+        paged($first:ident, $after:ident, $last:ident, $before:ident) async fn $name:ident(
+            &self, $ctx:ident: &Context<'_> $(, $(#[$am:meta])* $arg:ident: $argty:ty)* $(,)?
+        ) -> $ret:ty $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::common::paged_object!(@munch ($hash $object) $ty [$($done)*
+            $(#[$m])*
+            #[allow(clippy::too_many_arguments)]
+            async fn $name(
+                &self,
+                $ctx: &Context<'_>,
+                $($(#[$am])* $arg: $argty,)*
+                #[graphql(
+                    desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
+                )]
+                $first: Option<i32>,
+                #[graphql(
+                    desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
+                )]
+                $after: Option<String>,
+                #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")]
+                $last: Option<i32>,
+                #[graphql(
+                    desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
+                )]
+                $before: Option<String>,
+            ) -> $ret $body
+        ] $($rest)*);
+    };
+    (@munch ($hash:tt $object:tt) $ty:ident [$($done:tt)*]
+        $(#[$m:meta])*
+        async fn $name:ident($($args:tt)*) -> $ret:ty $body:block
+        $($rest:tt)*
+    ) => {
+        $crate::graphql::common::paged_object!(@munch ($hash $object) $ty [$($done)*
+            $(#[$m])*
+            async fn $name($($args)*) -> $ret $body
+        ] $($rest)*);
+    };
+    (@munch ($hash:tt $object:tt) $ty:ident [$($done:tt)*]) => {
+        $hash $object
+        impl $ty {
+            $($done)*
+        }
+    };
+}
+
+pub(crate) use paged_object;

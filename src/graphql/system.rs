@@ -5,7 +5,7 @@ use crate::domain::Timestamp;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, Result};
 
-use super::common::{NodeKind, connection, facade, global_id, page_args};
+use super::common::{ListInfo, NodeKind, connection, facade, global_id, page_args, paged_object};
 use super::plain::Plain;
 use super::rows::{row_type, stored, view_type};
 use crate::domain::{Severity, WindowSeconds};
@@ -275,52 +275,18 @@ impl SystemAttribution {
     }
 }
 
-/// Fields of the system record list besides its edges.
-pub struct SystemRecordListInfo {
-    filter: SystemFilter,
-    metadata: EvidenceMetadata,
-}
-
-#[Object]
-impl SystemRecordListInfo {
-    /// Number of records matching the filter (counted only when selected).
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(facade(ctx)?.count_system_records(&self.filter).await? as i64)
-    }
-    async fn filters_applied(&self) -> Json<serde_json::Value> {
-        Json(self.filter.applied())
-    }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.metadata
-    }
-}
-
 #[derive(Default)]
 pub struct SystemQuery;
 
-#[Object]
-impl SystemQuery {
+paged_object! {
+    #[Object] SystemQuery;
     /// System records visible to the caller's tenant (its own and global), newest first.
-    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn system_records(
+    paged(first, after, last, before) async fn system_records(
         &self,
         ctx: &Context<'_>,
         filter: Option<SystemFilter>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
-    ) -> Result<Connection<String, Plain<SystemRecord>, SystemRecordListInfo>> {
+    ) -> Result<Connection<String, Plain<SystemRecord>, ListInfo<SystemFilter>>> {
         let args = page_args(ListKind::SystemRecords, first, after, last, before)?;
         let list = facade(ctx)?
             .list_system_records(filter.unwrap_or_default(), args)
@@ -328,7 +294,7 @@ impl SystemQuery {
         Ok(connection(
             list.page,
             |r| Plain(SystemRecord(r)),
-            SystemRecordListInfo {
+            ListInfo {
                 filter: list.filter,
                 metadata: list.metadata,
             },

@@ -10,7 +10,7 @@ mod run;
 mod trace;
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Json, Object, Result};
+use async_graphql::{Context, Object, Result};
 
 pub use export::{LlmRunExport, LogExport};
 pub use governance::{GovernanceEvent, LlmRunGovernance};
@@ -18,61 +18,25 @@ pub use replay::LlmRunReplay;
 pub use run::{LlmRun, LlmRunEnvelope};
 pub use trace::{LlmRunTrace, TraceStep};
 
-use super::common::{connection, facade, page_args};
+use super::common::{ListInfo, connection, facade, page_args, paged_object};
 use super::plain::Plain;
-use crate::facade::EvidenceMetadata;
 use crate::facade::runs::{RunFilter, RunOrder};
 use entity::llm_runs;
 use prefetch::{connection_nodes, prefetch_for};
 
-/// Fields of the run list besides its edges.
-pub struct LlmRunListInfo {
-    filter: RunFilter,
-    metadata: EvidenceMetadata,
-}
-
-#[Object]
-impl LlmRunListInfo {
-    /// Number of runs matching the filter (counted only when selected).
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(facade(ctx)?.count_llm_runs(&self.filter).await? as i64)
-    }
-    /// The filters applied, as JSON.
-    async fn filters_applied(&self) -> Json<serde_json::Value> {
-        Json(self.filter.applied())
-    }
-    async fn metadata(&self) -> &EvidenceMetadata {
-        &self.metadata
-    }
-}
-
 #[derive(Default)]
 pub struct RunsQuery;
 
-#[Object]
-impl RunsQuery {
+paged_object! {
+    #[Object] RunsQuery;
     /// LLM runs of the caller's tenant, newest first by default (keyset-paginated).
-    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "crate::graphql::page_cost(first, last, child_complexity)")]
-    async fn llm_runs(
+    paged(first, after, last, before) async fn llm_runs(
         &self,
         ctx: &Context<'_>,
         filter: Option<RunFilter>,
         order_by: Option<RunOrder>,
-        #[graphql(
-            desc = "Rows from the start, or after `after`: 1 to 100 (default 20 when neither `first` nor `last` is given)."
-        )]
-        first: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to start after (`pageInfo.endCursor` of the page before); goes with `first`."
-        )]
-        after: Option<String>,
-        #[graphql(desc = "Rows from the end, or before `before`: 1 to 100.")] last: Option<i32>,
-        #[graphql(
-            desc = "Cursor of the row to end before (`pageInfo.startCursor` of the page after); goes with `last`."
-        )]
-        before: Option<String>,
-    ) -> Result<Connection<String, Plain<LlmRun>, LlmRunListInfo>> {
+    ) -> Result<Connection<String, Plain<LlmRun>, ListInfo<RunFilter>>> {
         let order = order_by.unwrap_or_default();
         let args = page_args(order.list_kind(), first, after, last, before)?;
         let f = facade(ctx)?;
@@ -85,7 +49,7 @@ impl RunsQuery {
         Ok(connection(
             list.page,
             |run| Plain(LlmRun(run)),
-            LlmRunListInfo {
+            ListInfo {
                 filter: list.filter,
                 metadata: list.metadata,
             },
