@@ -123,41 +123,28 @@ pub trait ListFilter: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a;
 }
 
-impl ListFilter for RunFilter {
-    fn applied(&self) -> serde_json::Value {
-        RunFilter::applied(self)
-    }
-    fn count<'a>(
-        &'a self,
-        facade: &'a Facade,
-    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
-        facade.count_llm_runs(self)
-    }
+/// [`ListFilter`] for a topic's filter, counted by the facade's `count` method.
+macro_rules! list_filter {
+    ($($filter:ident => $count:ident),+ $(,)?) => {$(
+        impl ListFilter for $filter {
+            fn applied(&self) -> serde_json::Value {
+                $filter::applied(self)
+            }
+            fn count<'a>(
+                &'a self,
+                facade: &'a Facade,
+            ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
+                facade.$count(self)
+            }
+        }
+    )+};
 }
 
-impl ListFilter for SystemFilter {
-    fn applied(&self) -> serde_json::Value {
-        SystemFilter::applied(self)
-    }
-    fn count<'a>(
-        &'a self,
-        facade: &'a Facade,
-    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
-        facade.count_system_records(self)
-    }
-}
-
-impl ListFilter for AuditFilter {
-    fn applied(&self) -> serde_json::Value {
-        AuditFilter::applied(self)
-    }
-    fn count<'a>(
-        &'a self,
-        facade: &'a Facade,
-    ) -> impl std::future::Future<Output = crate::error::AppResult<u64>> + Send + 'a {
-        facade.count_audit_entries(self)
-    }
-}
+list_filter!(
+    RunFilter => count_llm_runs,
+    SystemFilter => count_system_records,
+    AuditFilter => count_audit_entries,
+);
 
 /// Fields of a filtered list besides its edges: one type per topic's filter.
 pub struct ListInfo<F> {
