@@ -15,6 +15,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::verify::{self, Report, VerificationMode, VerifyOptions};
+use crate::ledger::vocabulary::EntityType;
 use crate::ledger::vocabulary::EventType;
 use crate::ledger::{self, merkle, proof};
 use entity::{audit_ledger, ledger_checkpoints, log_exports};
@@ -245,7 +246,7 @@ impl Facade {
         metadata.correlation_id = None;
         self.note_list(
             "audit",
-            "audit_entry_list",
+            EntityType::AuditEntryList,
             "auditEntries",
             filter.applied(),
             entries.iter().map(|e| e.id.clone()).collect(),
@@ -276,7 +277,7 @@ impl Facade {
             .await
             .context("load an audit ledger entry")?
             .ok_or_else(|| AppError::not_found(format!("no audit entry with id `{id}`")))?;
-        self.note_read("audit", "audit_entry", id, "entry");
+        self.note_read("audit", EntityType::AuditEntry, id, "entry");
         let computed_hash = ledger::entry_hash(&entry);
         let mut metadata = ledger_metadata(scope.tenant_id, &[&entry]);
         metadata.checksum = Some(computed_hash.clone());
@@ -307,7 +308,12 @@ impl Facade {
     /// the ledger.
     pub async fn audit_integrity(&self, mode: VerificationMode) -> AppResult<AuditIntegrity> {
         let scope = self.scope(Permission::ReadAudit)?;
-        self.note_read("audit", "audit_ledger", scope.tenant_id, "integrity");
+        self.note_read(
+            "audit",
+            EntityType::AuditLedger,
+            scope.tenant_id,
+            "integrity",
+        );
         let cell = match mode {
             VerificationMode::Full => &self.integrity_full,
             VerificationMode::Incremental => &self.integrity,
@@ -470,7 +476,12 @@ impl Facade {
                 "seq must be between 1 and the tree size {size}, not {seq}"
             )));
         }
-        self.note_read("audit", "audit_ledger", scope.tenant_id, "inclusionProof");
+        self.note_read(
+            "audit",
+            EntityType::AuditLedger,
+            scope.tenant_id,
+            "inclusionProof",
+        );
         let leaves = self.leaves(scope.tenant_id, size).await?;
         let index = (seq - 1) as usize;
         let hashes = proof::inclusion_proof(&leaves, index)
@@ -512,7 +523,12 @@ impl Facade {
                 "fromSize must be between 1 and toSize {to}, not {from_size}"
             )));
         }
-        self.note_read("audit", "audit_ledger", scope.tenant_id, "consistencyProof");
+        self.note_read(
+            "audit",
+            EntityType::AuditLedger,
+            scope.tenant_id,
+            "consistencyProof",
+        );
         let leaves = self.leaves(scope.tenant_id, to).await?;
         let hashes = proof::consistency_proof(&leaves, from_size as usize)
             .ok_or_else(|| AppError::internal("build a consistency proof", "sizes out of range"))?;
@@ -546,7 +562,7 @@ impl Facade {
         });
         self.note_list(
             "audit",
-            "export_list",
+            EntityType::ExportList,
             "exports",
             serde_json::json!({}),
             page.items.iter().map(|(_, e)| e.id.clone()).collect(),

@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::Facade;
 use crate::auth::Permission;
 use crate::error::{AppError, AppResult, Context};
+use crate::ledger::vocabulary::EntityType;
 use entity::{audit_ledger, governance_events, llm_runs, log_exports, system_records, trace_steps};
 
 impl Facade {
@@ -35,7 +36,7 @@ impl Facade {
             if found.is_some() {
                 self.note_read(
                     "runs",
-                    "trace_step",
+                    EntityType::TraceStep,
                     &format!("{trace_id}#{step_index}"),
                     "node",
                 );
@@ -54,7 +55,7 @@ impl Facade {
             .context("look up a governance event")
             .inspect(|found| {
                 if found.is_some() {
-                    self.note_read("runs", "governance_event", id, "node");
+                    self.note_read("runs", EntityType::GovernanceEvent, id, "node");
                 }
             })
     }
@@ -82,9 +83,9 @@ impl Facade {
                 if found.is_some() {
                     // The id alone would not say which owner's record was read.
                     let entity = if global {
-                        "global_system_record"
+                        EntityType::GlobalSystemRecord
                     } else {
-                        "system_record"
+                        EntityType::SystemRecord
                     };
                     self.note_read("system", entity, id, "node");
                 }
@@ -101,7 +102,7 @@ impl Facade {
             .context("look up an audit entry")
             .inspect(|found| {
                 if found.is_some() {
-                    self.note_read("audit", "audit_entry", id, "node");
+                    self.note_read("audit", EntityType::AuditEntry, id, "node");
                 }
             })
     }
@@ -114,7 +115,7 @@ impl Facade {
             .context("look up an export")
             .inspect(|found| {
                 if found.is_some() {
-                    self.note_read("audit", "export", id, "node");
+                    self.note_read("audit", EntityType::Export, id, "node");
                 }
             })
     }

@@ -44,9 +44,6 @@ pub struct RequestRecord {
     /// (permission, allowed) → reason, how often.
     decisions: Mutex<Decisions>,
     reads: Mutex<Vec<Read>>,
-    /// An entity type a read named that the ledger vocabulary does not know (a bug): the
-    /// request's records are then refused, so that no evidence leaves without its record.
-    unknown_entity_type: Mutex<Option<&'static str>>,
 }
 
 impl RequestRecord {
@@ -60,20 +57,12 @@ impl RequestRecord {
     fn read(
         &self,
         topic: &'static str,
-        entity_type: &'static str,
+        entity_type: EntityType,
         entity_id: String,
         view: &'static str,
         filters: Option<Value>,
         ids: Vec<String>,
     ) {
-        let Some(entity_type) = EntityType::parse(entity_type) else {
-            tracing::error!(
-                entity_type,
-                "a read names an entity type the ledger does not know"
-            );
-            *locked(&self.unknown_entity_type) = Some(entity_type);
-            return;
-        };
         locked(&self.reads).push(Read {
             topic,
             entity_type,
@@ -222,7 +211,7 @@ impl Facade {
     pub(crate) fn note_read(
         &self,
         topic: &'static str,
-        entity_type: &'static str,
+        entity_type: EntityType,
         entity_id: &str,
         view: &'static str,
     ) {
@@ -235,7 +224,7 @@ impl Facade {
     pub(crate) fn note_list(
         &self,
         topic: &'static str,
-        entity_type: &'static str,
+        entity_type: EntityType,
         field: &'static str,
         filters: Value,
         ids: Vec<String>,
@@ -253,13 +242,7 @@ impl Facade {
             (Some(caller), true) => Some((caller.tenant_id.clone(), self.record.entries(caller))),
             _ => None,
         };
-        let entries = match *locked(&self.record.unknown_entity_type) {
-            Some(entity_type) if entries.is_some() => Err(AppError::internal(
-                "record the request's access",
-                format!("unknown entity type `{entity_type}`"),
-            )),
-            _ => Ok(entries.filter(|(_, e)| !e.is_empty())),
-        };
+        let entries = Ok(entries.filter(|(_, e)| !e.is_empty()));
         PendingRecords {
             appender: self.appender.clone(),
             entries,

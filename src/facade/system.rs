@@ -19,6 +19,7 @@ use crate::auth::Permission;
 use crate::canonical::{hash_json, system_json};
 use crate::domain::{Origin, Severity, SourceDomain, Timestamp, WindowSeconds, read_stored};
 use crate::error::{AppError, AppResult, Context};
+use crate::ledger::vocabulary::EntityType;
 use entity::{llm_runs, system_records, telemetry_samples};
 
 /// Which system records a list covers.
@@ -437,7 +438,7 @@ impl Facade {
         let metadata = list_metadata(scope.tenant_id, None, "system_records", &records)?;
         self.note_list(
             "system",
-            "system_record_list",
+            EntityType::SystemRecordList,
             "systemRecords",
             filter.applied(),
             records.iter().map(|r| r.id.clone()).collect(),
@@ -461,7 +462,7 @@ impl Facade {
     /// O1: the earliest record correlated to the run.
     pub async fn system_snapshot(&self, run: &llm_runs::Model) -> AppResult<SystemSnapshot> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("system", "llm_run", &run.run_id, "system.snapshot");
+        self.note_read("system", EntityType::LlmRun, &run.run_id, "system.snapshot");
         let records = self.correlated_system_of(&scope, run).await?;
         let record = records.first().cloned();
         let mut metadata = collection_metadata(
@@ -483,7 +484,12 @@ impl Facade {
     /// O2: telemetry samples of the run, summarized per metric.
     pub async fn system_telemetry(&self, run: &llm_runs::Model) -> AppResult<SystemTelemetry> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("system", "llm_run", &run.run_id, "system.telemetry");
+        self.note_read(
+            "system",
+            EntityType::LlmRun,
+            &run.run_id,
+            "system.telemetry",
+        );
         let samples = scope
             .loaders
             .telemetry
@@ -548,7 +554,7 @@ impl Facade {
     /// O3: infrastructure events correlated to the run.
     pub async fn system_events(&self, run: &llm_runs::Model) -> AppResult<SystemEvents> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("system", "llm_run", &run.run_id, "system.events");
+        self.note_read("system", EntityType::LlmRun, &run.run_id, "system.events");
         let events = self.correlated_system_of(&scope, run).await?;
         let metadata = collection_metadata(scope.tenant_id, Some(run), "system_records", &events)?;
         Ok(SystemEvents {
@@ -565,7 +571,7 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("system", "llm_run", &run.run_id, "system.replay");
+        self.note_read("system", EntityType::LlmRun, &run.run_id, "system.replay");
         let (inflection, records) = futures_util::try_join!(
             self.inflection(run),
             self.system_around(&scope, run, window)
@@ -594,7 +600,12 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<SystemAttribution> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("system", "llm_run", &run.run_id, "system.attribution");
+        self.note_read(
+            "system",
+            EntityType::LlmRun,
+            &run.run_id,
+            "system.attribution",
+        );
         let (correlated, windowed) = futures_util::try_join!(
             self.correlated_system_of(&scope, run),
             self.system_around(&scope, run, window)

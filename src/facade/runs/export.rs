@@ -10,6 +10,7 @@ use crate::error::AppResult;
 use crate::facade::Facade;
 use crate::facade::metadata::{EvidenceMetadata, distinct_sorted};
 use crate::facade::shared::Rows;
+use crate::ledger::vocabulary::EntityType;
 use entity::{llm_runs, log_exports};
 
 /// O5: what can be exported and what was.
@@ -37,7 +38,7 @@ impl Facade {
     /// O5: formats, the bundle and its checksum, the run's exports, compliance tags.
     pub async fn run_export(&self, run: &llm_runs::Model) -> AppResult<RunExport> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("runs", "llm_run", &run.run_id, "export");
+        self.note_read("runs", EntityType::LlmRun, &run.run_id, "export");
         let (steps, governance, exports, mut metadata) = futures_util::try_join!(
             self.steps_of(&scope, run),
             self.governance_of(&scope, run),

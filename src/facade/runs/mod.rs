@@ -26,6 +26,7 @@ use super::{Facade, Scope, check_range, check_text};
 use crate::auth::Permission;
 use crate::domain::{Origin, RunStatus, Severity, SourceDomain, Timestamp, read_stored};
 use crate::error::{AppError, AppResult, Context};
+use crate::ledger::vocabulary::EntityType;
 use entity::{governance_events, llm_runs, log_exports, system_records, trace_steps};
 
 /// Filters of the run list. Every field narrows the list; absent fields do not filter.
@@ -274,7 +275,7 @@ impl Facade {
             );
         self.note_list(
             "runs",
-            "llm_run_list",
+            EntityType::LlmRunList,
             "llmRuns",
             filter.applied(),
             page.items.iter().map(|(_, r)| r.run_id.clone()).collect(),
@@ -305,7 +306,7 @@ impl Facade {
             .load_one(run_id.to_string())
             .await?
             .ok_or_else(|| AppError::not_found(format!("no run with runId `{run_id}`")))
-            .inspect(|_| self.note_read("runs", "llm_run", run_id, "run"))
+            .inspect(|_| self.note_read("runs", EntityType::LlmRun, run_id, "run"))
     }
 
     async fn steps_of(

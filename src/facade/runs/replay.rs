@@ -10,6 +10,7 @@ use crate::facade::inflection::{Inflection, inflection_of, window_around};
 use crate::facade::metadata::EvidenceMetadata;
 use crate::facade::shared::Rows;
 use crate::facade::{Facade, Scope};
+use crate::ledger::vocabulary::EntityType;
 use entity::{governance_events, llm_runs, system_records, trace_steps};
 
 /// Which record a replay event comes from.
@@ -62,7 +63,7 @@ impl Facade {
         window: WindowSeconds,
     ) -> AppResult<RunReplay> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("runs", "llm_run", &run.run_id, "replay");
+        self.note_read("runs", EntityType::LlmRun, &run.run_id, "replay");
         let (steps, governance) =
             futures_util::try_join!(self.steps_of(&scope, run), self.governance_of(&scope, run))?;
         // After them, so the window's loader finds this run's steps and events in the cache

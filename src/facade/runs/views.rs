@@ -11,6 +11,7 @@ use crate::facade::Facade;
 use crate::facade::decode::{EventColumns, Projected, StepColumns};
 use crate::facade::metadata::EvidenceMetadata;
 use crate::facade::shared::Rows;
+use crate::ledger::vocabulary::EntityType;
 use entity::{governance_events, llm_runs, trace_steps};
 
 /// O1: the canonical record with its checksum.
@@ -41,7 +42,7 @@ impl Facade {
     /// O1: the canonical record and its checksum (metadata: [`Facade::envelope_metadata`]).
     pub async fn run_envelope(&self, run: &llm_runs::Model) -> AppResult<RunEnvelope> {
         self.scope(Permission::ReadEvidence)?;
-        self.note_read("runs", "llm_run", &run.run_id, "envelope");
+        self.note_read("runs", EntityType::LlmRun, &run.run_id, "envelope");
         let canonical = canonical_json(&run_json(run));
         let checksum = sha256_hex(canonical.as_bytes());
         Ok(RunEnvelope {
@@ -72,7 +73,7 @@ impl Facade {
         columns: StepColumns,
     ) -> AppResult<RunTrace> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("runs", "llm_run", &run.run_id, "trace");
+        self.note_read("runs", EntityType::LlmRun, &run.run_id, "trace");
         let steps = self.steps_with(&scope, run, columns).await?;
         Ok(RunTrace {
             run: run.clone(),
@@ -110,7 +111,7 @@ impl Facade {
         columns: EventColumns,
     ) -> AppResult<RunGovernance> {
         let scope = self.scope(Permission::ReadEvidence)?;
-        self.note_read("runs", "llm_run", &run.run_id, "governance");
+        self.note_read("runs", EntityType::LlmRun, &run.run_id, "governance");
         let events = self.governance_with(&scope, run, columns).await?;
         Ok(RunGovernance {
             run: run.clone(),
