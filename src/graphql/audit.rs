@@ -26,9 +26,7 @@ use entity::ledger_checkpoints;
 pub struct AuditEntry(pub audit_ledger::Model);
 
 fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
-    text.as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .map(Json)
+    crate::graphql::common::json_column(text)
 }
 
 row_type! {

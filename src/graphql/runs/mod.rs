@@ -8,6 +8,7 @@ mod prefetch;
 mod replay;
 mod run;
 mod trace;
+mod usage;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Json, Object, Result};
@@ -17,6 +18,7 @@ pub use governance::{GovernanceEvent, LlmRunGovernance};
 pub use replay::LlmRunReplay;
 pub use run::{LlmRun, LlmRunEnvelope};
 pub use trace::{LlmRunTrace, TraceStep};
+pub use usage::LlmRunUsage;
 
 use super::common::{connection, facade, page_args};
 use super::plain::Plain;
