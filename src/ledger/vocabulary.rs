@@ -132,6 +132,10 @@ stored_vocabulary! {
         LlmRun = "llm_run",
         /// A filtered list of runs.
         LlmRunList = "llm_run_list",
+        /// One session (conversation) with its runs.
+        LlmSession = "llm_session",
+        /// The list of traces without a run record.
+        OpenTraceList = "open_trace_list",
         /// One trace step (by node id).
         TraceStep = "trace_step",
         /// One governance event (by node id).

@@ -13,6 +13,7 @@ mod http;
 mod ingest;
 mod isolation;
 mod otlp;
+mod otlp_assembly;
 mod resolution;
 mod runs;
 mod schema;
