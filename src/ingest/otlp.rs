@@ -276,17 +276,14 @@ fn split(span: &Span) -> Split {
             .attributes
             .iter()
             .partition(|kv| conv::is_content(&kv.key));
-        if !said.is_empty() {
+        let had_content = !said.is_empty();
+        if had_content {
             content
                 .events
                 .push(entry(attributes_json(said.into_iter())));
         }
-        if !rest.is_empty()
-            || content
-                .events
-                .last()
-                .is_none_or(|c| c["name"] != json!(e.name))
-        {
+        // An event is kept among the unmapped ones unless all it said was content.
+        if !rest.is_empty() || !had_content {
             unmapped
                 .events
                 .push(entry(attributes_json(rest.into_iter())));

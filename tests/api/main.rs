@@ -14,6 +14,7 @@ mod ingest;
 mod isolation;
 mod otlp;
 mod otlp_assembly;
+mod otlp_conventions;
 mod resolution;
 mod runs;
 mod schema;
