@@ -554,3 +554,119 @@ async fn sessions_are_listed_and_filtered(backend: Backend) {
     assert_eq!(code, "NOT_FOUND");
 }
 both!(sessions_are_listed_and_filtered);
+
+async fn content_is_kept_when_the_tenant_captures_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let (admin, _) = runledger::auth::create_key(
+        app.db(),
+        "alpha",
+        runledger::domain::Role::Admin,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let q = "{ contentCapture { enabled maxBytes } }";
+    assert_eq!(
+        app.query(&keys.alpha_viewer, q, json!({})).await["contentCapture"],
+        json!({"enabled": false, "maxBytes": 32768})
+    );
+    let set = "mutation($on: Boolean!, $max: Int) { setContentCapture(enabled: $on, maxBytes: $max) { enabled maxBytes } }";
+    let (code, _) = app
+        .query_error(Some(keys.alpha_viewer.as_str()), set, json!({"on": true}))
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    let (code, message) = app
+        .query_error(Some(admin.as_str()), set, json!({"on": true, "max": 10}))
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("maxBytes"), "{message}");
+    assert_eq!(
+        app.query(&admin, set, json!({"on": true, "max": 400}))
+            .await["setContentCapture"],
+        json!({"enabled": true, "maxBytes": 400})
+    );
+    let changed = app
+        .store
+        .query_strings(
+            "SELECT after_state FROM audit_ledger WHERE event_type = 'TENANT_SETTINGS_CHANGED' \
+             AND tenant_id = 'alpha'",
+        )
+        .await;
+    assert_eq!(changed.len(), 1);
+    let after: Value = serde_json::from_str(&changed[0]).unwrap();
+    assert_eq!(
+        after,
+        json!({"content_capture": true, "content_max_bytes": 400})
+    );
+
+    let trace = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+    let long = "x".repeat(1000);
+    let content = [
+        ("gen_ai.input.messages", json!("[{\"role\":\"user\"}]")),
+        ("gen_ai.output.messages", json!(long)),
+    ];
+    let mut chat_attrs = vec![s("gen_ai.provider.name", "openai")];
+    for (k, v) in &content {
+        chat_attrs.push(s(k, v.as_str().unwrap()));
+    }
+    send(
+        &app,
+        &keys.alpha_ingest,
+        vec![
+            span(
+                trace,
+                1,
+                0,
+                "invoke_agent",
+                vec![s("input.value", "help me")],
+            ),
+            span(trace, 2, 1, "chat", chat_attrs),
+        ],
+    )
+    .await;
+    let d = app
+        .query(
+            &keys.alpha_viewer,
+            &format!(
+                r#"{{ llmRun(runId: "{trace}") {{ content contentSha256
+                    envelope {{ canonicalJson checksumMatchesStored }}
+                    trace {{ steps {{ content contentSha256 }} }} }} }}"#
+            ),
+            json!({}),
+        )
+        .await;
+    let run = &d["llmRun"];
+    assert_eq!(
+        run["content"],
+        json!({"attributes": {"input.value": "help me"}})
+    );
+    assert_eq!(
+        run["contentSha256"],
+        json!(digest_of(&[("input.value", json!("help me"))]))
+    );
+    // Content is part of the record and its hash.
+    assert!(
+        run["envelope"]["canonicalJson"]
+            .as_str()
+            .unwrap()
+            .contains("help me")
+    );
+    assert_eq!(run["envelope"]["checksumMatchesStored"], json!(true));
+    let step = &run["trace"]["steps"][0];
+    // The digest is of the whole content; what is kept is cut to the limit, with a marker.
+    assert_eq!(step["contentSha256"], json!(digest_of(&content)));
+    let kept = &step["content"];
+    assert_eq!(
+        kept["attributes"]["gen_ai.input.messages"],
+        json!("[{\"role\":\"user\"}]")
+    );
+    let cut = kept["attributes"]["gen_ai.output.messages"]
+        .as_str()
+        .unwrap();
+    assert!(cut.starts_with("xxx") && cut.ends_with("…[truncated]") && cut.len() < 400);
+    assert_eq!(kept["truncated"]["cut_values"], json!(1));
+    assert!(serde_json::to_string(kept).unwrap().len() <= 400);
+}
+both!(content_is_kept_when_the_tenant_captures_it);
