@@ -1,7 +1,7 @@
 //! The semantic conventions runledger reads from spans: which attribute becomes which field,
 //! with precedence (the first key present wins), for the three families instrumentations use —
 //! OpenTelemetry GenAI (current and older spellings), OpenInference (Phoenix/Arize) and
-//! OpenLLMetry (Traceloop). The table in docs/ledger.md ("OTLP") is this file, in prose.
+//! OpenLLMetry (Traceloop). The table in docs/otlp.md ("Attributes") is this file, in prose.
 //!
 //! Attributes named here are mapped; content attributes (prompts, completions, instructions,
 //! tool arguments and results) are content; every other attribute, and every event that

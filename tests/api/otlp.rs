@@ -15,7 +15,7 @@ use crate::both;
 use crate::fixture;
 use crate::helpers::{Backend, TestApp};
 
-fn provider(app: &TestApp, key: &str) -> SdkTracerProvider {
+pub(crate) fn provider(app: &TestApp, key: &str) -> SdkTracerProvider {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
@@ -39,7 +39,7 @@ fn provider(app: &TestApp, key: &str) -> SdkTracerProvider {
 
 /// Flushes on a blocking thread: the exporter's HTTP client blocks, the server runs on this
 /// test's runtime.
-async fn flush(provider: &SdkTracerProvider) {
+pub(crate) async fn flush(provider: &SdkTracerProvider) {
     let p = provider.clone();
     tokio::task::spawn_blocking(move || p.force_flush())
         .await

@@ -289,3 +289,59 @@ async fn a_viewer_with_a_malformed_body_is_forbidden(backend: Backend) {
     assert_eq!(resp.status().as_u16(), 400);
 }
 both!(a_viewer_with_a_malformed_body_is_forbidden);
+
+async fn the_real_exporter_one_span_per_export_interleaved(backend: Backend) {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
+    let app = TestApp::spawn(backend).await;
+    let keys = fixture::load(&app).await;
+    let provider = crate::otlp::provider(&app, &keys.alpha_ingest);
+    let tracer = provider.tracer("agent");
+    // Two agent runs at once; every child is exported on its own (a flush after each), the
+    // two traces' children alternate, and each root is exported last, alone.
+    let calls: [&[Call]; 2] = [
+        &[(100, 10, 5, 1), (200, 20, 0, 2), (300, 30, 50, 3)],
+        &[(7, 1, 0, 0), (8, 2, 3, 1), (9, 3, 0, 0)],
+    ];
+    let roots: Vec<_> = ["run-x", "run-y"]
+        .iter()
+        .map(|id| {
+            let mut root = tracer.start("invoke_agent planner");
+            root.set_attribute(KeyValue::new("gen_ai.operation.name", "invoke_agent"));
+            root.set_attribute(KeyValue::new("gen_ai.agent.name", "planner"));
+            root.set_attribute(KeyValue::new("runledger.run.id", id.to_string()));
+            opentelemetry::Context::current_with_span(root)
+        })
+        .collect();
+    for k in 0..3 {
+        for (cx, c) in roots.iter().zip(calls) {
+            let (input, output, cache, cost) = c[k];
+            let mut chat = tracer.start_with_context("chat gpt-4o", cx);
+            chat.set_attribute(KeyValue::new("gen_ai.provider.name", "openai"));
+            chat.set_attribute(KeyValue::new("gen_ai.response.model", "gpt-4o-2024-08-06"));
+            chat.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", input));
+            chat.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", output));
+            chat.set_attribute(KeyValue::new("gen_ai.usage.cache_read.input_tokens", cache));
+            chat.set_attribute(KeyValue::new("runledger.cost_cents", cost));
+            chat.end();
+            crate::otlp::flush(&provider).await;
+        }
+    }
+    for cx in &roots {
+        let mut tool = tracer.start_with_context("execute_tool search", cx);
+        tool.set_attribute(KeyValue::new("gen_ai.tool.name", "search"));
+        tool.end();
+    }
+    crate::otlp::flush(&provider).await;
+    for cx in &roots {
+        cx.span().end();
+        crate::otlp::flush(&provider).await;
+    }
+    for (id, c) in ["run-x", "run-y"].iter().zip(calls) {
+        let q = format!(r#"{{ llmRun(runId: "{id}") {{ {USAGE} }} }}"#);
+        let d = app.query(&keys.alpha_viewer, &q, json!({})).await;
+        assert_eq!(d["llmRun"]["usage"], expected(c), "{id}");
+    }
+    provider.shutdown().ok();
+}
+both!(the_real_exporter_one_span_per_export_interleaved);
