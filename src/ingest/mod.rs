@@ -460,8 +460,9 @@ where
 }
 
 /// Steps are the bulk of every batch. On PostgreSQL they go in as one column array per field
-/// (`INSERT … SELECT * FROM UNNEST(…)`): one bound parameter per column however many rows, instead of
-/// a statement with tens of thousands of parameters that PostgreSQL must parse and plan.
+/// (`INSERT … SELECT * FROM UNNEST(…)`): one bound parameter per column however many rows,
+/// instead of a statement with tens of thousands of parameters that PostgreSQL must parse and
+/// plan.
 async fn insert_steps_unnest(
     txn: &DatabaseTransaction,
     tenant_id: &str,
