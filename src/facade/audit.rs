@@ -5,7 +5,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
-use super::decode::{self, AuditColumns};
+use super::decode::{self, AuditColumns, Projected};
 use super::metadata::{EvidenceMetadata, distinct_sorted};
 use super::page::{self, Cursor, Page, PageArgs, SortKey};
 use super::{Facade, check_range, check_text};
@@ -136,7 +136,8 @@ impl AuditFilter {
 
 /// A page of ledger entries.
 pub struct AuditList {
-    pub page: Page<audit_ledger::Model>,
+    /// The entries, read with the columns the caller shows.
+    pub page: Page<Projected<audit_ledger::Model, AuditColumns>>,
     pub filter: AuditFilter,
     pub metadata: EvidenceMetadata,
 }
@@ -221,7 +222,7 @@ fn ledger_metadata(tenant_id: &str, entries: &[&audit_ledger::Model]) -> Evidenc
 
 impl Facade {
     /// The ledger list, newest (highest seq) first, read with `columns` (the ones the caller
-    /// shows; the other fields hold defaults).
+    /// shows).
     pub async fn list_audit_entries(
         &self,
         filter: AuditFilter,
@@ -250,7 +251,7 @@ impl Facade {
             entries.iter().map(|e| e.id.clone()).collect(),
         );
         Ok(AuditList {
-            page,
+            page: page.map(|entry| Projected::new(entry, columns)),
             filter,
             metadata,
         })

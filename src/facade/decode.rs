@@ -10,6 +10,7 @@ use sea_orm::{
     QueryTrait, Select, TryGetable,
 };
 
+use super::shared::{Rows, Shared};
 use entity::{audit_ledger, governance_events, llm_runs, system_records, trace_steps};
 
 /// A model decoded by column position.
@@ -97,8 +98,106 @@ by_position!(system_records: id, tenant_id, component, event_type, severity, sum
 // Steps, policy events and ledger entries decode by position through their projections
 // below (every column selected).
 
-/// The next column's value: read from the row's next position when `selected`, its type's
-/// default otherwise.
+/// A set of columns of one entity (see [`projection!`]).
+pub trait ColumnSet: Copy + Eq {
+    /// The entity's model.
+    type Model;
+    /// The entity's columns.
+    type Column: Copy + sea_orm::IdenStatic;
+    /// Every column.
+    fn all() -> Self;
+    /// Whether `column` is in the set.
+    fn has(self, column: Self::Column) -> bool;
+}
+
+/// Rows (a list, or one row) read with only the columns in a set: a type of its own, so that a
+/// field of a column that was not read is never taken for data. The model's unread fields
+/// hold placeholders the database never wrote; they are reached only through
+/// [`Projected::read`], which checks that the columns asked for were read.
+#[derive(Clone, Debug)]
+pub struct Projected<T, S> {
+    rows: T,
+    columns: S,
+}
+
+impl<T, S: ColumnSet> Projected<T, S> {
+    /// `rows` read with (at least) `columns`. Only the facade, which made the read, says so.
+    pub(in crate::facade) fn new(rows: T, columns: S) -> Self {
+        Projected { rows, columns }
+    }
+
+    /// [`Projected::new`], for tests of the views that show projected rows.
+    #[cfg(test)]
+    pub fn read_with(rows: T, columns: S) -> Self {
+        Projected { rows, columns }
+    }
+
+    /// Rows read with every column.
+    pub fn whole(rows: T) -> Self {
+        Projected {
+            rows,
+            columns: S::all(),
+        }
+    }
+
+    /// The columns the rows were read with.
+    pub fn columns(&self) -> S {
+        self.columns
+    }
+
+    /// The rows, for code that reads the columns `needed` of them; `None` when one was not
+    /// read.
+    pub fn read(&self, needed: &[S::Column]) -> Option<&T> {
+        needed
+            .iter()
+            .all(|c| self.columns.has(*c))
+            .then_some(&self.rows)
+    }
+
+    /// [`Projected::read`] for code outside a resolver: an INTERNAL error naming the first
+    /// column that was not read (a view asked for fewer columns than it shows: a bug).
+    pub fn read_or_fail(&self, needed: &[S::Column], what: &str) -> crate::error::AppResult<&T> {
+        self.read(needed).ok_or_else(|| {
+            let missing = needed
+                .iter()
+                .find(|c| !self.columns.has(**c))
+                .map(|c| sea_orm::IdenStatic::as_str(c))
+                .unwrap_or_default();
+            crate::error::AppError::internal(
+                format!("{what} reads column `{missing}`, which was not read"),
+                "column not read",
+            )
+        })
+    }
+
+    /// The rows when every column was read.
+    pub fn complete(&self) -> Option<&T> {
+        (self.columns == S::all()).then_some(&self.rows)
+    }
+}
+
+impl<M, S: ColumnSet> Projected<Rows<M>, S> {
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Each row, read with the same columns.
+    pub fn each(&self) -> Vec<Projected<Shared<M>, S>> {
+        Shared::each(&self.rows)
+            .into_iter()
+            .map(|row| Projected::new(row, self.columns))
+            .collect()
+    }
+}
+
+/// The next column's value: read from the row's next position when `selected`, a placeholder
+/// (its type's default) otherwise, which only [`Projected`] hands out.
 fn next_value<T: TryGetable + Default>(
     row: &QueryResult,
     selected: bool,
@@ -113,9 +212,9 @@ fn next_value<T: TryGetable + Default>(
 
 /// A set of columns of one entity, for views that show few of them, and the select and
 /// decoder that read only those (with every column selected, the entity's [`ByPosition`]
-/// decoder). The entity's fields are listed with their columns in
-/// entity order (a test checks them); the fields of columns not read hold their type's
-/// default, and the view that asked for the set reads nothing else.
+/// decoder). The entity's fields are listed with their columns in entity order (a test checks
+/// them). The fields of columns not read hold placeholders: the read function is the
+/// facade's, which hands its rows out only as [`Projected`] rows.
 macro_rules! projection {
     (
         $(#[$doc:meta])*
@@ -166,6 +265,32 @@ macro_rules! projection {
             #[cfg(test)]
             const FIELDS: &[(&str, $module::Column)] =
                 &[$((stringify!($field), $module::Column::$column)),+];
+
+            /// `row` as a read with these columns would hold it: the other fields replaced by
+            /// placeholders.
+            #[cfg(test)]
+            pub fn as_read(self, row: &$module::Model) -> $module::Model {
+                $module::Model {
+                    $($field: if self.has($module::Column::$column) {
+                        row.$field.clone()
+                    } else {
+                        Default::default()
+                    },)+
+                }
+            }
+        }
+
+        impl ColumnSet for $set {
+            type Model = $module::Model;
+            type Column = $module::Column;
+
+            fn all() -> $set {
+                $set::all()
+            }
+
+            fn has(self, column: $module::Column) -> bool {
+                $set::has(self, column)
+            }
         }
 
         impl FromQueryResult for ByPosition<$module::Model> {
@@ -174,8 +299,9 @@ macro_rules! projection {
             }
         }
 
-        /// Runs `select` (`Entity::find()` with filters and order) reading only `columns`.
-        pub async fn $read<C: ConnectionTrait>(
+        /// Runs `select` (`Entity::find()` with filters and order) reading only `columns`;
+        /// the rows' other fields hold placeholders (the facade wraps them in [`Projected`]).
+        pub(in crate::facade) async fn $read<C: ConnectionTrait>(
             select: Select<$module::Entity>,
             columns: $set,
             db: &C,

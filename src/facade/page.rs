@@ -208,6 +208,17 @@ pub fn keyset<E: EntityTrait>(
 }
 
 /// Turns the `size + 1` fetched rows into a page in list order.
+impl<T> Page<T> {
+    /// The same page with each item mapped.
+    pub fn map<U>(self, f: impl Fn(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(|(c, t)| (c, f(t))).collect(),
+            has_previous: self.has_previous,
+            has_next: self.has_next,
+        }
+    }
+}
+
 pub fn finish<T>(mut rows: Vec<T>, args: &PageArgs, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
     let more = rows.len() as u64 > args.size;
     rows.truncate(args.size as usize);

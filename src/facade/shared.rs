@@ -35,6 +35,12 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T> std::borrow::Borrow<T> for Shared<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
 impl<T> Deref for Shared<T> {
     type Target = T;
 

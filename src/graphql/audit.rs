@@ -15,22 +15,25 @@ use crate::facade::audit::{
     AuditEntryDetail as Detail, AuditFilter, AuditIntegrity as Integrity, ConsistencyProof,
     FullVerification as FullRecord, InclusionProof, SigningKeyInfo,
 };
-use crate::facade::decode::AuditColumns;
+use crate::facade::decode::{AuditColumns, Projected};
 use crate::facade::page::ListKind;
 use crate::ledger::verify::{Anomaly, CheckpointView, Head, Verdict, VerificationMode};
 use entity::audit_ledger;
 use entity::ledger_checkpoints;
 
+/// An entry, read with the columns a view shows.
+pub type EntryRow = Projected<audit_ledger::Model, AuditColumns>;
+
 /// One entry of the tenant's hash-chained audit ledger.
 #[derive(Clone)]
-pub struct AuditEntry(pub audit_ledger::Model);
+pub struct AuditEntry(pub EntryRow);
 
 fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
     crate::graphql::common::json_column(text)
 }
 
 row_type! {
-    AuditEntry(audit_ledger::Model) as e in audit_ledger, names: audit_entry_field,
+    AuditEntry(EntryRow) as e in audit_ledger, names: audit_entry_field,
         key: [e.tenant_id, e.seq], node: [Id]
         => global_id(NodeKind::AuditEntry, &[&e.id]);
     plain {
@@ -73,7 +76,7 @@ pub struct AuditEntryDetail(Detail);
 #[Object]
 impl AuditEntryDetail {
     async fn entry(&self) -> AuditEntry {
-        AuditEntry(self.0.entry.clone())
+        AuditEntry(Projected::whole(self.0.entry.clone()))
     }
     /// The hash recomputed now from the stored fields.
     async fn computed_hash(&self) -> &str {
@@ -161,7 +164,10 @@ impl AuditIntegrity {
     }
     /// The INTEGRITY entry that records this verification in the ledger.
     async fn recorded_as(&self) -> Option<AuditEntry> {
-        self.0.recorded_as.clone().map(AuditEntry)
+        self.0
+            .recorded_as
+            .clone()
+            .map(|e| AuditEntry(Projected::whole(e)))
     }
     /// The newest FULL verification recorded in the ledger — by the server's background
     /// verifier (every `--full-verify-interval-secs`), a FULL `integrity` request or
@@ -216,7 +222,7 @@ impl FullVerification {
     }
     /// The LEDGER_VERIFIED entry that records it.
     async fn recorded_as(&self) -> AuditEntry {
-        AuditEntry(self.0.entry.clone())
+        AuditEntry(Projected::whole(self.0.entry.clone()))
     }
 }
 

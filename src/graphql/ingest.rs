@@ -7,6 +7,7 @@ use super::audit::AuditEntry;
 use super::common::facade;
 use crate::domain::SourceDomain;
 use crate::facade::EvidenceMetadata;
+use crate::facade::decode::Projected;
 use crate::facade::ingest::IngestOutcome;
 use crate::ingest::RecordRef;
 use crate::ingest::input::{
@@ -74,7 +75,7 @@ impl IngestResult {
             .ledger
             .iter()
             .cloned()
-            .map(AuditEntry)
+            .map(|entry| AuditEntry(Projected::whole(entry)))
             .collect()
     }
     async fn metadata(&self) -> &EvidenceMetadata {

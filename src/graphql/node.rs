@@ -8,6 +8,7 @@ use super::runs::{GovernanceEvent, LlmRun, LogExport, TraceStep};
 use super::system::{GLOBAL_OWNER, SystemRecord};
 use crate::domain::Role;
 use crate::error::AppError;
+use crate::facade::decode::Projected;
 use crate::facade::shared::Shared;
 
 /// An object with a global id.
@@ -75,12 +76,12 @@ impl NodeQuery {
                 let index: i32 = parts.get(1).and_then(|i| i.parse().ok()).ok_or_else(bad)?;
                 f.find_trace_step(key, index)
                     .await?
-                    .map(|s| Node::TraceStep(TraceStep(Shared::one(s))))
+                    .map(|s| Node::TraceStep(TraceStep(Projected::whole(Shared::one(s)))))
             }
             NodeKind::GovernanceEvent => f
                 .find_governance_event(key)
                 .await?
-                .map(|g| Node::GovernanceEvent(GovernanceEvent(Shared::one(g)))),
+                .map(|g| Node::GovernanceEvent(GovernanceEvent(Projected::whole(Shared::one(g))))),
             NodeKind::SystemRecord => {
                 // The caller's own record, or (with the owner marker) the global one.
                 let global = match parts.get(1).map(String::as_str) {
@@ -95,7 +96,7 @@ impl NodeQuery {
             NodeKind::AuditEntry => f
                 .find_audit_entry(key)
                 .await?
-                .map(|e| Node::AuditEntry(AuditEntry(e))),
+                .map(|e| Node::AuditEntry(AuditEntry(Projected::whole(e)))),
             NodeKind::LogExport => f
                 .find_export(key)
                 .await?

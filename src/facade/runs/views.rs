@@ -8,7 +8,7 @@ use crate::canonical::{canonical_json, hash_json, run_json, sha256_hex, step_jso
 use crate::domain::{SourceDomain, Timestamp};
 use crate::error::AppResult;
 use crate::facade::Facade;
-use crate::facade::decode::{EventColumns, StepColumns};
+use crate::facade::decode::{EventColumns, Projected, StepColumns};
 use crate::facade::metadata::EvidenceMetadata;
 use crate::facade::shared::Rows;
 use entity::{governance_events, llm_runs, trace_steps};
@@ -25,20 +25,16 @@ pub struct RunEnvelope {
 #[derive(Clone, Debug)]
 pub struct RunTrace {
     pub run: llm_runs::Model,
-    /// The steps, with the columns in `columns` (the other fields hold defaults).
-    pub steps: Rows<trace_steps::Model>,
-    /// The columns the steps were read with.
-    pub columns: StepColumns,
+    /// The steps, read with the columns the caller shows.
+    pub steps: Projected<Rows<trace_steps::Model>, StepColumns>,
 }
 
 /// O3: the policy events of this run.
 #[derive(Clone, Debug)]
 pub struct RunGovernance {
     pub run: llm_runs::Model,
-    /// The events, with the columns in `columns` (the other fields hold defaults).
-    pub events: Rows<governance_events::Model>,
-    /// The columns the events were read with.
-    pub columns: EventColumns,
+    /// The events, read with the columns the caller shows.
+    pub events: Projected<Rows<governance_events::Model>, EventColumns>,
 }
 
 impl Facade {
@@ -80,8 +76,7 @@ impl Facade {
         let steps = self.steps_with(&scope, run, columns).await?;
         Ok(RunTrace {
             run: run.clone(),
-            steps,
-            columns,
+            steps: Projected::new(steps, columns),
         })
     }
 
@@ -90,11 +85,12 @@ impl Facade {
     pub async fn trace_metadata(&self, trace: &RunTrace) -> AppResult<EvidenceMetadata> {
         // A trace whose metadata is selected reads every column (see the GraphQL side); the
         // second read guards any other caller.
-        let steps = if trace.columns == StepColumns::all() {
-            trace.steps.clone()
-        } else {
-            let scope = self.scope(Permission::ReadEvidence)?;
-            self.steps_of(&scope, &trace.run).await?
+        let steps = match trace.steps.complete() {
+            Some(steps) => steps.clone(),
+            None => {
+                let scope = self.scope(Permission::ReadEvidence)?;
+                self.steps_of(&scope, &trace.run).await?
+            }
         };
         let mut metadata = self
             .run_metadata(&trace.run, "trace_steps", SourceDomain::Activity)
@@ -118,8 +114,7 @@ impl Facade {
         let events = self.governance_with(&scope, run, columns).await?;
         Ok(RunGovernance {
             run: run.clone(),
-            events,
-            columns,
+            events: Projected::new(events, columns),
         })
     }
 
@@ -130,11 +125,12 @@ impl Facade {
         governance: &RunGovernance,
     ) -> AppResult<EvidenceMetadata> {
         // As for a trace's metadata: normally read whole already.
-        let events = if governance.columns == EventColumns::all() {
-            governance.events.clone()
-        } else {
-            let scope = self.scope(Permission::ReadEvidence)?;
-            self.governance_of(&scope, &governance.run).await?
+        let events = match governance.events.complete() {
+            Some(events) => events.clone(),
+            None => {
+                let scope = self.scope(Permission::ReadEvidence)?;
+                self.governance_of(&scope, &governance.run).await?
+            }
         };
         let mut metadata = self
             .run_metadata(&governance.run, "governance_events", SourceDomain::Policy)

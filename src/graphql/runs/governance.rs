@@ -5,7 +5,7 @@ use async_graphql::{Context, Result, SelectionField};
 
 use crate::domain::{PolicyDecision, Timestamp};
 use crate::facade::EvidenceMetadata;
-use crate::facade::decode::EventColumns;
+use crate::facade::decode::{EventColumns, Projected};
 use crate::facade::runs::RunGovernance;
 use crate::facade::shared::Shared;
 use crate::graphql::common::{NodeKind, facade, global_id};
@@ -13,12 +13,15 @@ use crate::graphql::plain::Plain;
 use crate::graphql::rows::{row_type, stored, view_columns, view_type};
 use entity::governance_events;
 
+/// A policy event, read with the columns a view shows.
+pub type EventRow = Projected<Shared<governance_events::Model>, EventColumns>;
+
 /// A policy interaction: which policy and rule decided what about which entity.
 #[derive(Clone)]
-pub struct GovernanceEvent(pub Shared<governance_events::Model>);
+pub struct GovernanceEvent(pub EventRow);
 
 row_type! {
-    GovernanceEvent(Shared<governance_events::Model>) as e in governance_events,
+    GovernanceEvent(EventRow) as e in governance_events,
         names: governance_event_field, key: [e.tenant_id, e.id], node: [Id]
         => global_id(NodeKind::GovernanceEvent, &[&e.id]);
     plain {
@@ -50,7 +53,9 @@ view_type! {
     }
     /// Events in time order.
     async fn events["events"](&self) -> Vec<Plain<GovernanceEvent>> {
-        Shared::each(&self.0.events)
+        self.0
+            .events
+            .each()
             .into_iter()
             .map(|event| Plain(GovernanceEvent(event)))
             .collect()

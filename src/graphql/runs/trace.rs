@@ -5,7 +5,7 @@ use async_graphql::{Context, Json, Result, SelectionField};
 
 use crate::domain::{StepStatus, Timestamp};
 use crate::facade::EvidenceMetadata;
-use crate::facade::decode::StepColumns;
+use crate::facade::decode::{Projected, StepColumns};
 use crate::facade::runs::{RunTrace, step_ref};
 use crate::facade::shared::Shared;
 use crate::graphql::common::{NodeKind, facade, global_id, json_column};
@@ -13,12 +13,15 @@ use crate::graphql::plain::Plain;
 use crate::graphql::rows::{row_type, stored, view_columns, view_type};
 use entity::trace_steps;
 
+/// A step, read with the columns a view shows.
+pub type StepRow = Projected<Shared<trace_steps::Model>, StepColumns>;
+
 /// One step of a trace.
 #[derive(Clone)]
-pub struct TraceStep(pub Shared<trace_steps::Model>);
+pub struct TraceStep(pub StepRow);
 
 row_type! {
-    TraceStep(Shared<trace_steps::Model>) as s in trace_steps, names: trace_step_field,
+    TraceStep(StepRow) as s in trace_steps, names: trace_step_field,
         key: [s.tenant_id, s.trace_id, s.step_index], node: [TraceId, StepIndex]
         => global_id(NodeKind::TraceStep, &[&s.trace_id, &s.step_index.to_string()]);
     plain {
@@ -83,7 +86,9 @@ view_type! {
     }
     /// Steps in index order.
     async fn steps["steps"](&self) -> Vec<Plain<TraceStep>> {
-        Shared::each(&self.0.steps)
+        self.0
+            .steps
+            .each()
             .into_iter()
             .map(|step| Plain(TraceStep(step)))
             .collect()
@@ -92,12 +97,14 @@ view_type! {
         self.0.steps.len() as i32
     }
     /// Sum of the steps' costs in cents.
-    async fn total_cost_cents["totalCostCents"](&self) -> i64 {
-        self.0.steps.iter().map(|s| s.cost_cents).sum()
+    async fn total_cost_cents["totalCostCents"](&self) -> Result<i64> {
+        let steps = self.0.steps.read_or_fail(&[trace_steps::Column::CostCents], "totalCostCents")?;
+        Ok(steps.iter().map(|s| s.cost_cents).sum())
     }
     /// Sum of the steps' durations in milliseconds.
-    async fn total_duration_ms["totalDurationMs"](&self) -> i64 {
-        self.0.steps.iter().map(|s| s.duration_ms).sum()
+    async fn total_duration_ms["totalDurationMs"](&self) -> Result<i64> {
+        let steps = self.0.steps.read_or_fail(&[trace_steps::Column::DurationMs], "totalDurationMs")?;
+        Ok(steps.iter().map(|s| s.duration_ms).sum())
     }
     async fn metadata["metadata"](&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
         Ok(facade(ctx)?.trace_metadata(&self.0).await?)
