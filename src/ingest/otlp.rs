@@ -164,9 +164,11 @@ fn check<'a>(
     })
 }
 
-/// The span that is the run: the trace's parentless span, else (when the agent was called from
-/// another service, so its root has a remote parent) the earliest `invoke_agent` span whose
-/// parent is not among the trace's spans here.
+/// The span that is the run: the trace's parentless span; else (an agent called from another
+/// service) the span whose flags say its parent is remote; else, when the producer's SDK does
+/// not set those flags, the earliest agent span whose parent is not among the trace's spans
+/// here — the one rule that depends on the grouping (a sub-agent sent without its parent would
+/// be taken for the root), which is why the flags come first.
 fn root_of(spans: &[Checked<'_>]) -> Option<usize> {
     if let Some(i) = spans.iter().position(|c| c.span.parent_span_id.is_empty()) {
         return Some(i);
