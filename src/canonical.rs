@@ -151,7 +151,7 @@ pub fn canonicalize_text(text: &str) -> Result<String, serde_json::Error> {
 
 /// Canonical JSON of a run record (every stored field but its own hash).
 pub fn run_json(r: &llm_runs::Model) -> Value {
-    json!({
+    let mut v = json!({
         "kind": "llm_run",
         "tenant_id": r.tenant_id,
         "run_id": r.run_id,
@@ -171,12 +171,25 @@ pub fn run_json(r: &llm_runs::Model) -> Value {
         "system_id": r.system_id,
         "origin": r.origin,
         "recorded_at": timestamp(&r.recorded_at),
-    })
+    });
+    // Fields added after records were first stored appear only when set: a record stored
+    // before them keeps the canonical form (and the hash) it was written with.
+    put_set(&mut v, "session_id", json!(r.session_id));
+    put_set(&mut v, "cache_read_tokens", json!(r.cache_read_tokens));
+    put_set(
+        &mut v,
+        "cache_creation_tokens",
+        json!(r.cache_creation_tokens),
+    );
+    put_set(&mut v, "attributes", json!(r.attributes));
+    put_set(&mut v, "content", json!(r.content));
+    put_set(&mut v, "content_sha256", json!(r.content_sha256));
+    v
 }
 
 /// Canonical JSON of a trace step.
 pub fn step_json(s: &trace_steps::Model) -> Value {
-    json!({
+    let mut v = json!({
         "kind": "trace_step",
         "tenant_id": s.tenant_id,
         "trace_id": s.trace_id,
@@ -189,7 +202,31 @@ pub fn step_json(s: &trace_steps::Model) -> Value {
         "duration_ms": s.duration_ms,
         "span_id": s.span_id,
         "recorded_at": timestamp(&s.recorded_at),
-    })
+    });
+    // As for runs: the usage, session, attribute and content fields only when set.
+    put_set(&mut v, "provider", json!(s.provider));
+    put_set(&mut v, "request_model", json!(s.request_model));
+    put_set(&mut v, "response_model", json!(s.response_model));
+    put_set(&mut v, "input_tokens", json!(s.input_tokens));
+    put_set(&mut v, "output_tokens", json!(s.output_tokens));
+    put_set(&mut v, "cache_read_tokens", json!(s.cache_read_tokens));
+    put_set(
+        &mut v,
+        "cache_creation_tokens",
+        json!(s.cache_creation_tokens),
+    );
+    put_set(&mut v, "session_id", json!(s.session_id));
+    put_set(&mut v, "attributes", json!(s.attributes));
+    put_set(&mut v, "content", json!(s.content));
+    put_set(&mut v, "content_sha256", json!(s.content_sha256));
+    v
+}
+
+/// Adds `key` to a canonical object when `value` is not null.
+fn put_set(record: &mut Value, key: &str, value: Value) {
+    if let (Some(map), false) = (record.as_object_mut(), value.is_null()) {
+        map.insert(key.to_string(), value);
+    }
 }
 
 /// Canonical JSON of a governance event.

@@ -14,5 +14,6 @@ pub mod llm_runs;
 pub mod log_exports;
 pub mod system_records;
 pub mod telemetry_samples;
+pub mod tenant_settings;
 pub mod tenants;
 pub mod trace_steps;

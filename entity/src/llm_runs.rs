@@ -30,6 +30,14 @@ pub struct Model {
     /// Entity id of the ledger entry (EVIDENCE_BATCH_ANCHORED) whose Merkle root covers this
     /// record; not part of the record's hash.
     pub anchor_id: Option<String>,
+    /// Session (conversation) the run belongs to.
+    pub session_id: Option<String>,
+    /// What the root span said, as on a step (`trace_steps`).
+    pub cache_read_tokens: Option<i64>,
+    pub cache_creation_tokens: Option<i64>,
+    pub attributes: Option<String>,
+    pub content: Option<String>,
+    pub content_sha256: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,6 +41,8 @@ pub enum Permission {
     WriteEvidence,
     /// Creating, rotating and revoking the tenant's API keys.
     ManageKeys,
+    /// Changing the tenant's settings (content capture).
+    ManageSettings,
 }
 
 impl Permission {
@@ -50,6 +52,7 @@ impl Permission {
             Permission::ReadAudit => "read:audit",
             Permission::WriteEvidence => "write:evidence",
             Permission::ManageKeys => "manage:keys",
+            Permission::ManageSettings => "manage:settings",
         }
     }
 }
@@ -60,7 +63,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
         Permission::ReadEvidence => role.can_read_evidence(),
         Permission::ReadAudit => role.can_read_audit(),
         Permission::WriteEvidence => role.can_write_evidence(),
-        Permission::ManageKeys => role == Role::Admin,
+        Permission::ManageKeys | Permission::ManageSettings => role == Role::Admin,
     }
 }
 

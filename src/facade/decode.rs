@@ -91,7 +91,8 @@ trait Columns {
 
 by_position!(llm_runs: tenant_id, run_id, trace_id, provider, model, input_tokens, output_tokens,
     cost_cents, execution_status, started_at, completed_at, source, is_synthetic, human_actor_id,
-    agent_id, system_id, origin, recorded_at, record_hash, anchor_id);
+    agent_id, system_id, origin, recorded_at, record_hash, anchor_id, session_id, cache_read_tokens,
+    cache_creation_tokens, attributes, content, content_sha256);
 by_position!(system_records: id, tenant_id, component, event_type, severity, summary, details,
     caused_by, correlation_id, origin, occurred_at, recorded_at, record_hash, anchor_id);
 // Steps, policy events and ledger entries decode by position through their projections
@@ -321,14 +322,18 @@ macro_rules! projection {
 
 projection!(
     /// Columns of `trace_steps` a view of steps reads. A run's trace in a list usually shows
-    /// two or three of a step's thirteen columns; reading only those spares the database
+    /// two or three of a step's columns; reading only those spares the database
     /// encoding, and the server decoding, the rest (a 64-character hash, timestamps…).
     StepColumns, trace_steps, steps,
     key: [TenantId, TraceId, StepIndex],
     fields: [tenant_id: TenantId, trace_id: TraceId, step_index: StepIndex,
         occurred_at: OccurredAt, skill_name: SkillName, status: Status,
         outcome_category: OutcomeCategory, cost_cents: CostCents, duration_ms: DurationMs,
-        span_id: SpanId, recorded_at: RecordedAt, record_hash: RecordHash, anchor_id: AnchorId]
+        span_id: SpanId, recorded_at: RecordedAt, record_hash: RecordHash, anchor_id: AnchorId,
+        provider: Provider, request_model: RequestModel, response_model: ResponseModel,
+        input_tokens: InputTokens, output_tokens: OutputTokens, cache_read_tokens: CacheReadTokens,
+        cache_creation_tokens: CacheCreationTokens, session_id: SessionId,
+        attributes: Attributes, content: Content, content_sha256: ContentSha256]
 );
 
 projection!(

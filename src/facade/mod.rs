@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod page;
 pub mod record;
 pub mod runs;
+pub mod settings;
 pub mod shared;
 pub mod system;
 

@@ -29,9 +29,7 @@ pub type EntryRow = Projected<audit_ledger::Model, AuditColumns>;
 pub struct AuditEntry(pub EntryRow);
 
 fn json_state(text: &Option<String>) -> Option<Json<serde_json::Value>> {
-    text.as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .map(Json)
+    crate::graphql::common::json_column(text)
 }
 
 row_type! {

@@ -243,3 +243,10 @@ macro_rules! paged_object {
 }
 
 pub(crate) use paged_object;
+
+/// A column holding JSON text, as JSON (null when empty).
+pub fn json_column(text: &Option<String>) -> Option<async_graphql::Json<serde_json::Value>> {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .map(async_graphql::Json)
+}

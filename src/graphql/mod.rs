@@ -11,6 +11,7 @@ pub mod node;
 pub mod plain;
 pub mod rows;
 pub mod runs;
+pub mod settings;
 pub mod system;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -23,11 +24,16 @@ pub struct Query(
     system::SystemQuery,
     audit::AuditQuery,
     keys::KeysQuery,
+    settings::SettingsQuery,
 );
 
 /// The root mutation: writes, by topic.
 #[derive(MergedObject, Default)]
-pub struct Mutation(ingest::IngestMutation, keys::KeysMutation);
+pub struct Mutation(
+    ingest::IngestMutation,
+    keys::KeysMutation,
+    settings::SettingsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

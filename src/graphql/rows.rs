@@ -413,6 +413,17 @@ mod tests {
             recorded_at: at(2),
             record_hash: "ab".repeat(32),
             anchor_id: Some("anchor-1".into()),
+            provider: Some("openai".into()),
+            request_model: Some("gpt-4o".into()),
+            response_model: Some("gpt-4o-2024-08-06".into()),
+            input_tokens: Some(120),
+            output_tokens: Some(30),
+            cache_read_tokens: Some(64),
+            cache_creation_tokens: Some(8),
+            session_id: Some("session-1".into()),
+            attributes: Some("{\"attributes\":{\"a\":1}}".into()),
+            content: Some("{\"attributes\":{\"input.value\":\"hi\"}}".into()),
+            content_sha256: Some("12".repeat(32)),
         }
     }
 

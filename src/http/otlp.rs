@@ -169,6 +169,48 @@ fn count_spans(raw: &[u8]) -> Result<usize, String> {
     Ok(spans)
 }
 
+/// Why a request was not taken: its body, or an error of the operation.
+enum Refused {
+    Body(StatusCode, String),
+    App(AppError),
+}
+
+/// Decompresses and decodes the body (a compressed body may not decompress past the body limit
+/// itself).
+fn decode(
+    headers: &HeaderMap,
+    body: &[u8],
+    encoding: Encoding,
+    limit: usize,
+) -> Result<ExportTraceServiceRequest, Refused> {
+    let content_encoding = header_text(headers, header::CONTENT_ENCODING)
+        .trim()
+        .to_ascii_lowercase();
+    let raw = match content_encoding.as_str() {
+        "" | "identity" => body.to_vec(),
+        "gzip" => gunzip(body, limit).map_err(|why| Refused::Body(StatusCode::BAD_REQUEST, why))?,
+        other => {
+            return Err(Refused::Body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding `{other}` is not supported; use gzip or none"),
+            ));
+        }
+    };
+    match encoding {
+        Encoding::Protobuf => count_spans(&raw).and_then(|n| {
+            if n > MAX_SPANS {
+                Err(format!("the request holds {n} spans; at most {MAX_SPANS}"))
+            } else {
+                ExportTraceServiceRequest::decode(raw.as_slice())
+                    .map_err(|e| format!("the body is not an OTLP ExportTraceServiceRequest: {e}"))
+            }
+        }),
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw)
+            .map_err(|e| format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {e}")),
+    }
+    .map_err(|why| Refused::Body(StatusCode::BAD_REQUEST, why))
+}
+
 /// `POST /v1/traces`.
 pub async fn traces(
     State(state): State<AppState>,
@@ -187,7 +229,8 @@ pub async fn traces(
             );
         }
     };
-    // Who is asking comes first: nothing is decompressed or decoded for an unknown caller.
+    // Who is asking, and whether they may write, come first: nothing is decompressed or
+    // decoded for an unknown caller or one without the permission.
     let caller = caller.map_err(|Refusal(e)| e).and_then(|caller| {
         let key = caller.clone().required()?;
         // OTLP/HTTP: 429 with Retry-After is a retryable answer exporters honour.
@@ -198,53 +241,39 @@ pub async fn traces(
         Ok(caller) => caller,
         Err(e) => return app_error(e, encoding),
     };
-    // A compressed body may not decompress past the body limit itself.
-    let limit = state.settings.max_body_bytes;
-    let content_encoding = header_text(&headers, header::CONTENT_ENCODING)
-        .trim()
-        .to_ascii_lowercase();
-    let raw = match content_encoding.as_str() {
-        "" | "identity" => body.to_vec(),
-        "gzip" => match gunzip(&body, limit) {
-            Ok(b) => b,
-            Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
-        },
-        other => {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                encoding,
-                &format!("Content-Encoding `{other}` is not supported; use gzip or none"),
-            );
-        }
-    };
-    let request = match encoding {
-        Encoding::Protobuf => count_spans(&raw).and_then(|n| {
-            if n > MAX_SPANS {
-                Err(format!("the request holds {n} spans; at most {MAX_SPANS}"))
-            } else {
-                ExportTraceServiceRequest::decode(raw.as_slice())
-                    .map_err(|e| format!("the body is not an OTLP ExportTraceServiceRequest: {e}"))
-            }
-        }),
-        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw)
-            .map_err(|e| format!("the body is not an OTLP/JSON ExportTraceServiceRequest: {e}")),
-    };
-    let request = match request {
-        Ok(r) => r,
-        Err(why) => return error(StatusCode::BAD_REQUEST, encoding, &why),
-    };
     let facade = state.request_facade(Some(caller), Some("otlp.traces".into()));
-    let outcome = facade.ingest_otlp(&request).await;
+    let outcome = match facade.permit_otlp() {
+        Ok(permit) => match decode(&headers, &body, encoding, state.settings.max_body_bytes) {
+            Ok(request) => facade
+                .ingest_otlp(permit, &request)
+                .await
+                .map_err(Refused::App),
+            Err(refused) => Err(refused),
+        },
+        Err(e) => Err(Refused::App(e)),
+    };
     // The authorization decision is recorded whatever the outcome.
     if let Err(e) = facade.pending_records().commit().await {
         return app_error(e, encoding);
     }
+    let outcome = match outcome {
+        Ok(outcome) => Ok(outcome),
+        Err(Refused::App(e)) => Err(e),
+        Err(Refused::Body(status, why)) => return error(status, encoding, &why),
+    };
     match outcome {
         Ok(outcome) => {
-            let partial_success = (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: outcome.rejected as i64,
-                error_message: outcome.reasons.join("; "),
-            });
+            // OTLP: a partial success with no rejected span and a message is a warning.
+            let messages: Vec<String> = outcome
+                .reasons
+                .into_iter()
+                .chain(outcome.warnings)
+                .collect();
+            let partial_success =
+                (outcome.rejected > 0 || !messages.is_empty()).then(|| ExportTracePartialSuccess {
+                    rejected_spans: outcome.rejected as i64,
+                    error_message: messages.join("; "),
+                });
             let response = ExportTraceServiceResponse { partial_success };
             let body = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),

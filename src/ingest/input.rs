@@ -98,6 +98,9 @@ pub struct RunInput {
     pub system_id: Option<String>,
     /// Where the run came from; derived from the actors when absent (REPLAY when synthetic).
     pub origin: Option<Origin>,
+    /// Session (conversation) the run belongs to: runs of one session are listed together by
+    /// `session(id)`.
+    pub session_id: Option<String>,
     /// The run's trace steps.
     pub steps: Option<Vec<TraceStepInput>>,
     /// The run's policy events.
@@ -323,6 +326,17 @@ impl Check {
             span_id: None,
             recorded_at: self.now,
             record_hash: String::new(),
+            provider: None,
+            request_model: None,
+            response_model: None,
+            input_tokens: None,
+            output_tokens: None,
+            cache_read_tokens: None,
+            cache_creation_tokens: None,
+            session_id: None,
+            attributes: None,
+            content: None,
+            content_sha256: None,
         })
     }
 
@@ -433,6 +447,12 @@ impl Check {
                     .to_string(),
                 recorded_at: self.now,
                 record_hash: String::new(),
+                session_id: self.opt_id(&p("sessionId"), &r.session_id)?,
+                cache_read_tokens: None,
+                cache_creation_tokens: None,
+                attributes: None,
+                content: None,
+                content_sha256: None,
             });
         }
         self.total(&batch)?;

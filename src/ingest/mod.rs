@@ -33,9 +33,11 @@ use crate::ids;
 use crate::ledger::anchor::{LEAF_ORDER, anchor_leaves};
 use crate::ledger::{self, NewEntry, merkle, vocabulary};
 
+pub mod conventions;
 mod idempotency;
 pub mod input;
 pub mod otlp;
+mod span_json;
 use entity::{
     audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
     trace_steps,
@@ -458,8 +460,9 @@ where
 }
 
 /// Steps are the bulk of every batch. On PostgreSQL they go in as one column array per field
-/// (`INSERT … SELECT * FROM UNNEST(…)`): thirteen bound parameters however many rows, instead of
-/// a statement with tens of thousands of parameters that PostgreSQL must parse and plan.
+/// (`INSERT … SELECT * FROM UNNEST(…)`): one bound parameter per column however many rows,
+/// instead of a statement with tens of thousands of parameters that PostgreSQL must parse and
+/// plan.
 async fn insert_steps_unnest(
     txn: &DatabaseTransaction,
     tenant_id: &str,
@@ -492,14 +495,36 @@ async fn insert_steps_unnest(
         column(steps, |s| s.record_hash.clone()),
         // One batch, one anchor: a single value for every row.
         steps.first().and_then(|s| s.anchor_id.clone()).into(),
+        // The span's own fields: NULL travels as '' (none of them is ever empty) and counts as
+        // -1 (none is ever negative).
+        column(steps, |s| s.provider.clone().unwrap_or_default()),
+        column(steps, |s| s.request_model.clone().unwrap_or_default()),
+        column(steps, |s| s.response_model.clone().unwrap_or_default()),
+        column(steps, |s| s.input_tokens.unwrap_or(-1)),
+        column(steps, |s| s.output_tokens.unwrap_or(-1)),
+        column(steps, |s| s.cache_read_tokens.unwrap_or(-1)),
+        column(steps, |s| s.cache_creation_tokens.unwrap_or(-1)),
+        column(steps, |s| s.session_id.clone().unwrap_or_default()),
+        column(steps, |s| s.attributes.clone().unwrap_or_default()),
+        column(steps, |s| s.content.clone().unwrap_or_default()),
+        column(steps, |s| s.content_sha256.clone().unwrap_or_default()),
     ];
     let sql = "INSERT INTO trace_steps (tenant_id, trace_id, step_index, occurred_at, skill_name, \
                status, outcome_category, cost_cents, duration_ms, span_id, recorded_at, record_hash, \
-               anchor_id) \
-               SELECT t, tr, i, o, sk, st, oc, c, d, NULLIF(sp, ''), r, h, $13::text \
+               anchor_id, provider, request_model, response_model, input_tokens, output_tokens, \
+               cache_read_tokens, cache_creation_tokens, session_id, attributes, content, \
+               content_sha256) \
+               SELECT t, tr, i, o, sk, st, oc, c, d, NULLIF(sp, ''), r, h, $13::text, \
+               NULLIF(pv, ''), NULLIF(rqm, ''), NULLIF(rsm, ''), NULLIF(it, -1), NULLIF(ot, -1), \
+               NULLIF(crt, -1), NULLIF(cct, -1), NULLIF(se, ''), NULLIF(at, ''), NULLIF(co, ''), \
+               NULLIF(cs, '') \
                FROM UNNEST($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], \
                $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], \
-               $11::timestamptz[], $12::text[]) AS u(t, tr, i, o, sk, st, oc, c, d, sp, r, h)";
+               $11::timestamptz[], $12::text[], $14::text[], $15::text[], $16::text[], \
+               $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::text[], \
+               $22::text[], $23::text[], $24::text[]) \
+               AS u(t, tr, i, o, sk, st, oc, c, d, sp, r, h, pv, rqm, rsm, it, ot, crt, cct, se, \
+               at, co, cs)";
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
@@ -555,6 +580,12 @@ mod tests {
             origin: "AGENT".into(),
             recorded_at: at(5_000_001),
             record_hash: "caller supplied".into(),
+            session_id: None,
+            cache_read_tokens: None,
+            cache_creation_tokens: None,
+            attributes: None,
+            content: None,
+            content_sha256: None,
         }
     }
 

@@ -68,6 +68,8 @@ stored_vocabulary! {
         AuthenticationFailed = "AUTHENTICATION_FAILED",
         /// The checkpoint signing key was replaced (platform ledger).
         SigningKeyRotated = "SIGNING_KEY_ROTATED",
+        /// A tenant's settings changed (content capture of spans).
+        TenantSettingsChanged = "TENANT_SETTINGS_CHANGED",
         /// A request's permission check allowed it.
         PermissionGranted = "PERMISSION_GRANTED",
         /// A request's permission check refused it.
@@ -96,7 +98,8 @@ impl EventType {
             | EventType::KeyRotated
             | EventType::KeyRevoked
             | EventType::AuthenticationFailed
-            | EventType::SigningKeyRotated => LedgerCategory::Identity,
+            | EventType::SigningKeyRotated
+            | EventType::TenantSettingsChanged => LedgerCategory::Identity,
             EventType::PermissionGranted | EventType::PermissionDenied => {
                 LedgerCategory::Authorization
             }
@@ -132,6 +135,10 @@ stored_vocabulary! {
         LlmRun = "llm_run",
         /// A filtered list of runs.
         LlmRunList = "llm_run_list",
+        /// One session (conversation) with its runs.
+        LlmSession = "llm_session",
+        /// The list of traces without a run record.
+        OpenTraceList = "open_trace_list",
         /// One trace step (by node id).
         TraceStep = "trace_step",
         /// One governance event (by node id).
@@ -224,6 +231,28 @@ pub fn tenant_created(
             tenant_id,
             ActorType::System,
             Some(SERVER_ACTOR.into()),
+            at,
+        )
+    }
+}
+
+/// `TENANT_SETTINGS_CHANGED`: the tenant's settings before and after, changed by an admin key.
+pub fn tenant_settings_changed(
+    tenant_id: &str,
+    before: Value,
+    after: Value,
+    admin_key_id: &str,
+    at: DateTime<Utc>,
+) -> NewEntry {
+    NewEntry {
+        before_state: Some(before),
+        after_state: Some(after),
+        ..product(
+            EventType::TenantSettingsChanged,
+            EntityType::Tenant,
+            tenant_id,
+            ActorType::Human,
+            Some(key_actor(admin_key_id)),
             at,
         )
     }

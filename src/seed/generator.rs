@@ -180,6 +180,17 @@ impl TenantGenerator {
                 span_id: None,
                 recorded_at: ts(end_us + rng.range(50 * MILLI, 2 * SECOND)),
                 record_hash: String::new(),
+                provider: None,
+                request_model: None,
+                response_model: None,
+                input_tokens: None,
+                output_tokens: None,
+                cache_read_tokens: None,
+                cache_creation_tokens: None,
+                session_id: None,
+                attributes: None,
+                content: None,
+                content_sha256: None,
             });
             facts.push(StepFacts {
                 index,
@@ -213,6 +224,12 @@ impl TenantGenerator {
             origin: origin.as_str().to_string(),
             recorded_at: ts(completed_us + rng.range(50 * MILLI, 2 * SECOND)),
             record_hash: String::new(),
+            session_id: None,
+            cache_read_tokens: None,
+            cache_creation_tokens: None,
+            attributes: None,
+            content: None,
+            content_sha256: None,
         };
         let ctx = RunContext {
             index,

@@ -171,6 +171,12 @@ pub fn run_model(tenant: &str, s: &RunSpec) -> llm_runs::Model {
         origin: s.origin.into(),
         recorded_at: at(s.started + 20),
         record_hash: String::new(),
+        session_id: None,
+        cache_read_tokens: None,
+        cache_creation_tokens: None,
+        attributes: None,
+        content: None,
+        content_sha256: None,
     }
 }
 
@@ -207,6 +213,17 @@ pub fn step_model(tenant: &str, s: &(&str, i32, i64, &str, &str)) -> trace_steps
         span_id: None,
         recorded_at: at(s.2 + 1),
         record_hash: String::new(),
+        provider: None,
+        request_model: None,
+        response_model: None,
+        input_tokens: None,
+        output_tokens: None,
+        cache_read_tokens: None,
+        cache_creation_tokens: None,
+        session_id: None,
+        attributes: None,
+        content: None,
+        content_sha256: None,
     }
 }
 

@@ -13,6 +13,8 @@ mod http;
 mod ingest;
 mod isolation;
 mod otlp;
+mod otlp_assembly;
+mod otlp_conventions;
 mod resolution;
 mod runs;
 mod schema;

@@ -21,12 +21,15 @@ const WRITTEN_BY_THE_SERVER: &[(&str, &str, &str)] = &[
     ("IDENTITY", "KEY_REVOKED", "api_key"),
     ("IDENTITY", "AUTHENTICATION_FAILED", "api_key"),
     ("IDENTITY", "SIGNING_KEY_ROTATED", "signing_key"),
+    ("IDENTITY", "TENANT_SETTINGS_CHANGED", "tenant"),
     // A request's permission checks.
     ("AUTHORIZATION", "PERMISSION_GRANTED", "permission"),
     ("AUTHORIZATION", "PERMISSION_DENIED", "permission"),
     // The evidence a request returned, by what was read.
     ("ACCESS", "EVIDENCE_READ", "llm_run"),
     ("ACCESS", "EVIDENCE_READ", "llm_run_list"),
+    ("ACCESS", "EVIDENCE_READ", "llm_session"),
+    ("ACCESS", "EVIDENCE_READ", "open_trace_list"),
     ("ACCESS", "EVIDENCE_READ", "trace_step"),
     ("ACCESS", "EVIDENCE_READ", "governance_event"),
     ("ACCESS", "EVIDENCE_READ", "system_record"),

@@ -6,12 +6,16 @@
 mod export;
 mod prefetch;
 mod replay;
+mod sessions;
+mod usage;
 mod views;
 
 pub use export::RunExport;
 pub use prefetch::RunPrefetch;
 pub use replay::{ReplayEvent, ReplaySource, RunReplay};
 pub(crate) use replay::{sort_timeline, system_event};
+pub use sessions::{OpenTrace, Session};
+pub use usage::RunUsage;
 pub use views::{RunEnvelope, RunGovernance, RunTrace};
 
 use sea_orm::sea_query::Condition;
@@ -55,6 +59,8 @@ pub struct RunFilter {
     pub started_after: Option<Timestamp>,
     /// Runs started at or before this instant.
     pub started_before: Option<Timestamp>,
+    /// Runs of this session (conversation).
+    pub session_id: Option<String>,
 }
 
 impl RunFilter {
@@ -66,6 +72,7 @@ impl RunFilter {
         check_text("filter.source", &self.source)?;
         check_text("filter.agentId", &self.agent_id)?;
         check_text("filter.humanActorId", &self.human_actor_id)?;
+        check_text("filter.sessionId", &self.session_id)?;
         if matches!(&self.execution_status, Some(s) if s.is_empty()) {
             return Err(AppError::bad_input(
                 "filter.executionStatus must name at least one status",
@@ -92,6 +99,7 @@ impl RunFilter {
         c = eq(c, C::Source, &self.source);
         c = eq(c, C::AgentId, &self.agent_id);
         c = eq(c, C::HumanActorId, &self.human_actor_id);
+        c = eq(c, C::SessionId, &self.session_id);
         if let Some(statuses) = &self.execution_status {
             c = c.add(C::ExecutionStatus.is_in(statuses.iter().map(|s| s.as_str())));
         }
@@ -131,6 +139,7 @@ impl RunFilter {
         put("isSynthetic", json!(self.is_synthetic));
         put("agentId", json!(self.agent_id));
         put("humanActorId", json!(self.human_actor_id));
+        put("sessionId", json!(self.session_id));
         put(
             "startedAfter",
             json!(

@@ -7,7 +7,9 @@ mod governance;
 mod prefetch;
 mod replay;
 mod run;
+mod session;
 mod trace;
+mod usage;
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, Result};
@@ -16,7 +18,9 @@ pub use export::{LlmRunExport, LogExport};
 pub use governance::{GovernanceEvent, LlmRunGovernance};
 pub use replay::LlmRunReplay;
 pub use run::{LlmRun, LlmRunEnvelope};
+pub use session::{LlmSession, OpenTrace};
 pub use trace::{LlmRunTrace, TraceStep};
+pub use usage::LlmRunUsage;
 
 use super::common::{ListInfo, connection, facade, page_args, paged_object};
 use super::plain::Plain;
@@ -54,6 +58,23 @@ paged_object! {
                 metadata: list.metadata,
             },
         ))
+    }
+
+    /// One session (conversation) by its id: its runs in start order and their totals;
+    /// NOT_FOUND when no run or span of the tenant names it.
+    async fn session(&self, ctx: &Context<'_>, id: String) -> Result<LlmSession> {
+        Ok(LlmSession(facade(ctx)?.session(&id).await?))
+    }
+
+    /// Traces with steps but no run record (their root span has not arrived), latest first,
+    /// at most 100: listed with what their steps say.
+    async fn open_traces(&self, ctx: &Context<'_>) -> Result<Vec<OpenTrace>> {
+        Ok(facade(ctx)?
+            .open_traces()
+            .await?
+            .into_iter()
+            .map(OpenTrace)
+            .collect())
     }
 
     /// One run by its run id; NOT_FOUND when the tenant has no such run.

@@ -1,15 +1,16 @@
 //! A run's row (`LlmRun`) and its O1 view, the canonical envelope.
 
-use async_graphql::{Context, Result};
+use async_graphql::{Context, Json, Result};
 
 use super::export::LlmRunExport;
 use super::governance::{LlmRunGovernance, governance_event_columns};
 use super::replay::LlmRunReplay;
 use super::trace::{LlmRunTrace, trace_step_columns};
+use super::usage::LlmRunUsage;
 use crate::domain::{RunStatus, SourceDomain, Timestamp, WindowSeconds};
 use crate::facade::EvidenceMetadata;
 use crate::facade::runs::RunEnvelope;
-use crate::graphql::common::{NodeKind, facade, global_id};
+use crate::graphql::common::{NodeKind, facade, global_id, json_column};
 use crate::graphql::rows::{row_type, stored, view_type};
 use crate::graphql::system::SystemRun;
 use entity::llm_runs;
@@ -58,8 +59,32 @@ row_type! {
         is_synthetic "isSynthetic": bool [IsSynthetic] => r.is_synthetic;
         /// When runledger stored the record.
         recorded_at "recordedAt": Timestamp [RecordedAt] => Timestamp(r.recorded_at);
+        /// Session (conversation) the run belongs to.
+        session_id "sessionId": Option<&str> [SessionId] => r.session_id.as_deref();
+        /// Prompt-cache read tokens the run's record (its root span) reports.
+        cache_read_tokens "cacheReadTokens": Option<i64> [CacheReadTokens] => r.cache_read_tokens;
+        /// Prompt-cache creation tokens the run's record (its root span) reports.
+        cache_creation_tokens "cacheCreationTokens": Option<i64> [CacheCreationTokens]
+            => r.cache_creation_tokens;
+        /// The root span's attributes and events that map to no field, as JSON (bounded: a
+        /// `truncated` member says what was left out).
+        attributes "attributes": Option<Json<serde_json::Value>> [Attributes] opaque
+            => json_column(&r.attributes);
+        /// The root span's content (prompts, completions, tool arguments and results), when the
+        /// tenant captures content (bounded like `attributes`).
+        content "content": Option<Json<serde_json::Value>> [Content] opaque
+            => json_column(&r.content);
+        /// SHA-256 (hex) of the root span's whole content in canonical JSON, kept whether the
+        /// content is or not.
+        content_sha256 "contentSha256": Option<&str> [ContentSha256] => r.content_sha256.as_deref();
     }
     resolvers {
+        /// Totals over the run's record and steps (tokens by kind, cost, provider, model),
+        /// derived when read: right whatever order and grouping the run's spans arrived in.
+        /// The `inputTokens`… fields of the run are what its record says.
+        async fn usage["usage"](&self, ctx: &Context<'_>) -> Result<LlmRunUsage> {
+            Ok(LlmRunUsage(facade(ctx)?.run_usage(&self.0).await?))
+        }
         /// Evidence metadata of the run, with its correlation spine.
         async fn metadata["metadata"](&self, ctx: &Context<'_>) -> Result<EvidenceMetadata> {
             let mut m = facade(ctx)?

@@ -1,14 +1,14 @@
 //! O2 of a run: its trace, the steps in order (`TraceStep` rows), and the step columns a
 //! selection of it shows.
 
-use async_graphql::{Context, Result, SelectionField};
+use async_graphql::{Context, Json, Result, SelectionField};
 
 use crate::domain::{StepStatus, Timestamp};
 use crate::facade::EvidenceMetadata;
 use crate::facade::decode::{Projected, StepColumns};
 use crate::facade::runs::{RunTrace, step_ref};
 use crate::facade::shared::Shared;
-use crate::graphql::common::{NodeKind, facade, global_id};
+use crate::graphql::common::{NodeKind, facade, global_id, json_column};
 use crate::graphql::plain::Plain;
 use crate::graphql::rows::{row_type, stored, view_columns, view_type};
 use entity::trace_steps;
@@ -40,6 +40,36 @@ row_type! {
         cost_cents "costCents": i64 [CostCents] => s.cost_cents;
         duration_ms "durationMs": i64 [DurationMs] => s.duration_ms;
         recorded_at "recordedAt": Timestamp [RecordedAt] => Timestamp(s.recorded_at);
+        /// OpenTelemetry span id (hex), for a step that arrived as a span.
+        span_id "spanId": Option<&str> [SpanId] => s.span_id.as_deref();
+        /// Provider the span named.
+        provider "provider": Option<&str> [Provider] => s.provider.as_deref();
+        /// Model the span asked for.
+        request_model "requestModel": Option<&str> [RequestModel] => s.request_model.as_deref();
+        /// Model that answered.
+        response_model "responseModel": Option<&str> [ResponseModel] => s.response_model.as_deref();
+        /// Prompt tokens the span reported.
+        input_tokens "inputTokens": Option<i64> [InputTokens] => s.input_tokens;
+        /// Completion tokens the span reported.
+        output_tokens "outputTokens": Option<i64> [OutputTokens] => s.output_tokens;
+        /// Prompt-cache read tokens the span reported.
+        cache_read_tokens "cacheReadTokens": Option<i64> [CacheReadTokens] => s.cache_read_tokens;
+        /// Prompt-cache creation tokens the span reported.
+        cache_creation_tokens "cacheCreationTokens": Option<i64> [CacheCreationTokens]
+            => s.cache_creation_tokens;
+        /// Session (conversation) the span named.
+        session_id "sessionId": Option<&str> [SessionId] => s.session_id.as_deref();
+        /// The span's attributes and events that map to no field, as JSON (bounded: a
+        /// `truncated` member says what was left out).
+        attributes "attributes": Option<Json<serde_json::Value>> [Attributes] opaque
+            => json_column(&s.attributes);
+        /// The span's content (prompts, completions, system instructions, tool arguments and
+        /// results), when the tenant captures content (bounded like `attributes`).
+        content "content": Option<Json<serde_json::Value>> [Content] opaque
+            => json_column(&s.content);
+        /// SHA-256 (hex) of the span's whole content in canonical JSON, kept whether the
+        /// content is or not.
+        content_sha256 "contentSha256": Option<&str> [ContentSha256] => s.content_sha256.as_deref();
     }
 }
 
