@@ -27,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod facade;
 pub mod graphql;
 pub mod http;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use runledger::config::{
     Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
-    TenantsCommand, VerifyArgs,
+    TenantsCommand, VerifyArgs, VerifyBundleArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
@@ -50,6 +50,15 @@ async fn main() -> ExitCode {
         _ => LogFormat::Text,
     };
     init_logging(format);
+    if let Command::VerifyBundle(args) = &cli.command {
+        return match verify_bundle(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {}", e.describe());
+                ExitCode::from(EXIT_VERIFY_ERROR)
+            }
+        };
+    }
     if let Command::Verify(args) = cli.command {
         return match verify_ledgers(args).await {
             Ok(code) => code,
@@ -72,6 +81,69 @@ async fn main() -> ExitCode {
 const EXIT_VERIFY_ANOMALY: u8 = 1;
 const EXIT_VERIFY_ERROR: u8 = 2;
 const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
+
+/// A verifier key given as text or as a file holding it.
+fn verifier_text(text: &str) -> AppResult<NoteVerifier> {
+    let path = Path::new(text);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+    } else {
+        text.to_string()
+    };
+    NoteVerifier::parse(text.trim())
+}
+
+/// `runledger verify-bundle`: the bundle's report on stdout; the exit code says the outcome.
+fn verify_bundle(args: &VerifyBundleArgs) -> AppResult<ExitCode> {
+    use runledger::export::verify::{self as bundle, Options};
+    let public_key = args.public_key.as_deref().map(verifier_text).transpose()?;
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()));
+    let trusted_checkpoint = args.trusted_checkpoint.as_deref().map(read).transpose()?;
+    let consistency_proof = match args.consistency_proof.as_deref().map(read).transpose()? {
+        None => None,
+        Some(text) => Some(parse_proof(&text)?),
+    };
+    let file =
+        std::fs::File::open(&args.file).with_context(|| format!("open {}", args.file.display()))?;
+    let opts = Options {
+        public_key,
+        trusted_checkpoint,
+        consistency_proof,
+    };
+    let report = bundle::verify(std::io::BufReader::with_capacity(1 << 20, file), &opts)
+        .with_context(|| format!("read {}", args.file.display()))?;
+    let text = serde_json::to_string_pretty(&report).context("render the report")?;
+    println!("{text}");
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// A consistency proof: a JSON array of hex hashes, or an object holding one under `hashes` or
+/// `proof` (at any depth, as `audit { consistencyProof { hashes } }`'s answer has it).
+fn parse_proof(text: &str) -> AppResult<Vec<[u8; 32]>> {
+    fn find(v: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
+        match v {
+            serde_json::Value::Array(a) => Some(a),
+            serde_json::Value::Object(m) => m
+                .get("hashes")
+                .or_else(|| m.get("proof"))
+                .and_then(find)
+                .or_else(|| m.values().find_map(find)),
+            _ => None,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| AppError::bad_input(format!("the consistency proof is not JSON: {e}")))?;
+    find(&value)
+        .ok_or_else(|| AppError::bad_input("the consistency proof holds no array of hashes"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(runledger::ledger::merkle::parse_hash)
+                .ok_or_else(|| AppError::bad_input("the consistency proof holds a malformed hash"))
+        })
+        .collect()
+}
 
 /// The verifier keys of `--trusted-keys`.
 /// The checkpoint signing key, checked against the ledgers it will sign (see
@@ -196,7 +268,7 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
 
 async fn run(command: Command) -> AppResult<()> {
     match command {
-        Command::Verify(_) => Ok(()),
+        Command::Verify(_) | Command::VerifyBundle(_) => Ok(()),
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             open(&args).await?;

@@ -12,6 +12,7 @@ mod m20261127_000003_anchor_links;
 mod m20261128_000004_api_key_changes;
 mod m20261201_000005_system_record_owner_keys;
 mod m20261201_000006_protect_tenants_keys;
+mod m20261202_000008_export_jobs;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_api_key_changes::Migration),
             Box::new(m20261201_000005_system_record_owner_keys::Migration),
             Box::new(m20261201_000006_protect_tenants_keys::Migration),
+            Box::new(m20261202_000008_export_jobs::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub enum Permission {
     WriteEvidence,
     /// Creating, rotating and revoking the tenant's API keys.
     ManageKeys,
+    /// Requesting, cancelling and downloading exports of the tenant's evidence.
+    ExportEvidence,
 }
 
 impl Permission {
@@ -50,6 +52,7 @@ impl Permission {
             Permission::ReadAudit => "read:audit",
             Permission::WriteEvidence => "write:evidence",
             Permission::ManageKeys => "manage:keys",
+            Permission::ExportEvidence => "export:evidence",
         }
     }
 }
@@ -61,6 +64,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
         Permission::ReadAudit => role.can_read_audit(),
         Permission::WriteEvidence => role.can_write_evidence(),
         Permission::ManageKeys => role == Role::Admin,
+        Permission::ExportEvidence => matches!(role, Role::Auditor | Role::Admin),
     }
 }
 
@@ -545,5 +549,17 @@ mod tests {
         assert!(role_grants(Role::Auditor, Permission::ReadAudit));
         assert!(!role_grants(Role::Ingest, Permission::ReadEvidence));
         assert!(role_grants(Role::Admin, Permission::ReadAudit));
+        for (role, exports) in [
+            (Role::Viewer, false),
+            (Role::Auditor, true),
+            (Role::Ingest, false),
+            (Role::Admin, true),
+        ] {
+            assert_eq!(
+                role_grants(role, Permission::ExportEvidence),
+                exports,
+                "{role}"
+            );
+        }
     }
 }

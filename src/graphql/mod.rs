@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bounds;
 pub mod common;
+pub mod exports;
 pub mod ingest;
 pub mod keys;
 pub mod node;
@@ -27,7 +28,11 @@ pub struct Query(
 
 /// The root mutation: writes, by topic.
 #[derive(MergedObject, Default)]
-pub struct Mutation(ingest::IngestMutation, keys::KeysMutation);
+pub struct Mutation(
+    ingest::IngestMutation,
+    keys::KeysMutation,
+    exports::ExportsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

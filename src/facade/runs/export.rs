@@ -71,7 +71,7 @@ impl Facade {
         metadata.recorded_at = Some(Timestamp(run.recorded_at));
         Ok(RunExport {
             run_id: run.run_id.clone(),
-            available_formats: ExportFormat::ALL.to_vec(),
+            available_formats: crate::export::REQUESTABLE.to_vec(),
             bundle,
             bundle_checksum,
             exports,
