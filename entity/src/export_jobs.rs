@@ -27,6 +27,8 @@ pub struct Model {
     pub size_bytes: Option<i64>,
     /// Tree size of the checkpoint the bundle is pinned to.
     pub checkpoint_size: Option<i64>,
+    /// SHA-256 over the sorted hashes of the records exported (`export::evidence_digest`).
+    pub evidence_digest: Option<String>,
     /// Why the job failed.
     pub error: Option<String>,
     /// When the job was queued, microseconds since the epoch (queue order).

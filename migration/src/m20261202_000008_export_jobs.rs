@@ -22,6 +22,8 @@ fn statements(backend: DbBackend) -> Vec<String> {
         "TEXT"
     };
     vec![
+        // `evidence_digest`: SHA-256 over the exported records' hashes (`export::evidence_digest`),
+        // so a view can tell whether the evidence still matches its newest export.
         // `state`: QUEUED, RUNNING, DONE, FAILED. `spec`: the scope as requested (canonical
         // JSON), read by the builder. `lease_until_us`: microseconds since the epoch until which
         // the worker that claimed the job owns it; a RUNNING job whose lease ran out belongs to
@@ -39,6 +41,7 @@ fn statements(backend: DbBackend) -> Vec<String> {
                 records_written BIGINT NOT NULL,
                 size_bytes BIGINT,
                 checkpoint_size BIGINT,
+                evidence_digest TEXT,
                 error TEXT,
                 queued_us BIGINT NOT NULL,
                 PRIMARY KEY (tenant_id, export_id)

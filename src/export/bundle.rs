@@ -50,6 +50,8 @@ pub struct Built {
     pub size: u64,
     pub records: u64,
     pub checkpoint_size: i64,
+    /// [`super::evidence_digest`] of the records written.
+    pub evidence_digest: String,
 }
 
 /// Why a build stopped early (a message for the ledger and the client, no internals).
@@ -307,6 +309,7 @@ pub(crate) async fn build(
     let mut used: BTreeMap<i64, String> = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut written = 0u64;
+    let mut record_hashes: Vec<[u8; 32]> = Vec::new();
     while let Some(chunk) = walk.next(&db.conn).await? {
         match chunk {
             Chunk::Entries(entries) => {
@@ -337,6 +340,7 @@ pub(crate) async fn build(
                         ))
                     })?;
                     let proof = batch.tree.path(index).unwrap_or_default();
+                    record_hashes.push(hash);
                     let line = canonical_json(&json!({
                         "type": "record",
                         "table": r.table,
@@ -442,6 +446,7 @@ pub(crate) async fn build(
         size: file_size,
         records,
         checkpoint_size: size,
+        evidence_digest: super::evidence_digest(record_hashes),
     })
 }
 

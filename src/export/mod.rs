@@ -82,6 +82,20 @@ impl ExportSettings {
     }
 }
 
+/// The digest of a set of records: lower-case hex SHA-256 over their record hashes (the SHA-256
+/// of each record's canonical JSON), sorted ascending and concatenated as 32-byte values. The
+/// builder keeps it for each export; a run's view recomputes it from the records stored now to
+/// say whether the evidence still matches the newest export.
+pub fn evidence_digest(mut hashes: Vec<[u8; 32]>) -> String {
+    use sha2::Digest;
+    hashes.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for x in &hashes {
+        h.update(x);
+    }
+    hex::encode(h.finalize())
+}
+
 /// The formats `requestExport` builds.
 pub const REQUESTABLE: &[ExportFormat] = &[ExportFormat::Bundle];
 
@@ -128,7 +142,7 @@ fn now_us() -> i64 {
 /// `requested_by` is the actor (`key:<id>`, or the operator on the command line).
 pub async fn request(
     db: &Db,
-    settings_pending_limit: u64,
+    max_pending: u64,
     tenant_id: &str,
     requested_by: &str,
     spec: &ExportSpec,
@@ -149,11 +163,11 @@ pub async fn request(
         .count(&tx.txn)
         .await
         .context("count pending exports")?;
-    if pending >= settings_pending_limit {
+    if pending >= max_pending {
         return Err(AppError::RateLimited {
             message: format!(
                 "tenant {tenant_id} already has {pending} exports queued or building (at most \
-                 {settings_pending_limit}); retry when one has finished"
+                 {max_pending}); retry when one has finished"
             ),
             retry_after_secs: 5,
         });
@@ -198,6 +212,7 @@ pub async fn request(
         records_written: Set(0),
         size_bytes: Set(None),
         checkpoint_size: Set(None),
+        evidence_digest: Set(None),
         error: Set(None),
         queued_us: Set(now_us()),
     })

@@ -281,6 +281,10 @@ async fn build_and_finish(
     let done = export_jobs::Entity::update_many()
         .col_expr(export_jobs::Column::State, Expr::value(state::DONE))
         .col_expr(
+            export_jobs::Column::EvidenceDigest,
+            Expr::value(built.evidence_digest.clone()),
+        )
+        .col_expr(
             export_jobs::Column::SizeBytes,
             Expr::value(built.size as i64),
         )

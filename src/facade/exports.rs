@@ -44,6 +44,10 @@ impl Facade {
     ) -> AppResult<log_exports::Model> {
         let caller = self.authorize(Permission::ExportEvidence)?;
         let (settings, queue) = self.export_settings()?;
+        if let Some(run_id) = spec.run_id() {
+            // NOT_FOUND for a run the tenant does not have, rather than an empty export.
+            self.llm_run(run_id).await?;
+        }
         let row = export::request(
             &self.db,
             settings.max_pending_per_tenant,

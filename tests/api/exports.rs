@@ -214,7 +214,24 @@ async fn an_export_is_built_downloaded_and_verified(backend: Backend) {
     assert_eq!(code, 3, "{out}");
     let _ = std::fs::remove_file(&file);
 
-    // Request, completion and the three downloads are in the ledger.
+    // The run's export view shows it, and that its evidence still matches.
+    let d = app
+        .query(
+            &auditor,
+            "query($r: String!) { llmRun(runId: $r) { export { availableFormats latestExportMatchesBundle exports { exportId status downloadPath build { state sizeBytes } } } } }",
+            json!({"r": run}),
+        )
+        .await;
+    let view = &d["llmRun"]["export"];
+    assert_eq!(view["availableFormats"], json!(["BUNDLE"]));
+    assert_eq!(view["latestExportMatchesBundle"], json!(true), "{view}");
+    assert_eq!(view["exports"][0]["exportId"], json!(id));
+    assert_eq!(
+        view["exports"][0]["build"]["sizeBytes"],
+        json!(whole.body.len())
+    );
+
+    // Request, completion and the downloads are in the ledger.
     let d = app
         .query(
             &auditor,
@@ -512,6 +529,14 @@ async fn exports_are_for_auditors_and_admins_of_the_tenant(backend: Backend) {
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
     assert!(message.contains("fromSeq"), "{message}");
+    let (code, _) = app
+        .query_error(
+            Some(&auditor),
+            "mutation { requestExport(scope: {runId: \"no-such-run\"}) { exportId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND");
     let id = request(&app, &admin, json!({"runs": {}})).await["exportId"]
         .as_str()
         .unwrap()

@@ -110,11 +110,14 @@ view_type! {
             .and_then(|e| e.checksum.as_deref())
     }
     /// Whether the newest completed export still matches the evidence as stored now (null when
-    /// nothing was exported).
+    /// nothing was exported): for a run bundle (JSON), its checksum against `bundleChecksum`;
+    /// for a signed BUNDLE, its records against the run's records as stored now.
     async fn latest_export_matches_bundle["latestExportMatchesBundle"](&self) -> Option<bool> {
-        self.0
-            .latest_completed()
-            .map(|e| e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str()))
+        match self.0.latest_completed() {
+            Some(e) if e.format == ExportFormat::Bundle.as_str() => self.0.latest_built_matches,
+            Some(e) => Some(e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str())),
+            None => None,
+        }
     }
     /// The tenant's compliance frameworks plus tags derived from the evidence
     /// (POLICY_GOVERNED, POLICY_BLOCKED, HUMAN_ATTRIBUTED, SYNTHETIC, INCIDENT_CORRELATED).
