@@ -58,6 +58,10 @@ pub enum Command {
     /// verified under --public-key; 3 verified, but only under the key the bundle itself
     /// carries (no --public-key); 1 a problem was found; 2 the check could not run.
     VerifyBundle(VerifyBundleArgs),
+    /// Export a tenant's evidence as an operator (recorded as `runledger-cli`): requests the
+    /// export, builds it at once and copies the file to --out; prints the export's id, checksum,
+    /// records and size as JSON.
+    Export(ExportCommandArgs),
     /// Tenants.
     Tenants {
         #[command(subcommand)]
@@ -162,6 +166,30 @@ pub struct VerifyArgs {
     /// Record each completed verification in the verified ledger (needs write access).
     #[arg(long)]
     pub record: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportCommandArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The tenant whose evidence is exported.
+    #[arg(long)]
+    pub tenant: String,
+    /// What to export, as the export record's scope reads: `run:<runId>`, or `runs:`,
+    /// `ledger:`, `system:` followed by the filter as JSON (docs/exports.md, "The scope"), e.g.
+    /// `runs:{"model":"gpt-4o"}` or `ledger:{"from_seq":1,"to_seq":100}`.
+    #[arg(long)]
+    pub scope: String,
+    /// The export format.
+    #[arg(long, default_value = "BUNDLE")]
+    pub format: String,
+    /// Where to write the finished file.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub exports: ExportArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use runledger::config::{
-    Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
-    TenantsCommand, VerifyArgs, VerifyBundleArgs,
+    Cli, Command, DatabaseArgs, ExportCommandArgs, IngestCommand, KeysCommand, LedgerArgs,
+    LogFormat, ServeArgs, TenantsCommand, VerifyArgs, VerifyBundleArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
@@ -81,6 +81,56 @@ async fn main() -> ExitCode {
 const EXIT_VERIFY_ANOMALY: u8 = 1;
 const EXIT_VERIFY_ERROR: u8 = 2;
 const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
+
+/// `runledger export`: requests an export as the operator, builds it here, copies it to --out.
+async fn export_as_operator(args: &ExportCommandArgs) -> AppResult<()> {
+    use runledger::domain::{ExportFormat, ExportStatus};
+    use runledger::export::{self, ExportSpec};
+    use sea_orm::EntityTrait;
+    let spec = ExportSpec::from_scope_text(&args.scope)?;
+    let format = ExportFormat::parse_field(&args.format, "--format")?;
+    let db = open(&args.database).await?;
+    entity::tenants::Entity::find_by_id(args.tenant.clone())
+        .one(&db.conn)
+        .await
+        .context("look up the tenant")?
+        .ok_or_else(|| AppError::bad_input(format!("unknown tenant `{}`", args.tenant)))?;
+    let keys = signing_identity(&db, &args.ledger).await?;
+    let settings = args.exports.settings();
+    let row = export::request(
+        &db,
+        settings.max_pending_per_tenant,
+        &args.tenant,
+        runledger::ledger::vocabulary::CLI_ACTOR,
+        &spec,
+        format,
+    )
+    .await?;
+    let done = export::worker::build_now(&db, &keys, &settings, &row).await?;
+    let job = export::job_of(&db, &args.tenant, &row.id).await?;
+    if done.status != ExportStatus::Completed.as_str() {
+        let why = job
+            .and_then(|j| j.error)
+            .unwrap_or_else(|| done.status.clone());
+        return Err(AppError::Conflict(format!(
+            "export {} failed: {why}",
+            row.id
+        )));
+    }
+    let job = job.ok_or_else(|| AppError::internal("read an export job", "it vanished"))?;
+    let (path, size) = export::finished_file(&settings, &done, &job)?;
+    std::fs::copy(&path, &args.out)
+        .with_context(|| format!("copy {} to {}", path.display(), args.out.display()))?;
+    let out = serde_json::json!({
+        "export_id": done.id,
+        "checksum": done.checksum,
+        "records": job.records_written,
+        "size_bytes": size,
+        "file": args.out.display().to_string(),
+    });
+    println!("{out}");
+    Ok(())
+}
 
 /// A verifier key given as text or as a file holding it.
 fn verifier_text(text: &str) -> AppResult<NoteVerifier> {
@@ -269,6 +319,7 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
 async fn run(command: Command) -> AppResult<()> {
     match command {
         Command::Verify(_) | Command::VerifyBundle(_) => Ok(()),
+        Command::Export(args) => export_as_operator(&args).await,
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             open(&args).await?;

@@ -192,6 +192,40 @@ impl ExportSpec {
         }
     }
 
+    /// Reads a scope as [`ExportSpec::scope_text`] writes it (the command line's `--scope`).
+    pub fn from_scope_text(text: &str) -> AppResult<ExportSpec> {
+        let (kind, rest) = text.split_once(':').ok_or_else(|| {
+            AppError::bad_input("a scope is `run:<runId>` or `runs:`/`ledger:`/`system:` and JSON")
+        })?;
+        let json = |what: &str| -> AppResult<Value> {
+            let rest = if rest.trim().is_empty() { "{}" } else { rest };
+            serde_json::from_str(rest)
+                .map_err(|e| AppError::bad_input(format!("the {what} filter is not JSON: {e}")))
+        };
+        let invalid = |e: serde_json::Error| AppError::bad_input(format!("invalid scope: {e}"));
+        let spec = match kind {
+            "run" => ExportSpec::Run {
+                run_id: rest.to_string(),
+            },
+            "runs" => ExportSpec::Runs {
+                filter: serde_json::from_value(json("runs")?).map_err(invalid)?,
+            },
+            "ledger" => {
+                ExportSpec::Ledger(serde_json::from_value(json("ledger")?).map_err(invalid)?)
+            }
+            "system" => {
+                ExportSpec::System(serde_json::from_value(json("system")?).map_err(invalid)?)
+            }
+            other => {
+                return Err(AppError::bad_input(format!(
+                    "unknown scope kind `{other}`: run, runs, ledger or system"
+                )));
+            }
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
     /// Parses a stored spec.
     pub fn parse(text: &str) -> AppResult<ExportSpec> {
         serde_json::from_str(text)

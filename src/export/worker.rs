@@ -89,6 +89,68 @@ pub async fn run(
     }
 }
 
+/// Builds one queued export now, in this process (`runledger export`): claims it, builds it and
+/// finishes it as a worker would; answers the record as it ended.
+pub async fn build_now(
+    db: &Db,
+    keys: &LedgerKeys,
+    settings: &ExportSettings,
+    row: &log_exports::Model,
+) -> AppResult<log_exports::Model> {
+    let owner = format!("cli:{}", crate::ids::random_hex(8));
+    let job = export_jobs::Entity::find_by_id((row.tenant_id.clone(), row.id.clone()))
+        .one(&db.conn)
+        .await
+        .context("read an export job")?
+        .ok_or_else(|| AppError::internal("build an export", "its job is missing"))?;
+    let tx = db.begin_write().await?;
+    let lease = now_us() + settings.lease.as_micros() as i64;
+    let claimed = export_jobs::Entity::update_many()
+        .col_expr(export_jobs::Column::State, Expr::value(state::RUNNING))
+        .col_expr(export_jobs::Column::LeaseOwner, Expr::value(owner.as_str()))
+        .col_expr(export_jobs::Column::LeaseUntilUs, Expr::value(lease))
+        .col_expr(export_jobs::Column::Attempts, Expr::value(job.attempts + 1))
+        .filter(export_jobs::Column::TenantId.eq(&row.tenant_id))
+        .filter(export_jobs::Column::ExportId.eq(&row.id))
+        .filter(export_jobs::Column::State.eq(state::QUEUED))
+        .exec(&tx.txn)
+        .await
+        .context("claim an export")?;
+    tx.commit().await?;
+    if claimed.rows_affected == 1 {
+        let job = export_jobs::Model {
+            state: state::RUNNING.into(),
+            lease_owner: Some(owner.clone()),
+            lease_until_us: Some(lease),
+            attempts: job.attempts + 1,
+            ..job
+        };
+        build_and_finish(db, keys, settings, &owner, &job).await?;
+    }
+    export_row(&db.conn, &job_key(row))
+        .await?
+        .ok_or_else(|| AppError::internal("build an export", "its record vanished"))
+}
+
+fn job_key(row: &log_exports::Model) -> export_jobs::Model {
+    export_jobs::Model {
+        tenant_id: row.tenant_id.clone(),
+        export_id: row.id.clone(),
+        spec: String::new(),
+        state: String::new(),
+        attempts: 0,
+        lease_owner: None,
+        lease_until_us: None,
+        records_total: None,
+        records_written: 0,
+        size_bytes: None,
+        checkpoint_size: None,
+        evidence_digest: None,
+        error: None,
+        queued_us: 0,
+    }
+}
+
 /// Jobs whose builder stopped reporting: queued again, or failed after [`MAX_ATTEMPTS`].
 async fn take_back(db: &Db, settings: &ExportSettings) -> AppResult<()> {
     let stale = export_jobs::Entity::find()

@@ -675,6 +675,68 @@ async fn interrupted_builds_are_resumed_or_failed_never_completed_partial(backen
 }
 both!(interrupted_builds_are_resumed_or_failed_never_completed_partial);
 
+/// `runledger export` builds an export as the operator: recorded, downloadable, verifiable.
+async fn operators_export_from_the_command_line(backend: Backend) {
+    let app = TestApp::spawn_exporting(backend, Default::default(), 0).await;
+    let auditor = app.seeded_auditor(TENANT, 3, 2, 0, 8).await;
+    let run = run_ids(&app, &auditor).await[2].clone();
+    let out = std::env::temp_dir().join(format!(
+        "runledger_test_cli_export_{}.jsonl",
+        runledger::ids::random_hex(6)
+    ));
+    let printed = crate::cli::runledger()
+        .args([
+            "export",
+            "--database-url",
+            &app.store.url,
+            "--tenant",
+            TENANT,
+        ])
+        .args([
+            "--scope",
+            &format!("run:{run}"),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--signing-key-file", app.key_file().to_str().unwrap()])
+        .args(["--export-dir", app.exports.dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let body = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(printed["checksum"], json!(sha256_hex(&body)));
+    assert_eq!(printed["records"], json!(records_of_run(&app, &run).await));
+    assert_eq!(check(&body, &verifier_key(&app)).status, "VERIFIED");
+    let id = printed["export_id"].as_str().unwrap();
+    let listed = exports(&app, &auditor).await;
+    let row = listed.iter().find(|e| e["exportId"] == json!(id)).unwrap();
+    assert_eq!(row["status"], json!("COMPLETED"));
+    assert_eq!(row["requestedBy"], json!("runledger-cli"));
+    // The server serves the operator's export like any other.
+    let served = download(&app.address, Some(&auditor), id, None).await;
+    assert_eq!(served.body, body);
+    let bad = crate::cli::runledger()
+        .args([
+            "export",
+            "--database-url",
+            &app.store.url,
+            "--tenant",
+            TENANT,
+        ])
+        .args(["--scope", "everything", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("scope"));
+}
+both!(operators_export_from_the_command_line);
+
 /// A ledger scope exports entries with their inclusion proofs.
 async fn the_audit_ledger_is_exported_by_seq_range(backend: Backend) {
     let app = TestApp::spawn(backend).await;

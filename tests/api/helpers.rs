@@ -331,6 +331,11 @@ impl TestApp {
         &self.store.db
     }
 
+    /// The server's checkpoint signing key file.
+    pub fn key_file(&self) -> &std::path::Path {
+        &self.key_file.0
+    }
+
     /// Seeds one tenant with `runs` runs of `steps_per_run` steps (`runledger seed`'s
     /// generator) and returns an auditor key of it.
     pub async fn seeded_auditor(
