@@ -178,6 +178,8 @@ vocabulary! {
         /// The signed evidence bundle (docs/exports.md): records, anchors, proofs and the
         /// checkpoint they lead to, verifiable offline with `runledger verify-bundle`.
         Bundle = "BUNDLE",
+        /// One row per run (RFC 4180), for spreadsheets; not signed.
+        Csv = "CSV",
     }
 }
 

@@ -302,6 +302,23 @@ pub(crate) async fn build(
     let total = walk.count(&db.conn).await?;
     reporter.progress(0, Some(total)).await?;
 
+    if row.format == crate::domain::ExportFormat::Csv.as_str() {
+        let mut file = Out::create(partial_path.clone())?;
+        let (rows, hashes) =
+            super::csv::write_runs(&db.conn, &mut walk, |bytes| file.bytes(bytes)).await?;
+        let (checksum, file_size) = file.finish()?;
+        let _ = std::fs::remove_file(&records_path);
+        std::fs::rename(&partial_path, &final_path)
+            .with_context(|| format!("move {} into place", final_path.display()))?;
+        reporter.progress(rows, Some(rows)).await?;
+        return Ok(Built {
+            checksum,
+            size: file_size,
+            records: rows,
+            checkpoint_size: size,
+            evidence_digest: super::evidence_digest(hashes),
+        });
+    }
     let is_ledger = matches!(spec, ExportSpec::Ledger(_));
     let mut body = Member::new(if is_ledger { "entries" } else { "records" });
     let mut out = Out::create(records_path.clone())?;

@@ -12,6 +12,7 @@
 //!   offline (`runledger verify-bundle`).
 
 pub mod bundle;
+pub mod csv;
 pub mod progress;
 pub mod select;
 pub mod spec;
@@ -97,11 +98,24 @@ pub fn evidence_digest(mut hashes: Vec<[u8; 32]>) -> String {
 }
 
 /// The formats `requestExport` builds.
-pub const REQUESTABLE: &[ExportFormat] = &[ExportFormat::Bundle];
+pub const REQUESTABLE: &[ExportFormat] = &[ExportFormat::Bundle, ExportFormat::Csv];
 
 /// File extension of a format (a bundle is typed JSONL).
-pub fn extension(_format: &str) -> &'static str {
-    "jsonl"
+pub fn extension(format: &str) -> &'static str {
+    if format == ExportFormat::Csv.as_str() {
+        "csv"
+    } else {
+        "jsonl"
+    }
+}
+
+/// The media type a format is served as.
+pub fn media_type(format: &str) -> &'static str {
+    if format == ExportFormat::Csv.as_str() {
+        "text/csv"
+    } else {
+        "application/jsonl"
+    }
 }
 
 /// A tenant id as a directory name: tenant ids are validated at creation, but a path must never
@@ -150,8 +164,15 @@ pub async fn request(
 ) -> AppResult<log_exports::Model> {
     if !REQUESTABLE.contains(&format) {
         return Err(AppError::bad_input(format!(
-            "format {format} cannot be requested: only BUNDLE is built"
+            "format {format} cannot be requested: BUNDLE or CSV"
         )));
+    }
+    if format == ExportFormat::Csv
+        && !matches!(spec, ExportSpec::Run { .. } | ExportSpec::Runs { .. })
+    {
+        return Err(AppError::bad_input(
+            "a CSV export holds runs: its scope must be runId or runs",
+        ));
     }
     spec.validate()?;
     let tx = db.begin_write().await?;

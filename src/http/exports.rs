@@ -24,9 +24,6 @@ use super::state::AppState;
 /// Bytes read from the file per chunk of the body.
 const CHUNK: usize = 64 * 1024;
 
-/// The content type of a bundle (typed JSONL).
-const JSONL: &str = "application/jsonl";
-
 fn refused(e: &AppError) -> Response {
     e.log();
     let status = match e {
@@ -199,7 +196,10 @@ pub async fn download(
     );
     let mut response = (status, Body::from_stream(body)).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSONL));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::export::media_type(&download.export.format)),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&etag) {

@@ -223,7 +223,7 @@ async fn an_export_is_built_downloaded_and_verified(backend: Backend) {
         )
         .await;
     let view = &d["llmRun"]["export"];
-    assert_eq!(view["availableFormats"], json!(["BUNDLE"]));
+    assert_eq!(view["availableFormats"], json!(["BUNDLE", "CSV"]));
     assert_eq!(view["latestExportMatchesBundle"], json!(true), "{view}");
     assert_eq!(view["exports"][0]["exportId"], json!(id));
     assert_eq!(
@@ -736,6 +736,87 @@ async fn operators_export_from_the_command_line(backend: Backend) {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("scope"));
 }
 both!(operators_export_from_the_command_line);
+
+/// An RFC 4180 reader written from the RFC (§2): records end in CRLF, fields are separated by
+/// commas, a quoted field may hold commas, CRLF and doubled quotes.
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        field.is_empty() && row.is_empty(),
+        "the last record ends in CRLF"
+    );
+    rows
+}
+
+/// A CSV export: one row per run, readable by an RFC 4180 reader.
+async fn runs_are_exported_as_csv(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let auditor = app.seeded_auditor(TENANT, 5, 2, 0, 6).await;
+    let q = "mutation { requestExport(scope: {runs: {}}, format: CSV) { exportId format } }";
+    let d = app.query(&auditor, q, json!({})).await;
+    let id = d["requestExport"]["exportId"].as_str().unwrap().to_string();
+    assert_eq!(d["requestExport"]["format"], json!("CSV"));
+    assert_eq!(
+        finished(&app, &auditor, &id).await["status"],
+        json!("COMPLETED")
+    );
+    let got = download(&app.address, Some(&auditor), &id, None).await;
+    assert_eq!(header(&got, "content-type"), "text/csv");
+    assert!(header(&got, "content-disposition").contains(&format!("{id}.csv")));
+    let rows = read_csv(std::str::from_utf8(&got.body).unwrap());
+    assert_eq!(rows[0][0], "run_id");
+    assert_eq!(rows[0].last().unwrap(), "anchor_id");
+    let runs = app
+        .store
+        .query_strings(&format!(
+            "SELECT run_id FROM llm_runs WHERE tenant_id = '{TENANT}' ORDER BY run_id"
+        ))
+        .await;
+    let ids: Vec<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(ids, runs, "one row per run, in run id order");
+    let model = rows[0].iter().position(|c| c == "model").unwrap();
+    let tokens = rows[0].iter().position(|c| c == "input_tokens").unwrap();
+    let d = app
+        .query(
+            &auditor,
+            "query($r: String!) { llmRun(runId: $r) { model inputTokens } }",
+            json!({"r": rows[1][0]}),
+        )
+        .await;
+    assert_eq!(json!(rows[1][model]), d["llmRun"]["model"]);
+    assert_eq!(rows[1][tokens], d["llmRun"]["inputTokens"].to_string());
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+    let (code, message) = app
+        .query_error(
+            Some(&auditor),
+            "mutation { requestExport(scope: {ledger: {}}, format: CSV) { exportId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("CSV"), "{message}");
+}
+both!(runs_are_exported_as_csv);
 
 /// A ledger scope exports entries with their inclusion proofs.
 async fn the_audit_ledger_is_exported_by_seq_range(backend: Backend) {

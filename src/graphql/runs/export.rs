@@ -111,11 +111,13 @@ view_type! {
     }
     /// Whether the newest completed export still matches the evidence as stored now (null when
     /// nothing was exported): for a run bundle (JSON), its checksum against `bundleChecksum`;
-    /// for a signed BUNDLE, its records against the run's records as stored now.
+    /// otherwise, the newest signed BUNDLE's records against the run's records as stored now.
     async fn latest_export_matches_bundle["latestExportMatchesBundle"](&self) -> Option<bool> {
         match self.0.latest_completed() {
-            Some(e) if e.format == ExportFormat::Bundle.as_str() => self.0.latest_built_matches,
-            Some(e) => Some(e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str())),
+            Some(e) if e.format == ExportFormat::Json.as_str() => {
+                Some(e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str()))
+            }
+            Some(_) => self.0.latest_built_matches,
             None => None,
         }
     }
