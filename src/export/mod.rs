@@ -139,8 +139,10 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Wakes the workers; a wake while they are busy is kept until they next wait, so none is
+    /// lost between their look at the queue and their wait.
     pub fn wake(&self) {
-        self.wake.notify_waiters();
+        self.wake.notify_one();
     }
 
     pub(crate) async fn woken(&self) {

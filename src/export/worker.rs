@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::task::JoinSet;
 
 use super::bundle::{self, with_suffix};
@@ -57,7 +57,7 @@ pub async fn run(
     let settings = Arc::new(settings);
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
-        if let Err(e) = take_back(&db, &settings).await {
+        if let Err(e) = take_back(&db).await {
             e.log();
         }
         while running.len() < settings.workers {
@@ -152,7 +152,7 @@ fn job_key(row: &log_exports::Model) -> export_jobs::Model {
 }
 
 /// Jobs whose builder stopped reporting: queued again, or failed after [`MAX_ATTEMPTS`].
-async fn take_back(db: &Db, settings: &ExportSettings) -> AppResult<()> {
+async fn take_back(db: &Db) -> AppResult<()> {
     let stale = export_jobs::Entity::find()
         .filter(export_jobs::Column::State.eq(state::RUNNING))
         .filter(export_jobs::Column::LeaseUntilUs.lt(now_us()))
@@ -191,7 +191,6 @@ async fn take_back(db: &Db, settings: &ExportSettings) -> AppResult<()> {
                 .context("queue an interrupted export again")?;
             tracing::warn!(tenant = %job.tenant_id, export = %job.export_id, attempts = job.attempts, "export build interrupted; queued again");
         }
-        let _ = settings;
         tx.commit().await?;
     }
     Ok(())
@@ -253,11 +252,10 @@ async fn claim(
         let busy = export_jobs::Entity::find()
             .filter(export_jobs::Column::TenantId.eq(&job.tenant_id))
             .filter(export_jobs::Column::State.eq(state::RUNNING))
-            .all(&tx.txn)
+            .count(&tx.txn)
             .await
-            .context("count running exports")?
-            .len();
-        if busy >= settings.per_tenant {
+            .context("count running exports")?;
+        if busy >= settings.per_tenant as u64 {
             full.insert(job.tenant_id.clone(), true);
             continue;
         }

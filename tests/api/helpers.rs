@@ -277,8 +277,11 @@ impl TestApp {
             trusted_keys: Vec::new(),
             checkpoints: None,
             full_verify_interval: std::time::Duration::ZERO,
+            // The workers look at the queue at start and when a request of this process wakes
+            // them, never on a timer: tests count the statements their requests cause.
             exports: ExportSettings {
                 workers,
+                poll: std::time::Duration::from_secs(24 * 3600),
                 ..ExportSettings::in_dir(
                     std::env::temp_dir().join(unique_name("runledger_test_exports")),
                 )
