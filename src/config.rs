@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::Role;
 use crate::error::AppResult;
+use crate::export::ExportSettings;
 use crate::graphql::Limits;
 use crate::http::HttpSettings;
 use crate::ledger::checkpoint::CheckpointPolicy;
@@ -51,6 +52,16 @@ pub enum Command {
     /// verified but with entries no checkpoint covers yet (an unanchored tail); 1 an anomaly
     /// was found; 2 the verification could not run (bad arguments, database unreachable).
     Verify(VerifyArgs),
+    /// Verify an export bundle offline (no database): re-hash every record, recompute the
+    /// anchor roots and inclusion proofs, check the checkpoint signature (and, given a kept
+    /// checkpoint, the consistency between them) and print the report as JSON. Exit codes: 0
+    /// verified under --public-key; 3 verified, but only under the key the bundle itself
+    /// carries (no --public-key); 1 a problem was found; 2 the check could not run.
+    VerifyBundle(VerifyBundleArgs),
+    /// Export a tenant's evidence as an operator (recorded as `runledger-cli`): requests the
+    /// export, builds it at once and copies the file to --out; prints the export's id, checksum,
+    /// records and size as JSON.
+    Export(ExportCommandArgs),
     /// Tenants.
     Tenants {
         #[command(subcommand)]
@@ -155,6 +166,48 @@ pub struct VerifyArgs {
     /// Record each completed verification in the verified ledger (needs write access).
     #[arg(long)]
     pub record: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportCommandArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The tenant whose evidence is exported.
+    #[arg(long)]
+    pub tenant: String,
+    /// What to export, as the export record's scope reads: `run:<runId>`, or `runs:`,
+    /// `ledger:`, `system:` followed by the filter as JSON (docs/exports.md, "The scope"), e.g.
+    /// `runs:{"model":"gpt-4o"}` or `ledger:{"from_seq":1,"to_seq":100}`.
+    #[arg(long)]
+    pub scope: String,
+    /// The export format.
+    #[arg(long, default_value = "BUNDLE")]
+    pub format: String,
+    /// Where to write the finished file.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file (`GET /exports/{id}`).
+    pub file: std::path::PathBuf,
+    /// The verifier key to trust (`<name>+<id>+<key>`, or a file holding it), e.g. from
+    /// `GET /.well-known/runledger/checkpoint-key`. Without it only the bundle's own key is used.
+    #[arg(long, env = "RUNLEDGER_VERIFIER_KEY")]
+    pub public_key: Option<String>,
+    /// A signed checkpoint of the same ledger you kept (a file with the note): the bundle's
+    /// checkpoint must be consistent with it.
+    #[arg(long)]
+    pub trusted_checkpoint: Option<std::path::PathBuf>,
+    /// The consistency proof between the two checkpoints when their sizes differ: a file with a
+    /// JSON array of hex hashes, or `audit { consistencyProof { proof } }`'s answer.
+    #[arg(long)]
+    pub consistency_proof: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -276,6 +329,44 @@ pub struct ServeArgs {
     pub ledger: LedgerArgs,
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+/// Where exports are written and how many are built at once.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Directory of finished export files (`<dir>/<tenant>/<export id>.jsonl`), created when
+    /// missing. Servers sharing one database must share this directory.
+    #[arg(
+        long,
+        env = "RUNLEDGER_EXPORT_DIR",
+        default_value = "runledger-exports"
+    )]
+    pub export_dir: std::path::PathBuf,
+    /// Export builds this process runs at once (0: build none; jobs wait for another process).
+    #[arg(long, env = "RUNLEDGER_EXPORT_WORKERS", default_value_t = 2)]
+    pub export_workers: usize,
+    /// Export builds of one tenant running at once, across all processes.
+    #[arg(long, env = "RUNLEDGER_EXPORT_PER_TENANT", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub export_per_tenant: u64,
+    /// Exports one tenant may have queued or building; more requests are refused (RATE_LIMITED).
+    #[arg(long, env = "RUNLEDGER_EXPORT_MAX_PENDING", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub export_max_pending: u64,
+}
+
+impl ExportArgs {
+    /// The export settings these flags give.
+    pub fn settings(&self) -> ExportSettings {
+        ExportSettings {
+            workers: self.export_workers,
+            per_tenant: self.export_per_tenant as usize,
+            max_pending_per_tenant: self.export_max_pending,
+            ..ExportSettings::in_dir(self.export_dir.clone())
+        }
+    }
 }
 
 impl ServeArgs {
@@ -312,6 +403,7 @@ impl ServeArgs {
                 interval: Duration::from_secs(self.checkpoints.checkpoint_interval_secs),
             }),
             full_verify_interval: Duration::from_secs(self.full_verify_interval_secs),
+            exports: self.exports.settings(),
         })
     }
 }

@@ -172,8 +172,14 @@ vocabulary! {
 vocabulary! {
     /// Format of an evidence export.
     ExportFormat {
-        /// The canonical JSON bundle (RFC 8785), whose SHA-256 is the export checksum.
+        /// The canonical JSON bundle of one run (RFC 8785), whose SHA-256 is the export
+        /// checksum (the seeder's exports before signed bundles).
         Json = "JSON",
+        /// The signed evidence bundle (docs/exports.md): records, anchors, proofs and the
+        /// checkpoint they lead to, verifiable offline with `runledger verify-bundle`.
+        Bundle = "BUNDLE",
+        /// One row per run (RFC 4180), for spreadsheets; not signed.
+        Csv = "CSV",
     }
 }
 

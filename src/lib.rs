@@ -16,6 +16,8 @@
 //!   entities.
 //! - [`seed`]: deterministic, realistic demo and benchmark data, written as requests write it.
 //! - [`ingest`]: the evidence write path (record hashes, atomic batches, anchoring).
+//! - [`export`]: exports: the job queue and its workers, the signed bundle (docs/exports.md),
+//!   CSV, and the offline bundle verifier.
 //! - [`auth`]: API keys, callers, the key cache and the permission matrix.
 //! - [`ledger`]: the hash-chained audit ledger: its vocabulary, encoding, the one appender,
 //!   checkpoints, verification.
@@ -27,6 +29,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod facade;
 pub mod graphql;
 pub mod http;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use runledger::config::{
-    Cli, Command, DatabaseArgs, IngestCommand, KeysCommand, LedgerArgs, LogFormat, ServeArgs,
-    TenantsCommand, VerifyArgs,
+    Cli, Command, DatabaseArgs, ExportCommandArgs, IngestCommand, KeysCommand, LedgerArgs,
+    LogFormat, ServeArgs, TenantsCommand, VerifyArgs, VerifyBundleArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
@@ -50,6 +50,15 @@ async fn main() -> ExitCode {
         _ => LogFormat::Text,
     };
     init_logging(format);
+    if let Command::VerifyBundle(args) = &cli.command {
+        return match verify_bundle(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {}", e.describe());
+                ExitCode::from(EXIT_VERIFY_ERROR)
+            }
+        };
+    }
     if let Command::Verify(args) = cli.command {
         return match verify_ledgers(args).await {
             Ok(code) => code,
@@ -72,6 +81,119 @@ async fn main() -> ExitCode {
 const EXIT_VERIFY_ANOMALY: u8 = 1;
 const EXIT_VERIFY_ERROR: u8 = 2;
 const EXIT_VERIFY_UNANCHORED_TAIL: u8 = 3;
+
+/// `runledger export`: requests an export as the operator, builds it here, copies it to --out.
+async fn export_as_operator(args: &ExportCommandArgs) -> AppResult<()> {
+    use runledger::domain::{ExportFormat, ExportStatus};
+    use runledger::export::{self, ExportSpec};
+    use sea_orm::EntityTrait;
+    let spec = ExportSpec::from_scope_text(&args.scope)?;
+    let format = ExportFormat::parse_field(&args.format, "--format")?;
+    let db = open(&args.database).await?;
+    entity::tenants::Entity::find_by_id(args.tenant.clone())
+        .one(&db.conn)
+        .await
+        .context("look up the tenant")?
+        .ok_or_else(|| AppError::bad_input(format!("unknown tenant `{}`", args.tenant)))?;
+    let keys = signing_identity(&db, &args.ledger).await?;
+    let settings = args.exports.settings();
+    let row = export::request(
+        &db,
+        settings.max_pending_per_tenant,
+        &args.tenant,
+        runledger::ledger::vocabulary::CLI_ACTOR,
+        &spec,
+        format,
+    )
+    .await?;
+    let done = export::worker::build_now(&db, &keys, &settings, &row).await?;
+    let job = export::job_of(&db, &args.tenant, &row.id).await?;
+    if done.status != ExportStatus::Completed.as_str() {
+        let why = job
+            .and_then(|j| j.error)
+            .unwrap_or_else(|| done.status.clone());
+        return Err(AppError::Conflict(format!(
+            "export {} failed: {why}",
+            row.id
+        )));
+    }
+    let job = job.ok_or_else(|| AppError::internal("read an export job", "it vanished"))?;
+    let (path, size) = export::finished_file(&settings, &done, &job)?;
+    std::fs::copy(&path, &args.out)
+        .with_context(|| format!("copy {} to {}", path.display(), args.out.display()))?;
+    let out = serde_json::json!({
+        "export_id": done.id,
+        "checksum": done.checksum,
+        "records": job.records_written,
+        "size_bytes": size,
+        "file": args.out.display().to_string(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// A verifier key given as text or as a file holding it.
+fn verifier_text(text: &str) -> AppResult<NoteVerifier> {
+    let path = Path::new(text);
+    let text = if path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+    } else {
+        text.to_string()
+    };
+    NoteVerifier::parse(text.trim())
+}
+
+/// `runledger verify-bundle`: the bundle's report on stdout; the exit code says the outcome.
+fn verify_bundle(args: &VerifyBundleArgs) -> AppResult<ExitCode> {
+    use runledger::export::verify::{self as bundle, Options};
+    let public_key = args.public_key.as_deref().map(verifier_text).transpose()?;
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()));
+    let trusted_checkpoint = args.trusted_checkpoint.as_deref().map(read).transpose()?;
+    let consistency_proof = match args.consistency_proof.as_deref().map(read).transpose()? {
+        None => None,
+        Some(text) => Some(parse_proof(&text)?),
+    };
+    let file =
+        std::fs::File::open(&args.file).with_context(|| format!("open {}", args.file.display()))?;
+    let opts = Options {
+        public_key,
+        trusted_checkpoint,
+        consistency_proof,
+    };
+    let report = bundle::verify(std::io::BufReader::with_capacity(1 << 20, file), &opts)
+        .with_context(|| format!("read {}", args.file.display()))?;
+    let text = serde_json::to_string_pretty(&report).context("render the report")?;
+    println!("{text}");
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// A consistency proof: a JSON array of hex hashes, or an object holding one under `hashes` or
+/// `proof` (at any depth, as `audit { consistencyProof { hashes } }`'s answer has it).
+fn parse_proof(text: &str) -> AppResult<Vec<[u8; 32]>> {
+    fn find(v: &serde_json::Value) -> Option<&Vec<serde_json::Value>> {
+        match v {
+            serde_json::Value::Array(a) => Some(a),
+            serde_json::Value::Object(m) => m
+                .get("hashes")
+                .or_else(|| m.get("proof"))
+                .and_then(find)
+                .or_else(|| m.values().find_map(find)),
+            _ => None,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| AppError::bad_input(format!("the consistency proof is not JSON: {e}")))?;
+    find(&value)
+        .ok_or_else(|| AppError::bad_input("the consistency proof holds no array of hashes"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(runledger::ledger::merkle::parse_hash)
+                .ok_or_else(|| AppError::bad_input("the consistency proof holds a malformed hash"))
+        })
+        .collect()
+}
 
 /// The verifier keys of `--trusted-keys`.
 /// The checkpoint signing key, checked against the ledgers it will sign (see
@@ -196,7 +318,8 @@ async fn verify_ledgers(args: VerifyArgs) -> AppResult<ExitCode> {
 
 async fn run(command: Command) -> AppResult<()> {
     match command {
-        Command::Verify(_) => Ok(()),
+        Command::Verify(_) | Command::VerifyBundle(_) => Ok(()),
+        Command::Export(args) => export_as_operator(&args).await,
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             open(&args).await?;

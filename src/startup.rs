@@ -5,8 +5,9 @@
 //!    against every ledger, subscribes the API key cache to key changes (PostgreSQL), and binds
 //!    the listening socket;
 //! 2. [`Server::run_until_stopped`] serves the HTTP application with the background work
-//!    beside it (periodic checkpoints, periodic full verification) until the stop signal, then
-//!    drains in-flight requests, stops the background work, checks once more that no other
+//!    beside it (periodic checkpoints, periodic full verification, the export workers) until
+//!    the stop signal, then drains in-flight requests, stops the background work (unfinished
+//!    export builds go back to the queue), checks once more that no other
 //!    process took the ledgers over with another key, and signs a final checkpoint of every
 //!    ledger, so that a quiet ledger is fully covered.
 
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use crate::auth::cache::{self, KeyCache};
 use crate::db::Db;
 use crate::error::{AppResult, Context};
+use crate::export::{self, ExportSettings};
 use crate::http::{self, AppState, HttpSettings};
 use crate::ledger::background;
 use crate::ledger::checkpoint::{self, CheckpointPolicy, LedgerKeys};
@@ -43,6 +45,8 @@ pub struct ServerConfig {
     pub checkpoints: Option<CheckpointPolicy>,
     /// How often every ledger is verified in full in the background; zero for never.
     pub full_verify_interval: Duration,
+    /// Where export files live and how many are built at once.
+    pub exports: ExportSettings,
 }
 
 /// A server that is ready to serve: database migrated, signing key checked, socket bound.
@@ -116,8 +120,20 @@ impl Server {
             ..
         } = self;
         let header_read_timeout = config.http.header_read_timeout;
-        let state = AppState::new(db.clone(), keys.clone(), key_cache, config.http);
+        let queue = export::Queue::default();
+        let state = AppState::new(db.clone(), keys.clone(), key_cache, config.http)
+            .with_exports(config.exports.clone(), queue.clone());
         let router = http::router(state);
+        let (stop_exports, exports_stopped) = tokio::sync::oneshot::channel::<()>();
+        let exporter = tokio::spawn(export::worker::run(
+            db.clone(),
+            keys.clone(),
+            config.exports.clone(),
+            queue,
+            async move {
+                let _ = exports_stopped.await;
+            },
+        ));
         let (stop_checkpoints, checkpoints_stopped) = tokio::sync::oneshot::channel::<()>();
         let checkpointer = config.checkpoints.map(|policy| {
             tokio::spawn(checkpoint::run_periodically(
@@ -141,6 +157,8 @@ impl Server {
         http::connections::serve(listener, router, header_read_timeout, stop).await;
         let _ = stop_checkpoints.send(());
         let _ = stop_verifier.send(());
+        let _ = stop_exports.send(());
+        let _ = exporter.await;
         if let Some(checkpointer) = checkpointer {
             let _ = checkpointer.await;
         }

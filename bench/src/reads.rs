@@ -68,6 +68,10 @@ pub async fn serve_base(db: &Db, settings: HttpSettings) -> Result<String, Strin
         trusted_keys: Vec::new(),
         checkpoints: None,
         full_verify_interval: Duration::ZERO,
+        exports: runledger::export::ExportSettings::in_dir(std::env::temp_dir().join(format!(
+            "runledger-bench-exports-{}",
+            runledger::ids::random_hex(8)
+        ))),
     };
     let server = Server::build(db.clone(), config)
         .await

@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod audit_ledger;
+pub mod export_jobs;
 pub mod governance_events;
 pub mod ledger_checkpoints;
 pub mod llm_runs;

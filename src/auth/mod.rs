@@ -43,6 +43,8 @@ pub enum Permission {
     ManageKeys,
     /// Changing the tenant's settings (content capture).
     ManageSettings,
+    /// Requesting, cancelling and downloading exports of the tenant's evidence.
+    ExportEvidence,
 }
 
 impl Permission {
@@ -53,6 +55,7 @@ impl Permission {
             Permission::WriteEvidence => "write:evidence",
             Permission::ManageKeys => "manage:keys",
             Permission::ManageSettings => "manage:settings",
+            Permission::ExportEvidence => "export:evidence",
         }
     }
 }
@@ -64,6 +67,7 @@ pub fn role_grants(role: Role, permission: Permission) -> bool {
         Permission::ReadAudit => role.can_read_audit(),
         Permission::WriteEvidence => role.can_write_evidence(),
         Permission::ManageKeys | Permission::ManageSettings => role == Role::Admin,
+        Permission::ExportEvidence => matches!(role, Role::Auditor | Role::Admin),
     }
 }
 
@@ -548,5 +552,17 @@ mod tests {
         assert!(role_grants(Role::Auditor, Permission::ReadAudit));
         assert!(!role_grants(Role::Ingest, Permission::ReadEvidence));
         assert!(role_grants(Role::Admin, Permission::ReadAudit));
+        for (role, exports) in [
+            (Role::Viewer, false),
+            (Role::Auditor, true),
+            (Role::Ingest, false),
+            (Role::Admin, true),
+        ] {
+            assert_eq!(
+                role_grants(role, Permission::ExportEvidence),
+                exports,
+                "{role}"
+            );
+        }
     }
 }

@@ -21,7 +21,8 @@ use super::shared::Rows;
 use crate::db::Db;
 use crate::error::{AppError, Context};
 use entity::{
-    governance_events, llm_runs, log_exports, system_records, telemetry_samples, trace_steps,
+    export_jobs, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
+    trace_steps,
 };
 
 pub const MAX_BATCH: usize = 400;
@@ -45,6 +46,7 @@ pub struct Loaders {
     pub correlated_system: DataLoader<SystemByCorrelation, HashMapCache>,
     pub system_window: DataLoader<SystemAroundRun, HashMapCache>,
     pub exports: DataLoader<ExportsByRun, HashMapCache>,
+    pub export_jobs: DataLoader<JobsByExport, HashMapCache>,
     pub telemetry: DataLoader<TelemetryByRun, HashMapCache>,
 }
 
@@ -77,6 +79,7 @@ impl Loaders {
             governance,
             correlated_system: loader(SystemByCorrelation(t.clone())),
             exports: loader(ExportsByRun(t.clone())),
+            export_jobs: loader(JobsByExport(t.clone())),
             telemetry: loader(TelemetryByRun(t)),
         }
     }
@@ -354,6 +357,26 @@ impl Loader<String> for ExportsByRun {
             .context("load exports of runs")?;
         rows.sort_by(|a, b| (b.requested_at, &b.id).cmp(&(a.requested_at, &a.id)));
         Ok(group(keys, rows, |e| e.run_id.clone().unwrap_or_default()))
+    }
+}
+
+/// The build jobs of exports, by export id (a page of exports shows each one's progress).
+pub struct JobsByExport(TenantDb);
+
+impl Loader<String> for JobsByExport {
+    type Value = export_jobs::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        Ok(export_jobs::Entity::find()
+            .filter(export_jobs::Column::TenantId.eq(&self.0.tenant_id))
+            .filter(export_jobs::Column::ExportId.is_in(keys.iter().cloned()))
+            .all(&self.0.db.conn)
+            .await
+            .context("load export jobs")?
+            .into_iter()
+            .map(|j| (j.export_id.clone(), j))
+            .collect())
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod decode;
+pub mod exports;
 pub mod inflection;
 pub mod ingest;
 pub mod keys;
@@ -30,6 +31,7 @@ use crate::auth::cache::KeyCache;
 use crate::auth::{self, Caller, Permission};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
+use crate::export::{ExportSettings, Queue};
 use crate::ledger::appender::Appender;
 use crate::ledger::checkpoint::LedgerKeys;
 use entity::tenants;
@@ -59,6 +61,8 @@ pub struct Facade {
     recording: bool,
     /// The server's API key cache, told at once about keys this request rotates or revokes.
     key_cache: Option<Arc<KeyCache>>,
+    /// Where exports live and the queue of the export workers (absent: exports unavailable).
+    exports: Option<(Arc<ExportSettings>, Queue)>,
 }
 
 /// What an authorized operation works with.
@@ -91,12 +95,19 @@ impl Facade {
             record: record::RequestRecord::default(),
             recording: true,
             key_cache: None,
+            exports: None,
         }
     }
 
     /// Shares the server's API key cache.
     pub fn with_key_cache(mut self, key_cache: Option<Arc<KeyCache>>) -> Self {
         self.key_cache = key_cache;
+        self
+    }
+
+    /// Serves and requests exports with the server's settings and queue.
+    pub fn with_exports(mut self, exports: Option<(Arc<ExportSettings>, Queue)>) -> Self {
+        self.exports = exports;
         self
     }
 

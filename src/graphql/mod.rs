@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bounds;
 pub mod common;
+pub mod exports;
 pub mod ingest;
 pub mod keys;
 pub mod node;
@@ -33,6 +34,7 @@ pub struct Mutation(
     ingest::IngestMutation,
     keys::KeysMutation,
     settings::SettingsMutation,
+    exports::ExportsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

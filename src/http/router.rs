@@ -20,7 +20,7 @@ use super::envelope;
 use super::graphiql::{self, GraphiqlPage};
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{graphql, ops, otlp};
+use super::{exports, graphql, ops, otlp};
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
                 .fallback(graphql::graphql_other),
         )
         .route("/v1/traces", post(otlp::traces))
+        .route("/exports/{id}", get(exports::download))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route(ops::CHECKPOINT_KEY_PATH, get(ops::checkpoint_key))

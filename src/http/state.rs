@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::auth::Caller;
 use crate::auth::cache::KeyCache;
 use crate::db::Db;
+use crate::export::{ExportSettings, Queue};
 use crate::facade::{Facade, TenantCache};
 use crate::graphql::{AppSchema, Limits, build_schema};
 use crate::ledger::appender::Appender;
@@ -98,6 +99,8 @@ pub struct AppState {
     /// API keys kept between requests (PostgreSQL only: it announces key changes; see
     /// `auth::cache`).
     pub key_cache: Option<Arc<KeyCache>>,
+    /// Where exports live, and the queue that wakes this process's export workers.
+    pub exports: Option<(Arc<ExportSettings>, Queue)>,
 }
 
 impl AppState {
@@ -125,7 +128,14 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             ledger,
+            exports: None,
         }
+    }
+
+    /// Serves and requests exports with these settings, waking `queue`'s workers.
+    pub fn with_exports(mut self, settings: ExportSettings, queue: Queue) -> Self {
+        self.exports = Some((Arc::new(settings), queue));
+        self
     }
 }
 
@@ -141,7 +151,8 @@ impl AppState {
         )
         .with_tenant_cache(self.tenants.clone())
         .with_key_cache(self.key_cache.clone())
-        .with_recording(self.settings.record_requests);
+        .with_recording(self.settings.record_requests)
+        .with_exports(self.exports.clone());
         facade.set_operation(operation);
         Arc::new(facade)
     }

@@ -701,3 +701,87 @@ mod tests {
         ));
     }
 }
+
+/// Every level of the RFC 6962 tree over `leaves`, for many audit paths of one tree: level 0
+/// is the leaves, each next level hashes the pairs of the one below and carries an unpaired last
+/// node up unchanged (which is the tree of RFC 6962 §2.1, whose left subtree is the largest
+/// power of two). Building it hashes n - 1 nodes once; each path then costs no hashing.
+pub struct Levels {
+    levels: Vec<Vec<[u8; 32]>>,
+}
+
+impl Levels {
+    pub fn new(leaves: Vec<[u8; 32]>) -> Levels {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let mut up = Vec::with_capacity(below.len().div_ceil(2));
+            for pair in below.chunks(2) {
+                up.push(match pair {
+                    [l, r] => merkle::node_hash(l, r),
+                    [one] => *one,
+                    _ => continue,
+                });
+            }
+            levels.push(up);
+        }
+        Levels { levels }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The leaves.
+    pub fn leaves(&self) -> &[[u8; 32]] {
+        self.levels.first().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The tree's root (the empty tree's hash when there are no leaves).
+    pub fn root(&self) -> [u8; 32] {
+        match self.levels.last() {
+            Some(top) if top.len() == 1 && self.size() > 0 => top[0],
+            _ => merkle::empty_root(),
+        }
+    }
+
+    /// The audit path of the leaf at `index`, nearest sibling first, as [`inclusion_proof`]
+    /// gives it; `None` when out of range.
+    pub fn path(&self, index: usize) -> Option<Vec<[u8; 32]>> {
+        if index >= self.size() {
+            return None;
+        }
+        let mut path = Vec::new();
+        let mut i = index;
+        for level in &self.levels[..self.levels.len().saturating_sub(1)] {
+            let sibling = i ^ 1;
+            if sibling < level.len() {
+                path.push(level[sibling]);
+            }
+            i >>= 1;
+        }
+        Some(path)
+    }
+}
+
+#[cfg(test)]
+mod levels_tests {
+    use super::*;
+
+    #[test]
+    fn level_paths_are_the_rfc_6962_paths() {
+        for n in 1..70usize {
+            let leaves: Vec<[u8; 32]> = (0..n).map(|i| merkle::leaf(&i.to_be_bytes())).collect();
+            let levels = Levels::new(leaves.clone());
+            assert_eq!(levels.root(), merkle::root(&leaves), "root of {n}");
+            for i in 0..n {
+                assert_eq!(
+                    levels.path(i),
+                    inclusion_proof(&leaves, i),
+                    "path {i} of {n}"
+                );
+            }
+        }
+    }
+}

@@ -463,17 +463,23 @@ pub fn evidence_read(r: EvidenceRead<'_>, at: DateTime<Utc>) -> NewEntry {
 
 // -- exports ------------------------------------------------------------------------------------
 
-/// `EXPORT_REQUESTED`: the export's scope and format, PENDING; the actor is who asked.
+/// `EXPORT_REQUESTED`: the export's scope and format, PENDING, and the scope's filter as
+/// requested (`spec`, docs/exports.md); the actor is who asked.
 pub fn export_requested(
     export_id: &str,
     requested_by: &str,
     scope: &str,
     format: &str,
     run_id: Option<&str>,
+    spec: Option<Value>,
     at: DateTime<Utc>,
 ) -> NewEntry {
+    let mut state = json!({"scope": scope, "format": format, "status": "PENDING"});
+    if let (Some(spec), Some(m)) = (spec, state.as_object_mut()) {
+        m.insert("spec".into(), spec);
+    }
     NewEntry {
-        after_state: Some(json!({"scope": scope, "format": format, "status": "PENDING"})),
+        after_state: Some(state),
         correlation_id: run_id.map(str::to_string),
         ..product(
             EventType::ExportRequested,
@@ -486,15 +492,32 @@ pub fn export_requested(
     }
 }
 
-/// `EXPORT_COMPLETED`: the delivered bundle's checksum; `at` is the delivery time.
+/// What a completed export holds, beside its checksum (absent for the seeder's run bundles).
+#[derive(Clone, Copy, Debug)]
+pub struct ExportContents {
+    pub records: u64,
+    pub size_bytes: u64,
+    /// Tree size of the checkpoint the bundle is pinned to.
+    pub checkpoint_size: u64,
+}
+
+/// `EXPORT_COMPLETED`: the delivered file's checksum (and, for a built export, its record
+/// count, size and pinned checkpoint); `at` is the delivery time.
 pub fn export_completed(
     export_id: &str,
     run_id: Option<&str>,
     checksum: &str,
+    contents: Option<ExportContents>,
     at: DateTime<Utc>,
 ) -> NewEntry {
+    let mut state = json!({"status": "COMPLETED", "checksum": checksum});
+    if let (Some(c), Some(m)) = (contents, state.as_object_mut()) {
+        m.insert("records".into(), json!(c.records));
+        m.insert("size_bytes".into(), json!(c.size_bytes));
+        m.insert("checkpoint_size".into(), json!(c.checkpoint_size));
+    }
     NewEntry {
-        after_state: Some(json!({"status": "COMPLETED", "checksum": checksum})),
+        after_state: Some(state),
         correlation_id: run_id.map(str::to_string),
         ..product(
             EventType::ExportCompleted,

@@ -203,6 +203,7 @@ impl TenantGenerator {
             &scope,
             format,
             run_id,
+            None,
             ts(requested_us),
         ));
         match (status, delivered_us, &checksum) {
@@ -211,6 +212,7 @@ impl TenantGenerator {
                     &id,
                     run_id,
                     checksum,
+                    None,
                     ts(delivered_us),
                 ));
             }

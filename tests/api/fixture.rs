@@ -510,6 +510,7 @@ pub fn export_entries(e: &log_exports::Model) -> Vec<NewEntry> {
         &e.scope,
         &e.format,
         run_id,
+        None,
         e.requested_at,
     );
     let mut out = vec![requested];
@@ -518,6 +519,7 @@ pub fn export_entries(e: &log_exports::Model) -> Vec<NewEntry> {
             &e.id,
             run_id,
             e.checksum.as_deref().unwrap(),
+            None,
             e.delivered_at.unwrap(),
         )),
         "FAILED" => out.push(vocabulary::export_failed(

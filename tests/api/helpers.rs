@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use runledger::db::Db;
+use runledger::export::ExportSettings;
 use runledger::http::HttpSettings;
 use runledger::ledger::checkpoint::{self, LedgerKeys};
 use runledger::startup::{Server, ServerConfig};
@@ -223,7 +224,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's checkpoint signing key (generated per test).
     pub keys: LedgerKeys,
-    _key_file: KeyFile,
+    /// Where the server writes exports (a directory of the test's own).
+    pub exports: ExportSettings,
+    key_file: KeyFile,
 }
 
 /// The server's signing key file, removed with the test.
@@ -251,6 +254,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, settings: HttpSettings) -> TestApp {
+        Self::spawn_exporting(backend, settings, 2).await
+    }
+
+    /// The application with `workers` export builders (0: exports stay queued).
+    pub async fn spawn_exporting(
+        backend: Backend,
+        settings: HttpSettings,
+        workers: usize,
+    ) -> TestApp {
         let store = TestDb::new(backend).await;
         let key_file =
             KeyFile(std::env::temp_dir().join(format!("{}.key", unique_name("runledger_test"))));
@@ -265,7 +277,17 @@ impl TestApp {
             trusted_keys: Vec::new(),
             checkpoints: None,
             full_verify_interval: std::time::Duration::ZERO,
+            // The workers look at the queue at start and when a request of this process wakes
+            // them, never on a timer: tests count the statements their requests cause.
+            exports: ExportSettings {
+                workers,
+                poll: std::time::Duration::from_secs(24 * 3600),
+                ..ExportSettings::in_dir(
+                    std::env::temp_dir().join(unique_name("runledger_test_exports")),
+                )
+            },
         };
+        let exports = config.exports.clone();
         let server = Server::build(store.db.clone(), config)
             .await
             .expect("start the server");
@@ -278,12 +300,43 @@ impl TestApp {
             store,
             client: reqwest::Client::new(),
             keys,
-            _key_file: key_file,
+            exports,
+            key_file,
         }
+    }
+
+    /// Starts a second server on the same database, signing key and export directory (as a
+    /// restarted or a second process would), with `workers` export builders; returns its
+    /// address.
+    pub async fn another_server(&self, workers: usize) -> String {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("a listen address"),
+            http: HttpSettings::default(),
+            signing_key_file: self.key_file.0.clone(),
+            log_name: "runledger".into(),
+            trusted_keys: Vec::new(),
+            checkpoints: None,
+            full_verify_interval: std::time::Duration::ZERO,
+            exports: ExportSettings {
+                workers,
+                ..self.exports.clone()
+            },
+        };
+        let server = Server::build(self.store.db.clone(), config)
+            .await
+            .expect("start another server");
+        let address = format!("http://{}", server.address());
+        tokio::spawn(server.run_until_stopped(std::future::pending()));
+        address
     }
 
     pub fn db(&self) -> &Db {
         &self.store.db
+    }
+
+    /// The server's checkpoint signing key file.
+    pub fn key_file(&self) -> &std::path::Path {
+        &self.key_file.0
     }
 
     /// Seeds one tenant with `runs` runs of `steps_per_run` steps (`runledger seed`'s

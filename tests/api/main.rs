@@ -7,6 +7,7 @@ mod abuse;
 mod access;
 mod audit;
 mod cli;
+mod exports;
 mod fixture;
 mod helpers;
 mod http;

@@ -23,6 +23,9 @@ pub struct RunExport {
     pub exports: Rows<log_exports::Model>,
     pub compliance_tags: Vec<String>,
     pub metadata: EvidenceMetadata,
+    /// Whether the records of the newest completed export built by runledger (a BUNDLE) are
+    /// the run's records as stored now; `None` when there is no such export.
+    pub latest_built_matches: Option<bool>,
 }
 
 impl RunExport {
@@ -46,6 +49,9 @@ impl Facade {
             self.run_metadata(run, "log_exports", SourceDomain::Logs)
         )?;
         let frameworks = self.compliance_frameworks().await?;
+        let latest_built_matches = self
+            .latest_built_matches(&scope, run, &steps, &governance, &exports)
+            .await?;
         let bundle = run_bundle_json(run, &steps, &governance);
         let bundle_checksum = hash_json(&bundle);
         let mut tags = frameworks;
@@ -72,12 +78,65 @@ impl Facade {
         metadata.recorded_at = Some(Timestamp(run.recorded_at));
         Ok(RunExport {
             run_id: run.run_id.clone(),
-            available_formats: ExportFormat::ALL.to_vec(),
+            available_formats: crate::export::REQUESTABLE.to_vec(),
             bundle,
             bundle_checksum,
             exports,
             compliance_tags: distinct_sorted(tags),
             metadata,
+            latest_built_matches,
         })
+    }
+
+    /// Compares the newest completed built export of the run with its records as stored now
+    /// (by [`crate::export::evidence_digest`]).
+    async fn latest_built_matches(
+        &self,
+        scope: &crate::facade::Scope<'_>,
+        run: &llm_runs::Model,
+        steps: &[entity::trace_steps::Model],
+        governance: &[entity::governance_events::Model],
+        exports: &[log_exports::Model],
+    ) -> AppResult<Option<bool>> {
+        use crate::canonical::{
+            governance_json, run_json, sha256_hex, step_json, system_json, telemetry_json,
+        };
+        let Some(latest) = exports.iter().find(|e| {
+            e.status == ExportStatus::Completed.as_str()
+                && e.format == ExportFormat::Bundle.as_str()
+        }) else {
+            return Ok(None);
+        };
+        let Some(digest) = scope
+            .loaders
+            .export_jobs
+            .load_one(latest.id.clone())
+            .await?
+            .and_then(|j| j.evidence_digest)
+        else {
+            return Ok(None);
+        };
+        let system = self.correlated_system_of(scope, run).await?;
+        let telemetry = scope
+            .loaders
+            .telemetry
+            .load_one(run.run_id.clone())
+            .await?
+            .unwrap_or_default();
+        let hash = |v: Value| -> [u8; 32] {
+            let hex_text = sha256_hex(crate::canonical::canonical_json(&v).as_bytes());
+            crate::ledger::merkle::parse_hash(&hex_text).unwrap_or_default()
+        };
+        let mut hashes = vec![hash(run_json(run))];
+        hashes.extend(steps.iter().map(|s| hash(step_json(s))));
+        hashes.extend(governance.iter().map(|g| hash(governance_json(g))));
+        hashes.extend(
+            system
+                .iter()
+                .filter(|s| s.tenant_id.as_deref() == Some(run.tenant_id.as_str()))
+                .map(|s| hash(system_json(s))),
+        );
+        hashes.extend(telemetry.iter().map(|t| hash(telemetry_json(t))));
+        Ok(Some(crate::export::evidence_digest(hashes) == digest))
     }
 }

@@ -30,6 +30,56 @@ row_type! {
         checksum "checksum": Option<&str> [Checksum] => e.checksum.as_deref();
         requested_at "requestedAt": Timestamp [RequestedAt] => Timestamp(e.requested_at);
         delivered_at "deliveredAt": Option<Timestamp> [DeliveredAt] => e.delivered_at.map(Timestamp);
+        /// Where a COMPLETED export built by runledger is downloaded (`GET`, with an auditor
+        /// or admin key of the tenant); null otherwise.
+        download_path "downloadPath": Option<String> [Id, Status, Format] =>
+            (e.status == ExportStatus::Completed.as_str() && e.format != ExportFormat::Json.as_str())
+                .then(|| format!("/exports/{}", e.id));
+    }
+    resolvers {
+        /// The build's progress, size and failure reason (null for exports made before
+        /// runledger built them, e.g. the seeder's run bundles).
+        async fn build["build"](&self, ctx: &async_graphql::Context<'_>) -> Result<Option<ExportBuild>> {
+            Ok(crate::graphql::common::facade(ctx)?
+                .export_job(&self.0.id)
+                .await?
+                .map(ExportBuild))
+        }
+    }
+}
+
+/// How an export's build went.
+pub struct ExportBuild(entity::export_jobs::Model);
+
+#[async_graphql::Object]
+impl ExportBuild {
+    /// QUEUED, RUNNING, DONE or FAILED.
+    async fn state(&self) -> &str {
+        &self.0.state
+    }
+    /// Records (or ledger entries) written so far.
+    async fn records_written(&self) -> i64 {
+        self.0.records_written
+    }
+    /// Records the export holds, once counted (an upper bound while building).
+    async fn records_total(&self) -> Option<i64> {
+        self.0.records_total
+    }
+    /// Bytes of the finished file.
+    async fn size_bytes(&self) -> Option<i64> {
+        self.0.size_bytes
+    }
+    /// Tree size of the signed checkpoint the bundle is pinned to.
+    async fn checkpoint_size(&self) -> Option<i64> {
+        self.0.checkpoint_size
+    }
+    /// Builds started (a build interrupted by a restart starts over).
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    /// Why the export failed.
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.error.as_deref()
     }
 }
 
@@ -41,7 +91,7 @@ view_type! {
     async fn run_id["runId"](&self) -> &str {
         &self.0.run_id
     }
-    /// Formats the run's evidence can be exported in.
+    /// Formats `requestExport` builds for the run's evidence.
     async fn available_formats["availableFormats"](&self) -> &[ExportFormat] {
         &self.0.available_formats
     }
@@ -60,11 +110,16 @@ view_type! {
             .and_then(|e| e.checksum.as_deref())
     }
     /// Whether the newest completed export still matches the evidence as stored now (null when
-    /// nothing was exported).
+    /// nothing was exported): for a run bundle (JSON), its checksum against `bundleChecksum`;
+    /// otherwise, the newest signed BUNDLE's records against the run's records as stored now.
     async fn latest_export_matches_bundle["latestExportMatchesBundle"](&self) -> Option<bool> {
-        self.0
-            .latest_completed()
-            .map(|e| e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str()))
+        match self.0.latest_completed() {
+            Some(e) if e.format == ExportFormat::Json.as_str() => {
+                Some(e.checksum.as_deref() == Some(self.0.bundle_checksum.as_str()))
+            }
+            Some(_) => self.0.latest_built_matches,
+            None => None,
+        }
     }
     /// The tenant's compliance frameworks plus tags derived from the evidence
     /// (POLICY_GOVERNED, POLICY_BLOCKED, HUMAN_ATTRIBUTED, SYNTHETIC, INCIDENT_CORRELATED).
