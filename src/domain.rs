@@ -180,6 +180,9 @@ vocabulary! {
         Bundle = "BUNDLE",
         /// One row per run (RFC 4180), for spreadsheets; not signed.
         Csv = "CSV",
+        /// Runs and their steps as OTLP/JSON spans in the GenAI conventions (JSON Lines, one
+        /// `ExportTraceServiceRequest` per run), for any OpenTelemetry backend; not signed.
+        OtlpJson = "OTLP_JSON",
     }
 }
 

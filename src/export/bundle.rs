@@ -302,10 +302,14 @@ pub(crate) async fn build(
     let total = walk.count(&db.conn).await?;
     reporter.progress(0, Some(total)).await?;
 
-    if row.format == crate::domain::ExportFormat::Csv.as_str() {
+    let is_csv = row.format == crate::domain::ExportFormat::Csv.as_str();
+    if is_csv || row.format == crate::domain::ExportFormat::OtlpJson.as_str() {
         let mut file = Out::create(partial_path.clone())?;
-        let (rows, hashes) =
-            super::csv::write_runs(&db.conn, &mut walk, |bytes| file.bytes(bytes)).await?;
+        let (rows, hashes) = if is_csv {
+            super::csv::write_runs(&db.conn, &mut walk, |bytes| file.bytes(bytes)).await?
+        } else {
+            super::otlp::write_runs(&db.conn, &mut walk, |bytes| file.bytes(bytes)).await?
+        };
         let (checksum, file_size) = file.finish()?;
         let _ = std::fs::remove_file(&records_path);
         std::fs::rename(&partial_path, &final_path)

@@ -8,11 +8,13 @@
 //!   start takes back jobs whose builder died (resumed from the start, or FAILED after
 //!   [`worker::MAX_ATTEMPTS`]): a job is COMPLETED only by the build that wrote the whole file;
 //! - [`spec`] is the scope of an export; [`select`] reads the records a scope holds;
-//! - [`bundle`] writes the bundle, reporting through [`progress`]; [`verify`] checks one
+//! - [`bundle`] writes the bundle (and, through [`csv`] and [`otlp`], the other formats),
+//!   reporting through [`progress`]; [`verify`] checks one
 //!   offline (`runledger verify-bundle`).
 
 pub mod bundle;
 pub mod csv;
+pub mod otlp;
 pub mod progress;
 pub mod select;
 pub mod spec;
@@ -98,9 +100,13 @@ pub fn evidence_digest(mut hashes: Vec<[u8; 32]>) -> String {
 }
 
 /// The formats `requestExport` builds.
-pub const REQUESTABLE: &[ExportFormat] = &[ExportFormat::Bundle, ExportFormat::Csv];
+pub const REQUESTABLE: &[ExportFormat] = &[
+    ExportFormat::Bundle,
+    ExportFormat::OtlpJson,
+    ExportFormat::Csv,
+];
 
-/// File extension of a format (a bundle is typed JSONL).
+/// File extension of a format (a bundle is typed JSONL, OTLP_JSON JSON Lines of requests).
 pub fn extension(format: &str) -> &'static str {
     if format == ExportFormat::Csv.as_str() {
         "csv"
@@ -113,6 +119,8 @@ pub fn extension(format: &str) -> &'static str {
 pub fn media_type(format: &str) -> &'static str {
     if format == ExportFormat::Csv.as_str() {
         "text/csv"
+    } else if format == ExportFormat::OtlpJson.as_str() {
+        "application/x-ndjson"
     } else {
         "application/jsonl"
     }
@@ -166,15 +174,15 @@ pub async fn request(
 ) -> AppResult<log_exports::Model> {
     if !REQUESTABLE.contains(&format) {
         return Err(AppError::bad_input(format!(
-            "format {format} cannot be requested: BUNDLE or CSV"
+            "format {format} cannot be requested: BUNDLE, OTLP_JSON or CSV"
         )));
     }
-    if format == ExportFormat::Csv
+    if matches!(format, ExportFormat::Csv | ExportFormat::OtlpJson)
         && !matches!(spec, ExportSpec::Run { .. } | ExportSpec::Runs { .. })
     {
-        return Err(AppError::bad_input(
-            "a CSV export holds runs: its scope must be runId or runs",
-        ));
+        return Err(AppError::bad_input(format!(
+            "a {format} export holds runs: its scope must be runId or runs"
+        )));
     }
     spec.validate()?;
     let tx = db.begin_write().await?;

@@ -223,7 +223,10 @@ async fn an_export_is_built_downloaded_and_verified(backend: Backend) {
         )
         .await;
     let view = &d["llmRun"]["export"];
-    assert_eq!(view["availableFormats"], json!(["BUNDLE", "CSV"]));
+    assert_eq!(
+        view["availableFormats"],
+        json!(["BUNDLE", "OTLP_JSON", "CSV"])
+    );
     assert_eq!(view["latestExportMatchesBundle"], json!(true), "{view}");
     assert_eq!(view["exports"][0]["exportId"], json!(id));
     assert_eq!(
@@ -1154,3 +1157,272 @@ mod independent {
         Ok(checked)
     }
 }
+
+/// One OTLP/JSON span, written here from the OTLP/JSON encoding (hex ids, nanos as strings).
+fn span(
+    trace: &str,
+    id: &str,
+    parent: Option<&str>,
+    name: &str,
+    (start_ms, end_ms): (u64, u64),
+    failed: bool,
+    attrs: &[(&str, Value)],
+) -> Value {
+    let base: u64 = 1_764_000_000_000; // ms, 2025-11-24
+    let attributes: Vec<Value> = attrs
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => json!({"stringValue": s}),
+                Value::Number(n) => json!({"intValue": n.to_string()}),
+                Value::Bool(b) => json!({"boolValue": b}),
+                other => panic!("no OTLP value for {other}"),
+            };
+            json!({"key": k, "value": value})
+        })
+        .collect();
+    let mut s = json!({
+        "traceId": trace, "spanId": id, "name": name, "kind": 1,
+        "startTimeUnixNano": ((base + start_ms) * 1_000_000).to_string(),
+        "endTimeUnixNano": ((base + end_ms) * 1_000_000).to_string(),
+        "attributes": attributes,
+        "status": {"code": if failed { 2 } else { 1 }},
+    });
+    if let Some(p) = parent {
+        s["parentSpanId"] = json!(p);
+    }
+    s
+}
+
+async fn post_traces(app: &TestApp, key: &str, body: &[u8]) -> u16 {
+    app.client
+        .post(format!("{}/v1/traces", app.address))
+        .header("content-type", "application/json")
+        .bearer_auth(key)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Runs and steps of a tenant as text rows, the fields the OTLP mapping carries (read from
+/// the database directly; NULL as `~`).
+async fn otlp_fields(app: &TestApp, tenant: &str) -> (Vec<String>, Vec<String>) {
+    let row = |cols: &[&str]| {
+        cols.iter()
+            .map(|c| format!("COALESCE(CAST({c} AS TEXT), '~')"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ")
+    };
+    let runs = app
+        .store
+        .query_strings(&format!(
+            "SELECT {} FROM llm_runs WHERE tenant_id = '{tenant}' ORDER BY run_id",
+            row(&[
+                "run_id",
+                "trace_id",
+                "provider",
+                "model",
+                "input_tokens",
+                "output_tokens",
+                "cost_cents",
+                "execution_status",
+                "started_at",
+                "completed_at",
+                "source",
+                "human_actor_id",
+                "agent_id",
+                "system_id",
+                "origin",
+                "session_id",
+                "cache_read_tokens",
+                "cache_creation_tokens",
+                "attributes",
+            ])
+        ))
+        .await;
+    let steps = app
+        .store
+        .query_strings(&format!(
+            "SELECT {} FROM trace_steps WHERE tenant_id = '{tenant}' ORDER BY trace_id, step_index",
+            row(&[
+                "trace_id",
+                "step_index",
+                "occurred_at",
+                "skill_name",
+                "status",
+                "outcome_category",
+                "cost_cents",
+                "duration_ms",
+                "span_id",
+                "provider",
+                "request_model",
+                "response_model",
+                "input_tokens",
+                "output_tokens",
+                "cache_read_tokens",
+                "cache_creation_tokens",
+                "session_id",
+                "attributes",
+            ])
+        ))
+        .await;
+    (runs, steps)
+}
+
+/// An OTLP_JSON export of runs ingested through OTLP, sent back to `/v1/traces` of another
+/// tenant, gives that tenant the same runs and steps.
+async fn runs_exported_as_otlp_json_ingest_back_the_same(backend: Backend) {
+    use runledger::auth;
+    use runledger::domain::Role;
+    let app = TestApp::spawn(backend).await;
+    let db = app.db();
+    for t in ["otlp-a", "otlp-b"] {
+        auth::ensure_tenant(db, t, t, &[]).await.unwrap();
+    }
+    let key = |t: &'static str, role: Role| async move {
+        auth::create_key(db, t, role, None, None).await.unwrap().0
+    };
+    let (ingest_a, auditor_a, ingest_b) = (
+        key("otlp-a", Role::Ingest).await,
+        key("otlp-a", Role::Auditor).await,
+        key("otlp-b", Role::Ingest).await,
+    );
+    let t1 = "0af7651916cd43dd8448eb211c80319c";
+    let t2 = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let spans1 = json!([
+        span(
+            t1,
+            "00f067aa0ba902b7",
+            None,
+            "invoke_agent support",
+            (0, 900),
+            false,
+            &[
+                ("gen_ai.operation.name", json!("invoke_agent")),
+                ("gen_ai.provider.name", json!("openai")),
+                ("gen_ai.response.model", json!("gpt-4o")),
+                ("gen_ai.agent.id", json!("support-bot")),
+                ("gen_ai.conversation.id", json!("conv-7")),
+                ("gen_ai.usage.input_tokens", json!(200)),
+                ("gen_ai.usage.output_tokens", json!(50)),
+                ("runledger.run.id", json!("otlp-run-1")),
+                ("deployment.ring", json!("canary")),
+            ]
+        ),
+        span(
+            t1,
+            "b7ad6b7169203331",
+            Some("00f067aa0ba902b7"),
+            "chat gpt-4o",
+            (10, 400),
+            false,
+            &[
+                ("gen_ai.provider.name", json!("openai")),
+                ("gen_ai.request.model", json!("gpt-4o")),
+                ("gen_ai.response.model", json!("gpt-4o-2024-08-06")),
+                ("gen_ai.usage.input_tokens", json!(150)),
+                ("gen_ai.usage.output_tokens", json!(40)),
+                ("gen_ai.usage.cache_read.input_tokens", json!(30)),
+                ("runledger.cost_cents", json!(3)),
+                ("http.retries", json!(2)),
+            ]
+        ),
+        span(
+            t1,
+            "c3d4e5f6a7b80912",
+            Some("b7ad6b7169203331"),
+            "execute_tool lookup",
+            (450, 800),
+            true,
+            &[
+                ("gen_ai.tool.name", json!("lookup_order")),
+                ("error.type", json!("timeout")),
+            ]
+        ),
+    ]);
+    let spans2 = json!([
+        span(
+            t2,
+            "1111111111111111",
+            None,
+            "workflow",
+            (5000, 6000),
+            true,
+            &[
+                ("enduser.id", json!("alice")),
+                ("gen_ai.request.model", json!("claude-3")),
+            ]
+        ),
+        span(
+            t2,
+            "2222222222222222",
+            Some("1111111111111111"),
+            "step one",
+            (5100, 5200),
+            false,
+            &[]
+        ),
+    ]);
+    for (trace, spans) in [(t1, spans1), (t2, spans2)] {
+        let body = json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "agent-svc"}}]},
+            "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]
+        }]});
+        assert_eq!(
+            post_traces(&app, &ingest_a, body.to_string().as_bytes()).await,
+            200,
+            "trace {trace}"
+        );
+    }
+    let (runs_a, steps_a) = otlp_fields(&app, "otlp-a").await;
+    assert_eq!(
+        (runs_a.len(), steps_a.len()),
+        (2, 3),
+        "{runs_a:?} {steps_a:?}"
+    );
+
+    let q = "mutation { requestExport(scope: {runs: {}}, format: OTLP_JSON) { exportId format } }";
+    let d = app.query(&auditor_a, q, json!({})).await;
+    assert_eq!(d["requestExport"]["format"], json!("OTLP_JSON"));
+    let id = d["requestExport"]["exportId"].as_str().unwrap().to_string();
+    let done = finished(&app, &auditor_a, &id).await;
+    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
+    let got = download(&app.address, Some(&auditor_a), &id, None).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(header(&got, "content-type"), "application/x-ndjson");
+    assert!(header(&got, "content-disposition").contains(&format!("{id}.jsonl")));
+    assert_eq!(done["checksum"], json!(sha256_hex(&got.body)));
+    let text = std::str::from_utf8(&got.body).unwrap();
+    let requests: Vec<&str> = text.lines().collect();
+    assert_eq!(requests.len(), 2, "one request per run");
+    assert!(text.ends_with('\n'));
+    for line in &requests {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let spans = &r["resourceSpans"][0]["scopeSpans"][0]["spans"];
+        // OTLP/JSON: hex ids, nanos as strings.
+        assert!(spans[0]["traceId"].as_str().unwrap().len() == 32, "{line}");
+        assert!(spans[0]["startTimeUnixNano"].is_string(), "{line}");
+        assert_eq!(
+            post_traces(&app, &ingest_b, line.as_bytes()).await,
+            200,
+            "{line}"
+        );
+    }
+    let (runs_b, steps_b) = otlp_fields(&app, "otlp-b").await;
+    assert_eq!(runs_b, runs_a);
+    assert_eq!(steps_b, steps_a);
+
+    let (code, message) = app
+        .query_error(
+            Some(&auditor_a),
+            "mutation { requestExport(scope: {ledger: {}}, format: OTLP_JSON) { exportId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("OTLP_JSON"), "{message}");
+}
+both!(runs_exported_as_otlp_json_ingest_back_the_same);

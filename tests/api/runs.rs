@@ -418,7 +418,10 @@ async fn depth_views_of_a_run(backend: Backend) {
         json!(sha256_of_sorted_json(&export["bundle"]))
     );
     assert_eq!(export["metadata"]["checksum"], export["bundleChecksum"]);
-    assert_eq!(export["availableFormats"], json!(["BUNDLE", "CSV"]));
+    assert_eq!(
+        export["availableFormats"],
+        json!(["BUNDLE", "OTLP_JSON", "CSV"])
+    );
     assert_eq!(export["bundle"]["steps"].as_array().unwrap().len(), 3);
     assert_eq!(
         export["bundle"]["governance_events"]
