@@ -50,6 +50,24 @@ fn put_str(attrs: &mut Vec<KeyValue>, key: &str, v: Option<&Value>) {
     }
 }
 
+/// The usage and session attributes a run and a step both carry.
+fn put_usage<'a>(attrs: &mut Vec<KeyValue>, g: impl Fn(&str) -> Option<&'a Value>) {
+    put_int(attrs, "gen_ai.usage.input_tokens", g("input_tokens"));
+    put_int(attrs, "gen_ai.usage.output_tokens", g("output_tokens"));
+    put_int(
+        attrs,
+        "gen_ai.usage.cache_read.input_tokens",
+        g("cache_read_tokens"),
+    );
+    put_int(
+        attrs,
+        "gen_ai.usage.cache_creation.input_tokens",
+        g("cache_creation_tokens"),
+    );
+    put_int(attrs, "runledger.cost_cents", g("cost_cents"));
+    put_str(attrs, "gen_ai.conversation.id", g("session_id"));
+}
+
 fn put_int(attrs: &mut Vec<KeyValue>, key: &str, v: Option<&Value>) {
     if let Some(n) = v.and_then(Value::as_i64) {
         attrs.push(kv(key, any_value::Value::IntValue(n)));
@@ -132,20 +150,7 @@ fn root_span(run: &Value, trace_id: &[u8]) -> Span {
     ];
     put_str(&mut a, "gen_ai.provider.name", g("provider"));
     put_str(&mut a, "gen_ai.response.model", g("model"));
-    put_int(&mut a, "gen_ai.usage.input_tokens", g("input_tokens"));
-    put_int(&mut a, "gen_ai.usage.output_tokens", g("output_tokens"));
-    put_int(
-        &mut a,
-        "gen_ai.usage.cache_read.input_tokens",
-        g("cache_read_tokens"),
-    );
-    put_int(
-        &mut a,
-        "gen_ai.usage.cache_creation.input_tokens",
-        g("cache_creation_tokens"),
-    );
-    put_int(&mut a, "runledger.cost_cents", g("cost_cents"));
-    put_str(&mut a, "gen_ai.conversation.id", g("session_id"));
+    put_usage(&mut a, g);
     put_str(&mut a, "gen_ai.agent.id", g("agent_id"));
     put_str(&mut a, "enduser.id", g("human_actor_id"));
     let kept = kept_of(g("attributes"));
@@ -225,20 +230,7 @@ fn step_span(step: &Value, trace_id: &[u8], parent: &[u8]) -> Span {
     put_str(&mut a, "gen_ai.provider.name", g("provider"));
     put_str(&mut a, "gen_ai.request.model", g("request_model"));
     put_str(&mut a, "gen_ai.response.model", g("response_model"));
-    put_int(&mut a, "gen_ai.usage.input_tokens", g("input_tokens"));
-    put_int(&mut a, "gen_ai.usage.output_tokens", g("output_tokens"));
-    put_int(
-        &mut a,
-        "gen_ai.usage.cache_read.input_tokens",
-        g("cache_read_tokens"),
-    );
-    put_int(
-        &mut a,
-        "gen_ai.usage.cache_creation.input_tokens",
-        g("cache_creation_tokens"),
-    );
-    put_int(&mut a, "runledger.cost_cents", g("cost_cents"));
-    put_str(&mut a, "gen_ai.conversation.id", g("session_id"));
+    put_usage(&mut a, g);
     if failed {
         put_str(&mut a, "error.type", g("outcome_category"));
     }

@@ -171,17 +171,7 @@ async fn take_back(db: &Db) -> AppResult<()> {
                 fail_in(&tx.txn, &row, job.lease_owner.as_deref(), &reason).await?;
             }
         } else {
-            export_jobs::Entity::update_many()
-                .col_expr(export_jobs::Column::State, Expr::value(state::QUEUED))
-                .col_expr(
-                    export_jobs::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    export_jobs::Column::LeaseUntilUs,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(export_jobs::Column::RecordsWritten, Expr::value(0i64))
+            requeue()
                 .filter(export_jobs::Column::TenantId.eq(&job.tenant_id))
                 .filter(export_jobs::Column::ExportId.eq(&job.export_id))
                 .filter(export_jobs::Column::State.eq(state::RUNNING))
@@ -196,9 +186,8 @@ async fn take_back(db: &Db) -> AppResult<()> {
     Ok(())
 }
 
-/// This process's RUNNING jobs back to the queue (graceful stop).
-async fn give_back(db: &Db, owner: &str) -> AppResult<()> {
-    let tx = db.begin_write().await?;
+/// An update that puts jobs back in the queue, unleased and from the start (callers say which).
+fn requeue() -> sea_orm::UpdateMany<export_jobs::Entity> {
     export_jobs::Entity::update_many()
         .col_expr(export_jobs::Column::State, Expr::value(state::QUEUED))
         .col_expr(
@@ -210,6 +199,12 @@ async fn give_back(db: &Db, owner: &str) -> AppResult<()> {
             Expr::value(Option::<i64>::None),
         )
         .col_expr(export_jobs::Column::RecordsWritten, Expr::value(0i64))
+}
+
+/// This process's RUNNING jobs back to the queue (graceful stop).
+async fn give_back(db: &Db, owner: &str) -> AppResult<()> {
+    let tx = db.begin_write().await?;
+    requeue()
         .filter(export_jobs::Column::State.eq(state::RUNNING))
         .filter(export_jobs::Column::LeaseOwner.eq(owner))
         .exec(&tx.txn)
