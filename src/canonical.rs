@@ -312,9 +312,90 @@ pub fn hash_json(value: &Value) -> String {
     sha256_hex(canonical_json(value).as_bytes())
 }
 
+/// A step's record hash computed up to its step index, for a span whose index is assigned only
+/// once its trace's stored steps are seen (inside the write transaction): everything but the
+/// index is serialized and hashed before, so the transaction only finishes the hash.
+#[derive(Clone)]
+pub struct StepDigest {
+    /// SHA-256 state over the canonical text up to the index's digits.
+    head: Sha256,
+    /// The canonical text after them.
+    tail: String,
+}
+
+impl StepDigest {
+    /// The digest of `s` (whatever its `step_index` is now).
+    pub fn of(s: &trace_steps::Model) -> Self {
+        let text = canonical_json(&step_json(s));
+        // A key is the only place `"step_index":` can occur: inside a string every quote is
+        // escaped. Canonical keys are sorted, and the keys after it hold plain ids.
+        const KEY: &str = "\"step_index\":";
+        let Some(at) = text.rfind(KEY).map(|i| i + KEY.len()) else {
+            unreachable!("a step's canonical JSON names its step index")
+        };
+        let end = text[at..].find([',', '}']).map_or(text.len(), |i| at + i);
+        let mut head = Sha256::new();
+        head.update(&text.as_bytes()[..at]);
+        StepDigest {
+            head,
+            tail: text[end..].to_string(),
+        }
+    }
+
+    /// The record hash of the step with `step_index`: `hash_json(&step_json(s))`.
+    pub fn finish(&self, step_index: i32) -> String {
+        let mut h = self.head.clone();
+        h.update(step_index.to_string().as_bytes());
+        h.update(self.tail.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_digest_finishes_as_the_whole_hash() {
+        use chrono::TimeZone;
+        let at = Utc.timestamp_opt(1_780_000_000, 123_456_000).unwrap();
+        let tricky = r#"{"step_index":7,"x":"\"step_index\":9}"}"#;
+        let mut step = trace_steps::Model {
+            tenant_id: "t".into(),
+            trace_id: "tr\"step_index\":1".into(),
+            step_index: 0,
+            occurred_at: at,
+            skill_name: "step_index".into(),
+            status: "SUCCEEDED".into(),
+            outcome_category: "OK".into(),
+            cost_cents: 3,
+            duration_ms: 5,
+            span_id: Some("s".into()),
+            recorded_at: at,
+            record_hash: String::new(),
+            anchor_id: None,
+            provider: Some("openai".into()),
+            request_model: None,
+            response_model: Some("gpt-4o".into()),
+            input_tokens: Some(10),
+            output_tokens: None,
+            cache_read_tokens: None,
+            cache_creation_tokens: None,
+            session_id: Some("step_index".into()),
+            attributes: Some(tricky.into()),
+            content: Some(tricky.into()),
+            content_sha256: None,
+        };
+        let digest = StepDigest::of(&step);
+        for index in [0, 1, 9, 10, 12_345, i32::MAX] {
+            step.step_index = index;
+            assert_eq!(
+                digest.finish(index),
+                hash_json(&step_json(&step)),
+                "{index}"
+            );
+        }
+    }
 
     #[test]
     fn fast_timestamps_match_chrono() {

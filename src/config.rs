@@ -441,6 +441,9 @@ pub struct SeedArgs {
     pub seed: u64,
     #[command(flatten)]
     pub ledger: LedgerArgs,
+    /// Where the seeded exports are built (serve with the same `--export-dir` to download them).
+    #[command(flatten)]
+    pub exports: ExportArgs,
 }
 
 /// Role names as typed on the command line.

@@ -336,7 +336,12 @@ async fn run(command: Command) -> AppResult<()> {
                 seed: args.seed,
             };
             let keys = signing_identity(&db, &args.ledger).await?;
-            for tenant in seed::seed(&db, &opts).await? {
+            let settings = args.exports.settings();
+            let exports = seed::SeedExports {
+                keys: &keys,
+                settings: &settings,
+            };
+            for tenant in seed::seed(&db, &opts, exports).await? {
                 println!("{tenant}");
             }
             // End with a checkpoint, so a quiet seeded ledger is fully covered.
@@ -500,7 +505,7 @@ fn check_demo_address(listen: &SocketAddr) -> AppResult<()> {
 /// Prepares the demo tenant and returns its auditor key: seeds it on an empty database,
 /// refuses a database that serves other tenants, and reuses the key kept in `key_file` while
 /// it still authenticates as the demo tenant's auditor (else mints one and rewrites the file).
-async fn demo_key(db: &Db, keys: &LedgerKeys, key_file: &Path) -> AppResult<String> {
+async fn demo_key(db: &Db, exports: seed::SeedExports<'_>, key_file: &Path) -> AppResult<String> {
     let others = auth::other_tenants(db, DEMO_TENANT).await?;
     if !others.is_empty() {
         // Demo data includes global system records, and a demo key sees every global record
@@ -515,8 +520,8 @@ async fn demo_key(db: &Db, keys: &LedgerKeys, key_file: &Path) -> AppResult<Stri
     if seed::database_state(db, DEMO_TENANT).await? == seed::DatabaseState::Empty {
         tracing::info!("empty database: seeding the demo tenant");
         let opts = seed::SeedOptions::default();
-        seed::seed_tenant(db, DEMO_TENANT, "Demo Agents Inc.", &opts).await?;
-        checkpoint::checkpoint_all(db, keys, None).await?;
+        seed::seed_tenant(db, DEMO_TENANT, "Demo Agents Inc.", &opts, exports).await?;
+        checkpoint::checkpoint_all(db, exports.keys, None).await?;
     }
     if let Some(key) = read_demo_key(key_file)? {
         if let Ok(caller) = auth::authenticate(db, &key).await
@@ -600,12 +605,19 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
         check_demo_address(&args.listen)?;
     }
     let config = args.server_config()?;
+    let export_settings = config.exports.clone();
     let db = Db::connect(&args.database.database_url, args.database.max_connections()).await?;
     // Signals are listened for from here on (see `shutdown_signal`).
     let shutdown = shutdown_signal();
     let mut server = Server::build(db, config).await?;
     let demo_key = match args.demo {
-        true => Some(demo_key(server.db(), server.keys(), &args.demo_key_file).await?),
+        true => {
+            let exports = seed::SeedExports {
+                keys: server.keys(),
+                settings: &export_settings,
+            };
+            Some(demo_key(server.db(), exports, &args.demo_key_file).await?)
+        }
         false => None,
     };
     server.set_graphiql_bearer(demo_key.clone());

@@ -28,13 +28,36 @@ pub struct Reads {
     pub elapsed: Duration,
 }
 
+const LOG_NAME: &str = "runledger-bench";
+
+/// The checkpoint signing key of this bench process: the seeder (whose exports are pinned to
+/// signed checkpoints) and every server it starts sign with it, as one deployment would. It is
+/// a throwaway key in the temporary directory, left there for a look after the run.
+fn key_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("runledger-bench-{}.key", std::process::id()))
+}
+
+/// Where this bench process's seeder and servers keep export files.
+fn export_settings() -> runledger::export::ExportSettings {
+    runledger::export::ExportSettings::in_dir(
+        std::env::temp_dir().join(format!("runledger-bench-exports-{}", std::process::id())),
+    )
+}
+
 /// Seeds one tenant and returns an auditor key for it and up to 500 of its run ids.
 pub async fn seed_tenant(
     db: &Db,
     tenant: &str,
     opts: &SeedOptions,
 ) -> Result<(String, Vec<String>), String> {
-    seed::seed_tenant(db, tenant, tenant, opts)
+    let keys = runledger::ledger::signing::open_identity(db, &key_file(), LOG_NAME, Vec::new())
+        .await
+        .map_err(|e| e.describe())?;
+    let exports = seed::SeedExports {
+        keys: &keys,
+        settings: &export_settings(),
+    };
+    seed::seed_tenant(db, tenant, tenant, opts, exports)
         .await
         .map_err(|e| e.describe())?;
     let (key, _) = runledger::auth::create_key(db, tenant, Role::Auditor, None, None)
@@ -56,28 +79,19 @@ pub async fn seed_tenant(
 /// Serves `db` as `runledger serve` does (without periodic checkpoints or verification) on an
 /// ephemeral port, in this process; returns the server's base URL (`http://host:port`).
 pub async fn serve_base(db: &Db, settings: HttpSettings) -> Result<String, String> {
-    let key_file = std::env::temp_dir().join(format!(
-        "runledger-bench-{}.key",
-        runledger::ids::random_hex(8)
-    ));
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         http: settings,
-        signing_key_file: key_file.clone(),
-        log_name: "runledger-bench".into(),
+        signing_key_file: key_file(),
+        log_name: LOG_NAME.into(),
         trusted_keys: Vec::new(),
         checkpoints: None,
         full_verify_interval: Duration::ZERO,
-        exports: runledger::export::ExportSettings::in_dir(std::env::temp_dir().join(format!(
-            "runledger-bench-exports-{}",
-            runledger::ids::random_hex(8)
-        ))),
+        exports: export_settings(),
     };
     let server = Server::build(db.clone(), config)
         .await
         .map_err(|e| e.describe())?;
-    // The key is loaded: the file is not needed again (no final checkpoint is signed).
-    let _ = std::fs::remove_file(&key_file);
     let base = format!("http://{}", server.address());
     tokio::spawn(server.run_until_stopped(std::future::pending()));
     Ok(base)

@@ -14,6 +14,7 @@ mod m20261201_000005_system_record_owner_keys;
 mod m20261201_000006_protect_tenants_keys;
 mod m20261202_000007_span_usage;
 mod m20261202_000008_export_jobs;
+mod m20261202_000009_partial_session_indexes;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_protect_tenants_keys::Migration),
             Box::new(m20261202_000007_span_usage::Migration),
             Box::new(m20261202_000008_export_jobs::Migration),
+            Box::new(m20261202_000009_partial_session_indexes::Migration),
         ]
     }
 }

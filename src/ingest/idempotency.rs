@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{EvidenceBatch, RecordRef};
 use crate::canonical::{
-    canonical_json, governance_json, run_json, step_json, system_json, telemetry_json,
+    StepDigest, canonical_json, governance_json, run_json, step_json, system_json, telemetry_json,
 };
 use crate::error::{AppError, AppResult, Context};
 use crate::ledger::NewEntry;
@@ -194,17 +194,21 @@ impl SpanSlots {
         content(v)
     }
 
+    /// Places `spans` (with their [`StepDigest`]s, in the same order) and seals them.
     fn place(
         mut self,
-        mut spans: Vec<trace_steps::Model>,
+        spans: Vec<trace_steps::Model>,
+        digests: Vec<StepDigest>,
         v: &mut Verdicts,
     ) -> AppResult<Vec<trace_steps::Model>> {
-        spans.sort_by(|a, b| {
+        debug_assert_eq!(spans.len(), digests.len());
+        let mut spans: Vec<_> = spans.into_iter().zip(digests).collect();
+        spans.sort_by(|(a, _), (b, _)| {
             (&a.trace_id, a.occurred_at, &a.span_id).cmp(&(&b.trace_id, b.occurred_at, &b.span_id))
         });
         let mut placed: Vec<trace_steps::Model> = Vec::with_capacity(spans.len());
         let mut in_batch: HashMap<(String, String), usize> = HashMap::new();
-        for mut s in spans {
+        for (mut s, digest) in spans {
             let span_id = s.span_id.clone().unwrap_or_default();
             let key = (s.trace_id.clone(), span_id.clone());
             let what = format!("{span_id}` of trace `{}", s.trace_id);
@@ -241,7 +245,7 @@ impl SpanSlots {
             }
             s.step_index = *next;
             *next += 1;
-            super::seal_step(&mut s);
+            s.record_hash = digest.finish(s.step_index);
             in_batch.insert(key, placed.len());
             placed.push(s);
         }
@@ -403,6 +407,7 @@ pub(super) async fn split(
     txn: &DatabaseTransaction,
     tenant_id: &str,
     mut batch: EvidenceBatch,
+    span_digests: Vec<StepDigest>,
 ) -> AppResult<(EvidenceBatch, Vec<RecordRef>, Vec<String>)> {
     let mut v = Verdicts {
         present: Vec::new(),
@@ -453,7 +458,7 @@ pub(super) async fn split(
         hash: |s: &trace_steps::Model| s.record_hash.clone(),
     };
     batch.steps = partition(&kind, std::mem::take(&mut batch.steps), stored, &mut v)?;
-    let placed = spans.place(std::mem::take(&mut batch.spans), &mut v)?;
+    let placed = spans.place(std::mem::take(&mut batch.spans), span_digests, &mut v)?;
     batch.steps.extend(placed);
 
     let ids: Vec<String> = batch.governance.iter().map(|g| g.id.clone()).collect();

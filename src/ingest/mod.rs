@@ -1,6 +1,7 @@
 //! The evidence write path: seals records (microsecond timestamps, record hashes), writes a
-//! tenant's batch of runs, steps, governance events, system records, telemetry samples and
-//! export records in one transaction, and anchors it in the tenant's audit ledger.
+//! tenant's batch of runs, steps, governance events, system records and telemetry samples in one
+//! transaction, and anchors it in the tenant's audit ledger. (Export records are written by
+//! [`crate::export`] alone.)
 //!
 //! Anchoring: when a batch writes at least one evidence record, the ledger receives an
 //! `EVIDENCE_BATCH_ANCHORED` entry whose `after_state` commits to the RFC 6962 Merkle root of
@@ -25,7 +26,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::canonical::{
-    governance_json, hash_json, micros, run_json, step_json, system_json, telemetry_json,
+    StepDigest, governance_json, hash_json, micros, run_json, step_json, system_json,
+    telemetry_json,
 };
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
@@ -39,8 +41,7 @@ pub mod input;
 pub mod otlp;
 mod span_json;
 use entity::{
-    audit_ledger, governance_events, llm_runs, log_exports, system_records, telemetry_samples,
-    trace_steps,
+    audit_ledger, governance_events, llm_runs, system_records, telemetry_samples, trace_steps,
 };
 
 /// Bound parameters per INSERT statement. SQLite refuses more than 32,766 and PostgreSQL more
@@ -64,7 +65,6 @@ pub struct EvidenceBatch {
     /// the platform ledger carries them, and only them.
     pub system_records: Vec<system_records::Model>,
     pub telemetry: Vec<telemetry_samples::Model>,
-    pub exports: Vec<log_exports::Model>,
     /// Producer audit events, appended in this order before the batch's anchor entry.
     pub ledger_entries: Vec<NewEntry>,
     /// Refuse conflicting records one by one (reported in `StoredBatch::rejected`) instead of
@@ -73,7 +73,7 @@ pub struct EvidenceBatch {
 }
 
 impl EvidenceBatch {
-    /// Number of evidence records (everything but exports and ledger entries).
+    /// Number of evidence records (everything but ledger entries).
     pub fn evidence_records(&self) -> usize {
         self.runs.len()
             + self.steps.len()
@@ -85,14 +85,14 @@ impl EvidenceBatch {
 
     /// True when there is nothing at all to write.
     pub fn is_empty(&self) -> bool {
-        self.evidence_records() == 0 && self.exports.is_empty() && self.ledger_entries.is_empty()
+        self.evidence_records() == 0 && self.ledger_entries.is_empty()
     }
 }
 
 /// What [`store`] wrote.
 #[derive(Clone, Debug)]
 pub struct StoredBatch {
-    /// Evidence records written (exports not counted).
+    /// Evidence records written.
     pub records: usize,
     /// What this batch wrote, in batch order.
     pub stored: Vec<RecordRef>,
@@ -160,23 +160,18 @@ pub fn seal_telemetry(t: &mut telemetry_samples::Model) {
     t.record_hash = hash_json(&telemetry_json(t));
 }
 
-/// Truncates an export record's timestamps to microseconds (exports carry no record hash).
-pub fn seal_export(e: &mut log_exports::Model) {
-    e.requested_at = micros(e.requested_at);
-    e.delivered_at = e.delivered_at.map(micros);
-}
-
-/// Seals every record in place (microsecond timestamps, record hashes).
-fn seal(mut batch: EvidenceBatch) -> EvidenceBatch {
+/// Seals every record in place (microsecond timestamps, record hashes). A span's hash needs
+/// the step index it gets inside the write transaction: it is hashed here up to the index
+/// ([`StepDigest`], one per span in order) and finished there.
+fn seal(mut batch: EvidenceBatch) -> (EvidenceBatch, Vec<StepDigest>) {
     batch.runs.iter_mut().for_each(seal_run);
     batch.steps.iter_mut().for_each(seal_step);
-    // Spans are hashed once their step index is known (`idempotency`), not before.
     batch.spans.iter_mut().for_each(truncate_step_times);
     batch.governance.iter_mut().for_each(seal_governance);
     batch.system_records.iter_mut().for_each(seal_system_record);
     batch.telemetry.iter_mut().for_each(seal_telemetry);
-    batch.exports.iter_mut().for_each(seal_export);
-    batch
+    let digests = batch.spans.iter().map(StepDigest::of).collect();
+    (batch, digests)
 }
 
 /// The anchor of the records a batch writes: the RFC 6962 Merkle root of their record hashes
@@ -271,11 +266,6 @@ fn check_tenant(tenant_id: &str, batch: &EvidenceBatch) -> AppResult<()> {
             return foreign("telemetry sample", &t.id, &t.tenant_id);
         }
     }
-    for e in &batch.exports {
-        if e.tenant_id != tenant_id {
-            return foreign("export", &e.id, &e.tenant_id);
-        }
-    }
     Ok(())
 }
 
@@ -300,7 +290,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     }
     // Sealed before the write transaction begins, so hashing never lengthens the time the
     // (on SQLite, single) writer is held.
-    let batch = if batch.evidence_records() + batch.exports.len() <= INLINE_SEAL_LIMIT {
+    let (batch, span_digests) = if batch.evidence_records() <= INLINE_SEAL_LIMIT {
         seal(batch)
     } else {
         tokio::task::spawn_blocking(move || seal(batch))
@@ -313,7 +303,7 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     // requests could both find a key free (or give two spans one step index).
     ledger::lock_tenant(&tx.txn, tenant_id).await?;
     let (mut batch, already_present, rejected) =
-        idempotency::split(&tx.txn, tenant_id, batch).await?;
+        idempotency::split(&tx.txn, tenant_id, batch, span_digests).await?;
     let stored = idempotency::refs(&batch);
     let records = batch.evidence_records();
     let anchor = anchor_of(&batch)?;
@@ -349,8 +339,6 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
         batch.telemetry,
     )
     .await?;
-    insert_rows::<log_exports::ActiveModel, _>(&tx.txn, tenant_id, "log_exports", batch.exports)
-        .await?;
 
     let mut entries = batch.ledger_entries;
     let merkle_root = match anchor {
@@ -595,7 +583,7 @@ mod tests {
             runs: vec![run("t", "a"), run("t", "b")],
             ..Default::default()
         };
-        let sealed = seal(batch);
+        let (sealed, _) = seal(batch);
         let a = &sealed.runs[0];
         assert_eq!(a.started_at, at(1_234_000));
         assert_eq!(a.record_hash, hash_json(&run_json(a)));
@@ -613,8 +601,8 @@ mod tests {
     }
 
     #[test]
-    fn exports_alone_are_not_anchored() {
-        let sealed = seal(EvidenceBatch::default());
+    fn an_empty_batch_is_not_anchored() {
+        let (sealed, _) = seal(EvidenceBatch::default());
         assert!(anchor_of(&sealed).expect("hashes").is_none());
     }
 

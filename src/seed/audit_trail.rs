@@ -1,6 +1,6 @@
 //! The seeded audit trail: what a tenant's ledger holds after a week of real use — keys set up
 //! and rotated, requests with their permission decisions and the evidence they read, refused
-//! keys, exports, and the policy changes producers report. Every entry is built by the ledger's
+//! keys, and the policy changes producers report. Every entry is built by the ledger's
 //! own constructors ([`crate::ledger::vocabulary`]) with the values the server would give it
 //! (a request's actor is its key, its reason the permission check's), so a seeded ledger holds
 //! only entries the product writes. (Entry ids of product entries, hashes and `recorded_at`
@@ -156,90 +156,6 @@ impl TenantGenerator {
             Occasional::Integrity => (Permission::ReadAudit, "Integrity", None),
         };
         self.request(role, permission, operation, read, occurred_us)
-    }
-
-    /// An export of the run's bundle (the first run always has a completed one), with its
-    /// ledger trail.
-    pub(super) fn export(
-        &self,
-        rng: &mut Prng,
-        ctx: &RunContext,
-        run: &llm_runs::Model,
-        steps: &[trace_steps::Model],
-        governance: &[governance_events::Model],
-        ledger: &mut Vec<NewEntry>,
-    ) -> log_exports::Model {
-        let status = if ctx.index == 0 {
-            ExportStatus::Completed
-        } else {
-            rng.weighted(&[
-                (ExportStatus::Completed, 80),
-                (ExportStatus::Pending, 12),
-                (ExportStatus::Failed, 8),
-            ])
-        };
-        let id = format!("exp_{}", rng.hex(32));
-        let requested_by = self.auditor(rng);
-        let requested_us =
-            (ctx.completed_us + rng.range(2 * MINUTE, 3 * HOUR)).min(ANCHOR_US - MINUTE);
-        let scope = format!("run:{}", ctx.run_id);
-        let format = ExportFormat::Json.as_str();
-        let (delivered_us, checksum) = match status {
-            ExportStatus::Completed => {
-                let bundle = run_bundle_json(run, steps, governance);
-                let checksum = sha256_hex(canonical_json(&bundle).as_bytes());
-                (
-                    Some(requested_us + rng.range(SECOND, 30 * SECOND)),
-                    Some(checksum),
-                )
-            }
-            _ => (None, None),
-        };
-
-        let run_id = Some(ctx.run_id.as_str());
-        ledger.push(vocabulary::export_requested(
-            &id,
-            &requested_by,
-            &scope,
-            format,
-            run_id,
-            None,
-            ts(requested_us),
-        ));
-        match (status, delivered_us, &checksum) {
-            (ExportStatus::Completed, Some(delivered_us), Some(checksum)) => {
-                ledger.push(vocabulary::export_completed(
-                    &id,
-                    run_id,
-                    checksum,
-                    None,
-                    ts(delivered_us),
-                ));
-            }
-            (ExportStatus::Failed, _, _) => {
-                let failed_us = requested_us + rng.range(2 * SECOND, 60 * SECOND);
-                ledger.push(vocabulary::export_failed(
-                    &id,
-                    run_id,
-                    Some("bundle upload to object storage timed out"),
-                    ts(failed_us),
-                ));
-            }
-            _ => {}
-        }
-
-        log_exports::Model {
-            tenant_id: self.tenant_id.clone(),
-            id,
-            run_id: Some(ctx.run_id.clone()),
-            scope,
-            format: format.to_string(),
-            requested_by,
-            status: status.as_str().to_string(),
-            checksum,
-            requested_at: ts(requested_us),
-            delivered_at: delivered_us.map(ts),
-        }
     }
 
     /// The ledger around a run: its views, occasional other requests, refused keys, key

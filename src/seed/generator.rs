@@ -1,5 +1,6 @@
 //! One tenant's world: its people and keys, and each run with everything that belongs to it
-//! (steps, governance, system records, telemetry, exports, ledger entries), batched for ingest.
+//! (steps, governance, system records, telemetry, ledger entries, the exports an auditor will
+//! ask for), batched for ingest.
 
 use super::*;
 
@@ -11,7 +12,8 @@ pub(super) struct GeneratedRun {
     pub(super) governance: Vec<governance_events::Model>,
     pub(super) system_records: Vec<system_records::Model>,
     pub(super) telemetry: Vec<telemetry_samples::Model>,
-    pub(super) exports: Vec<log_exports::Model>,
+    /// The export of this run an auditor asks for once the evidence is stored, if any.
+    pub(super) export: Option<ExportPlan>,
     pub(super) ledger: Vec<NewEntry>,
 }
 
@@ -99,13 +101,11 @@ impl TenantGenerator {
         &self.people[0]
     }
 
-    pub(super) fn auditor(&self, rng: &mut Prng) -> String {
-        self.people[1 + rng.below(2) as usize].clone()
-    }
-
-    /// The evidence of runs `range` (and, for the first batch, the tenant's key setup).
-    pub(super) fn batch(&self, range: Range<u32>) -> EvidenceBatch {
+    /// The evidence of runs `range` (and, for the first batch, the tenant's key setup), and
+    /// the exports of those runs to request once it is stored.
+    pub(super) fn batch(&self, range: Range<u32>) -> (EvidenceBatch, Vec<ExportPlan>) {
         let mut batch = EvidenceBatch::default();
+        let mut exports = Vec::new();
         if range.start == 0 {
             batch.ledger_entries.extend(self.setup_entries());
         }
@@ -116,12 +116,12 @@ impl TenantGenerator {
             batch.governance.extend(g.governance);
             batch.system_records.extend(g.system_records);
             batch.telemetry.extend(g.telemetry);
-            batch.exports.extend(g.exports);
+            exports.extend(g.export);
             batch.ledger_entries.extend(g.ledger);
         }
         // Ledger order is seq order; appending in time order keeps it readable.
         batch.ledger_entries.sort_by_key(|e| e.occurred_at);
-        batch
+        (batch, exports)
     }
 
     /// Start and length of run `index`'s time slot: runs are spread evenly over the week.
@@ -203,7 +203,7 @@ impl TenantGenerator {
         }
         let completed_us = cursor;
         let cost_cents: i64 = drafts.iter().map(|d| d.cost_cents).sum();
-        let mut run = llm_runs::Model {
+        let run = llm_runs::Model {
             anchor_id: None,
             tenant_id: self.tenant_id.clone(),
             run_id: run_id.clone(),
@@ -253,19 +253,9 @@ impl TenantGenerator {
             Vec::new()
         };
 
-        // Sealed here exactly as `ingest::store` will seal them, so the export checksums below
-        // are those of the stored records.
-        ingest::seal_run(&mut run);
-        steps.iter_mut().for_each(ingest::seal_step);
-        governance.iter_mut().for_each(ingest::seal_governance);
-
+        let export = (index == 0 || rng.chance(EXPORTED_RUN_SHARE))
+            .then(|| self.export_plan(&mut rng, &ctx));
         let mut ledger = Vec::new();
-        let exports = if index == 0 || rng.chance(0.05) {
-            let export = self.export(&mut rng, &ctx, &run, &steps, &governance, &mut ledger);
-            vec![export]
-        } else {
-            Vec::new()
-        };
         self.run_ledger_entries(&mut rng, &ctx, &mut ledger);
 
         GeneratedRun {
@@ -274,7 +264,7 @@ impl TenantGenerator {
             governance,
             system_records,
             telemetry,
-            exports,
+            export,
             ledger,
         }
     }

@@ -1,12 +1,13 @@
 //! Deterministic, realistic demo and benchmark data: tenants with LLM runs, their step traces,
-//! policy events, system records (tenant and global), telemetry, exports and the audit trail a
-//! week of real use leaves (only entries the server itself writes: see [`audit_trail`]).
+//! policy events, system records (tenant and global), telemetry and the audit trail a week of
+//! real use leaves (only entries the server itself writes: see [`audit_trail`]), then the exports
+//! the tenant's auditors ask for, made through the product's own export path ([`exports`]).
 //!
 //! This file holds the options and the entry points (`runledger seed`, `serve --demo`, the
 //! bench and the tests call them); one concept per submodule: [`rng`] (the PRNG), [`roster`]
 //! (which tenants a seed names), [`catalog`] (models, people, skills), [`steps`] (a run's
 //! trace), [`generator`] (one tenant's world, run by run, batched), [`governance`],
-//! [`system`], [`telemetry`] and [`audit_trail`]. The submodules share this module's names
+//! [`system`], [`telemetry`], [`audit_trail`] and [`exports`]. The submodules share this module's names
 //! (`use super::*`): together they are one generator, split for reading.
 //!
 //! Every value is drawn from a small in-file PRNG (splitmix64) seeded from
@@ -17,10 +18,12 @@
 //! batches of [`RUNS_PER_BATCH`] runs, so memory stays bounded whatever the run count; the
 //! global system records of a batch go in a batch of their own, anchored in the platform ledger.
 //! Ledger entry ids, hashes and `recorded_at` are assigned by the appender and are not
-//! reproducible.
+//! reproducible; exports are requested and built when the seeder runs (their entries and
+//! checkpoints carry the time they were made), after the evidence they hold.
 
 mod audit_trail;
 mod catalog;
+mod exports;
 mod generator;
 mod governance;
 mod rng;
@@ -38,7 +41,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::auth;
-use crate::canonical::{canonical_json, run_bundle_json, sha256_hex};
+use crate::canonical::canonical_json;
 use crate::db::Db;
 use crate::domain::{
     ActorType, ExportFormat, ExportStatus, Origin, PolicyDecision, Role, RunStatus, Severity,
@@ -48,11 +51,12 @@ use crate::error::{AppError, AppResult, Context};
 use crate::ingest::{self, EvidenceBatch};
 use crate::ledger::{self, NewEntry};
 use entity::{
-    governance_events, llm_runs, log_exports, system_records, telemetry_samples, tenants,
-    trace_steps,
+    governance_events, llm_runs, system_records, telemetry_samples, tenants, trace_steps,
 };
 
 use catalog::*;
+pub use exports::SeedExports;
+use exports::*;
 use generator::*;
 use rng::*;
 use roster::*;
@@ -144,7 +148,7 @@ impl SeedOptions {
 ///
 /// Fails with [`AppError::Conflict`] before writing anything when one of the tenants the seed
 /// names already exists.
-pub async fn seed(db: &Db, opts: &SeedOptions) -> AppResult<Vec<String>> {
+pub async fn seed(db: &Db, opts: &SeedOptions, exports: SeedExports<'_>) -> AppResult<Vec<String>> {
     opts.validate(true)?;
     let specs = tenant_specs(opts.seed, opts.tenants);
     let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
@@ -159,16 +163,7 @@ pub async fn seed(db: &Db, opts: &SeedOptions) -> AppResult<Vec<String>> {
     for (i, spec) in specs.iter().enumerate() {
         // Global records are created once per call, alongside the first tenant's runs.
         let with_globals = i == 0;
-        seed_one(
-            db,
-            &spec.id,
-            &spec.name,
-            spec.frameworks,
-            opts,
-            with_globals,
-            "use another --seed",
-        )
-        .await?;
+        seed_one(db, spec, opts, with_globals, "use another --seed", exports).await?;
     }
     Ok(ids)
 }
@@ -180,20 +175,17 @@ pub async fn seed_tenant(
     tenant_id: &str,
     name: &str,
     opts: &SeedOptions,
+    exports: SeedExports<'_>,
 ) -> AppResult<()> {
     opts.validate(false)?;
     let mut rng = Prng::derive(opts.seed, &[STREAM_TENANT, fnv1a(tenant_id)]);
     let frameworks = *rng.pick(&[FRAMEWORKS_GENERAL, FRAMEWORKS_HEALTH, FRAMEWORKS_AI]);
-    seed_one(
-        db,
-        tenant_id,
-        name,
+    let spec = TenantSpec {
+        id: tenant_id.to_string(),
+        name: name.to_string(),
         frameworks,
-        opts,
-        true,
-        "use another tenant id",
-    )
-    .await
+    };
+    seed_one(db, &spec, opts, true, "use another tenant id", exports).await
 }
 
 /// What a database holds, as far as demo seeding is concerned.
@@ -235,22 +227,25 @@ fn already_exists(tenant_id: &str, hint: &str) -> AppError {
 
 async fn seed_one(
     db: &Db,
-    tenant_id: &str,
-    name: &str,
-    frameworks: &[&str],
+    spec: &TenantSpec,
     opts: &SeedOptions,
     with_globals: bool,
     hint: &str,
+    exports: SeedExports<'_>,
 ) -> AppResult<()> {
-    if !auth::ensure_tenant(db, tenant_id, name, frameworks).await? {
+    let tenant_id = spec.id.as_str();
+    if !auth::ensure_tenant(db, tenant_id, &spec.name, spec.frameworks).await? {
         return Err(already_exists(tenant_id, hint));
     }
     let generator = TenantGenerator::new(tenant_id, opts, with_globals);
     let batches = opts.runs.div_ceil(RUNS_PER_BATCH).max(1);
+    let mut export_plans = Vec::new();
     for b in 0..batches {
         let from = b * RUNS_PER_BATCH;
         let to = from.saturating_add(RUNS_PER_BATCH).min(opts.runs);
-        let mut batch = generator.batch(from..to);
+        let (mut batch, mut plans) = generator.batch(from..to);
+        bounded(&mut plans, export_plans.len());
+        export_plans.extend(plans);
         let runs = batch.runs.len();
         // Global records belong to no tenant: the platform ledger anchors them.
         let (global, own) = std::mem::take(&mut batch.system_records)
@@ -282,5 +277,9 @@ async fn seed_one(
             "seeded evidence batch"
         );
     }
+    export_plans.extend(generator.tenant_export_plans());
+    let requested = export_plans.len();
+    exports::request_all(db, tenant_id, export_plans, exports).await?;
+    tracing::info!(tenant = %tenant_id, exports = requested, "seeded exports");
     Ok(())
 }

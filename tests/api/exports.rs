@@ -740,35 +740,35 @@ async fn operators_export_from_the_command_line(backend: Backend) {
 }
 both!(operators_export_from_the_command_line);
 
-/// An RFC 4180 reader written from the RFC (§2): records end in CRLF, fields are separated by
-/// commas, a quoted field may hold commas, CRLF and doubled quotes.
+/// Parses CSV with Python's standard `csv` module in strict mode (a reader written by others,
+/// not this project), after checking that every record ends in CRLF as RFC 4180 says.
 fn read_csv(text: &str) -> Vec<Vec<String>> {
-    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {
-                assert_eq!(chars.next(), Some('\n'), "CR without LF");
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
+    use std::io::Write;
+    assert!(text.ends_with("\r\n"), "the last record ends in CRLF");
     assert!(
-        field.is_empty() && row.is_empty(),
-        "the last record ends in CRLF"
+        text.split("\r\n")
+            .all(|line| !line.contains('\n') || line.contains('"')),
+        "records end in CRLF, never a bare LF outside quotes"
     );
-    rows
+    let script = "import csv, io, json, sys\n\
+                  text = sys.stdin.buffer.read().decode('utf-8')\n\
+                  rows = list(csv.reader(io.StringIO(text, newline=''), strict=True))\n\
+                  json.dump(rows, sys.stdout)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the CSV reader of its standard library)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "Python's csv module refused the file");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A CSV export: one row per run, readable by an RFC 4180 reader.
@@ -1426,3 +1426,89 @@ async fn runs_exported_as_otlp_json_ingest_back_the_same(backend: Backend) {
     assert!(message.contains("OTLP_JSON"), "{message}");
 }
 both!(runs_exported_as_otlp_json_ingest_back_the_same);
+
+/// The seeder's exports are the product's own: each was requested through the export path by
+/// the tenant's auditor key (an EXPORT_REQUESTED entry each), the completed ones download with
+/// their checksum and verify, a queued one is built by the server's workers, and the first run's
+/// export view says its evidence still matches its bundle.
+async fn seeded_exports_are_requested_built_and_verifiable(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let auditor = app.seeded_auditor(TENANT, 300, 2, 0, 3).await;
+    let key = verifier_key(&app);
+    let listed = exports(&app, &auditor).await;
+    let requested = app
+        .store
+        .query_strings(&format!(
+            "SELECT entity_id FROM audit_ledger WHERE tenant_id = '{TENANT}' \
+             AND event_type = 'EXPORT_REQUESTED' ORDER BY entity_id"
+        ))
+        .await;
+    let mut ids: Vec<String> = listed
+        .iter()
+        .map(|e| e["exportId"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids, requested,
+        "one EXPORT_REQUESTED entry per listed export"
+    );
+    // Run 0, about 1 % of the other runs, the ledger's access trail and the failed runs.
+    assert!(listed.len() >= 3, "{listed:?}");
+    let formats: std::collections::BTreeSet<&str> = listed
+        .iter()
+        .map(|e| e["format"].as_str().unwrap())
+        .collect();
+    assert!(
+        formats.contains("BUNDLE") && formats.contains("CSV"),
+        "{formats:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["scope"].as_str().unwrap().starts_with("ledger:"))
+    );
+    let mut completed = 0;
+    for e in &listed {
+        let id = e["exportId"].as_str().unwrap();
+        let e = finished(&app, &auditor, id).await;
+        match e["status"].as_str().unwrap() {
+            "CANCELLED" => continue,
+            "COMPLETED" => completed += 1,
+            other => panic!("seeded export {id} is {other}: {e}"),
+        }
+        let got = download(&app.address, Some(&auditor), id, None).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(Some(sha256_hex(&got.body).as_str()), e["checksum"].as_str());
+        match e["format"].as_str().unwrap() {
+            "BUNDLE" => {
+                let report = check(&got.body, &key);
+                assert_eq!(report.status, "VERIFIED", "{id}: {:?}", report.problems);
+                independent::verify(&got.body, &key).expect("the independent verifier accepts it");
+            }
+            "CSV" => assert!(read_csv(std::str::from_utf8(&got.body).unwrap()).len() > 1),
+            _ => assert!(
+                lines(&got.body)
+                    .iter()
+                    .all(|l| l["resourceSpans"].is_array())
+            ),
+        }
+    }
+    assert!(completed >= 3, "{listed:?}");
+    let first = run_ids(&app, &auditor).await[0].clone();
+    let d = app
+        .query(
+            &auditor,
+            "query($r: String!) { llmRun(runId: $r) { export { latestExportMatchesBundle exports { status format } } } }",
+            json!({"r": first}),
+        )
+        .await;
+    assert_eq!(
+        d["llmRun"]["export"]["latestExportMatchesBundle"],
+        json!(true)
+    );
+    assert_eq!(
+        d["llmRun"]["export"]["exports"][0],
+        json!({"status": "COMPLETED", "format": "BUNDLE"})
+    );
+}
+both!(seeded_exports_are_requested_built_and_verifiable);

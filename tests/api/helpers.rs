@@ -339,6 +339,14 @@ impl TestApp {
         &self.key_file.0
     }
 
+    /// What the seeder needs to build its exports where this server serves them from.
+    pub fn seed_exports(&self) -> runledger::seed::SeedExports<'_> {
+        runledger::seed::SeedExports {
+            keys: &self.keys,
+            settings: &self.exports,
+        }
+    }
+
     /// Seeds one tenant with `runs` runs of `steps_per_run` steps (`runledger seed`'s
     /// generator) and returns an auditor key of it.
     pub async fn seeded_auditor(
@@ -356,7 +364,7 @@ impl TestApp {
             telemetry_percent,
             seed,
         };
-        runledger::seed::seed_tenant(self.db(), tenant, tenant, &opts)
+        runledger::seed::seed_tenant(self.db(), tenant, tenant, &opts, self.seed_exports())
             .await
             .unwrap();
         let role = runledger::domain::Role::Auditor;

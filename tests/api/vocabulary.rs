@@ -88,15 +88,23 @@ async fn seeded_ledgers_hold_only_what_the_server_writes(backend: Backend) {
         telemetry_percent: 10,
         seed: 5,
     };
-    let tenants = seed::seed(app.db(), &opts).await.unwrap();
+    let tenants = seed::seed(app.db(), &opts, app.seed_exports())
+        .await
+        .unwrap();
     // … and `serve --demo`: one named tenant with the default mix.
     let demo = SeedOptions {
         runs: 60,
         ..SeedOptions::default()
     };
-    seed::seed_tenant(app.db(), "demo", "Demo Agents Inc.", &demo)
-        .await
-        .unwrap();
+    seed::seed_tenant(
+        app.db(),
+        "demo",
+        "Demo Agents Inc.",
+        &demo,
+        app.seed_exports(),
+    )
+    .await
+    .unwrap();
 
     let seeded = stored_triples(&app).await;
     assert_eq!(unknown(&seeded), Vec::<String>::new(), "seeded: {seeded:?}");
