@@ -9,13 +9,19 @@ use serde_json::json;
 use crate::both;
 use crate::helpers::{Backend, TestDb};
 
-/// The program, with its checkpoint signing key in a temporary directory rather than in the
-/// working directory (a test may pass its own `--signing-key-file`).
+/// The program, with its checkpoint signing key and its export directory in a temporary
+/// directory rather than in the working directory (a test may pass its own
+/// `--signing-key-file` or `--export-dir`).
 pub(crate) fn runledger() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runledger"));
+    let tmp = std::env::temp_dir();
     c.env(
         "RUNLEDGER_SIGNING_KEY_FILE",
-        std::env::temp_dir().join(format!("runledger_test_{}.key", std::process::id())),
+        tmp.join(format!("runledger_test_{}.key", std::process::id())),
+    );
+    c.env(
+        "RUNLEDGER_EXPORT_DIR",
+        tmp.join(format!("runledger_test_exports_{}", std::process::id())),
     );
     c
 }
