@@ -50,8 +50,10 @@ pub struct Built {
     pub size: u64,
     pub records: u64,
     pub checkpoint_size: i64,
-    /// [`super::evidence_digest`] of the records written.
-    pub evidence_digest: String,
+    /// [`super::evidence_digest`] of the records written, for the export of one run (what a
+    /// run's view compares with its records as stored now); `None` for other scopes, so a
+    /// build of millions of records keeps no hash per record in memory.
+    pub evidence_digest: Option<String>,
 }
 
 /// Why a build stopped early (a message for the ledger and the client, no internals).
@@ -302,6 +304,7 @@ pub(crate) async fn build(
     let total = walk.count(&db.conn).await?;
     reporter.progress(0, Some(total)).await?;
 
+    let one_run = matches!(spec, ExportSpec::Run { .. });
     let is_csv = row.format == crate::domain::ExportFormat::Csv.as_str();
     if is_csv || row.format == crate::domain::ExportFormat::OtlpJson.as_str() {
         let mut file = Out::create(partial_path.clone())?;
@@ -320,7 +323,7 @@ pub(crate) async fn build(
             size: file_size,
             records: rows,
             checkpoint_size: size,
-            evidence_digest: super::evidence_digest(hashes),
+            evidence_digest: one_run.then(|| super::evidence_digest(hashes)),
         });
     }
     let is_ledger = matches!(spec, ExportSpec::Ledger(_));
@@ -361,7 +364,9 @@ pub(crate) async fn build(
                         ))
                     })?;
                     let proof = batch.tree.path(index).unwrap_or_default();
-                    record_hashes.push(hash);
+                    if one_run {
+                        record_hashes.push(hash);
+                    }
                     let line = canonical_json(&json!({
                         "type": "record",
                         "table": r.table,
@@ -467,7 +472,7 @@ pub(crate) async fn build(
         size: file_size,
         records,
         checkpoint_size: size,
-        evidence_digest: super::evidence_digest(record_hashes),
+        evidence_digest: one_run.then(|| super::evidence_digest(record_hashes)),
     })
 }
 
