@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::progress::Reporter;
-use super::select::{Anchors, Chunk, Walk};
+use super::select::{Anchors, Chunk, Walk, WalkOrder};
 use super::{ExportSettings, ExportSpec};
 use crate::canonical::{canonical_json, timestamp};
 use crate::db::Db;
@@ -40,8 +40,13 @@ pub const FORMAT_VERSION: &str = "runledger.bundle.v1";
 /// Lines written between two progress reports.
 const REPORT_EVERY: u64 = 2000;
 
-/// Batch trees kept while walking (records of one run are usually in one batch).
-const BATCH_CACHE: usize = 256;
+/// Leaves of the batch trees kept while building (about 100 bytes each with their index): the
+/// walk takes records batch by batch ([`WalkOrder::Anchor`]), so a few batches at a time are
+/// enough, and memory stays bounded whatever the size of the export.
+const BATCH_CACHE_LEAVES: usize = 1 << 18;
+
+/// Ledger entry hashes read per query while building the checkpoint's tree.
+const LEAF_PAGE: i64 = 50_000;
 
 /// What a finished build produced.
 #[derive(Clone, Debug)]
@@ -251,27 +256,35 @@ pub(crate) async fn build(
         return Err(refuse("the pinned checkpoint names another ledger or size"));
     }
 
-    // The leaves of the checkpoint's tree, held to its signed root.
-    let hashes: Vec<(i64, String)> = audit_ledger::Entity::find()
-        .select_only()
-        .column(audit_ledger::Column::Seq)
-        .column(audit_ledger::Column::EntryHash)
-        .filter(audit_ledger::Column::TenantId.eq(t))
-        .filter(audit_ledger::Column::Seq.lte(size))
-        .order_by_asc(audit_ledger::Column::Seq)
-        .into_tuple()
-        .all(&db.conn)
-        .await
-        .context("read the ledger's entry hashes")?;
-    let mut leaves = Vec::with_capacity(hashes.len());
-    for (i, (seq, h)) in hashes.iter().enumerate() {
-        match merkle::parse_hash(h) {
-            Some(leaf) if *seq == i as i64 + 1 => leaves.push(leaf),
-            _ => {
-                return Err(refuse(format!(
-                    "ledger entry {} is missing or malformed",
-                    i + 1
-                )));
+    // The leaves of the checkpoint's tree, held to its signed root: read in pages of seqs, so
+    // only the 32-byte leaves of a large ledger are held, never its rows.
+    let mut leaves: Vec<[u8; 32]> = Vec::with_capacity(size.max(0) as usize);
+    while (leaves.len() as i64) < size {
+        let from = leaves.len() as i64;
+        let page: Vec<(i64, String)> = audit_ledger::Entity::find()
+            .select_only()
+            .column(audit_ledger::Column::Seq)
+            .column(audit_ledger::Column::EntryHash)
+            .filter(audit_ledger::Column::TenantId.eq(t))
+            .filter(audit_ledger::Column::Seq.gt(from))
+            .filter(audit_ledger::Column::Seq.lte(size.min(from + LEAF_PAGE)))
+            .order_by_asc(audit_ledger::Column::Seq)
+            .into_tuple()
+            .all(&db.conn)
+            .await
+            .context("read the ledger's entry hashes")?;
+        if page.is_empty() {
+            return Err(refuse(format!("ledger entry {} is missing", from + 1)));
+        }
+        for (seq, h) in &page {
+            let expected = leaves.len() as i64 + 1;
+            match merkle::parse_hash(h) {
+                Some(leaf) if *seq == expected => leaves.push(leaf),
+                _ => {
+                    return Err(refuse(format!(
+                        "ledger entry {expected} is missing or malformed"
+                    )));
+                }
             }
         }
     }
@@ -300,13 +313,21 @@ pub(crate) async fn build(
     let final_path = settings.file_of(t, &row.id, &row.format);
     let records_path = with_suffix(&final_path, "records.partial");
     let partial_path = with_suffix(&final_path, "partial");
-    let mut walk = Walk::new(t, spec.clone(), anchors.clone(), request.seq);
+    let one_run = matches!(spec, ExportSpec::Run { .. });
+    let is_csv = row.format == crate::domain::ExportFormat::Csv.as_str();
+    let is_file_of_runs = is_csv || row.format == crate::domain::ExportFormat::OtlpJson.as_str();
+    // A bundle of runs by filter walks them batch by batch; one run, a ledger or system scope,
+    // and the files of runs (CSV and OTLP_JSON, in run id order) walk by key.
+    let order = if !is_file_of_runs && matches!(spec, ExportSpec::Runs { .. }) {
+        WalkOrder::Anchor
+    } else {
+        WalkOrder::Key
+    };
+    let mut walk = Walk::new(t, spec.clone(), anchors.clone(), request.seq, order);
     let total = walk.count(&db.conn).await?;
     reporter.progress(0, Some(total)).await?;
 
-    let one_run = matches!(spec, ExportSpec::Run { .. });
-    let is_csv = row.format == crate::domain::ExportFormat::Csv.as_str();
-    if is_csv || row.format == crate::domain::ExportFormat::OtlpJson.as_str() {
+    if is_file_of_runs {
         let mut file = Out::create(partial_path.clone())?;
         let (rows, hashes) = if is_csv {
             super::csv::write_runs(&db.conn, &mut walk, |bytes| file.bytes(bytes)).await?
@@ -330,6 +351,7 @@ pub(crate) async fn build(
     let mut body = Member::new(if is_ledger { "entries" } else { "records" });
     let mut out = Out::create(records_path.clone())?;
     let mut batches: HashMap<String, Batch> = HashMap::new();
+    let mut cached_leaves = 0usize;
     let mut used: BTreeMap<i64, String> = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut written = 0u64;
@@ -345,11 +367,13 @@ pub(crate) async fn build(
             Chunk::Records(records) => {
                 for r in records {
                     if !batches.contains_key(&r.anchor_id) {
-                        if batches.len() >= BATCH_CACHE {
-                            batches.clear();
-                        }
                         let seq = anchors.get(&r.anchor_id).copied().unwrap_or(0);
                         let batch = load_batch(db, t, &r.anchor_id, seq).await?;
+                        if cached_leaves + batch.tree.size() > BATCH_CACHE_LEAVES {
+                            batches.clear();
+                            cached_leaves = 0;
+                        }
+                        cached_leaves += batch.tree.size();
                         used.insert(seq, r.anchor_id.clone());
                         batches.insert(r.anchor_id.clone(), batch);
                     }

@@ -62,9 +62,20 @@ fn record(
     })
 }
 
-fn run_condition(tenant_id: &str, f: &RunSelection) -> AppResult<Condition> {
+/// The runs a selection names. In anchor order the tenant is compared through an expression no
+/// index serves, so that both planners walk the anchor index (a tenant's anchors are its own);
+/// an equality on `tenant_id` would have SQLite scan the tenant's runs and sort them per chunk.
+fn run_condition(tenant_id: &str, f: &RunSelection, order: WalkOrder) -> AppResult<Condition> {
     use llm_runs::Column as C;
-    let mut c = Condition::all().add(C::TenantId.eq(tenant_id));
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let tenant = match order {
+        WalkOrder::Key => C::TenantId.eq(tenant_id),
+        WalkOrder::Anchor => ExprTrait::eq(
+            Expr::expr(Func::coalesce([Expr::col(C::TenantId), Expr::val("")])),
+            tenant_id,
+        ),
+    };
+    let mut c = Condition::all().add(tenant);
     for (col, v) in [
         (C::RunId, &f.run_id),
         (C::TraceId, &f.trace_id),
@@ -137,6 +148,17 @@ fn ledger_condition(tenant_id: &str, l: &LedgerSelection, up_to: i64) -> AppResu
     Ok(c)
 }
 
+/// In which order a walk takes runs and system records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkOrder {
+    /// By key (run id, record id): the order of CSV and OTLP_JSON files.
+    Key,
+    /// By anchor, then key: the records of one anchored batch come together, so a bundle's
+    /// builder holds the trees of a few batches at a time, not of every batch the scope touches.
+    /// (A run's steps that came in other batches, as OTLP spans do, follow their run.)
+    Anchor,
+}
+
 /// Walks a scope chunk by chunk.
 pub struct Walk {
     tenant_id: String,
@@ -144,19 +166,48 @@ pub struct Walk {
     anchors: Anchors,
     /// Entries up to the request are exported by a ledger scope.
     request_seq: i64,
-    /// The key the next chunk starts after.
+    order: WalkOrder,
+    /// The key (and, in anchor order, the anchor) the next chunk starts after.
     after: Option<String>,
+    after_anchor: Option<String>,
     done: bool,
 }
 
+/// Rows after (`anchor`, `key`) in the walk's order.
+fn after<C: ColumnTrait>(
+    order: WalkOrder,
+    anchor_column: C,
+    key_column: C,
+    anchor: &Option<String>,
+    key: &str,
+) -> Condition {
+    match (order, anchor) {
+        // `anchor >= a` first: a range both planners start the anchor index at.
+        (WalkOrder::Anchor, Some(a)) => Condition::all().add(anchor_column.gte(a.clone())).add(
+            Condition::any()
+                .add(anchor_column.gt(a.clone()))
+                .add(key_column.gt(key.to_string())),
+        ),
+        _ => Condition::all().add(key_column.gt(key.to_string())),
+    }
+}
+
 impl Walk {
-    pub fn new(tenant_id: &str, spec: ExportSpec, anchors: Anchors, request_seq: i64) -> Walk {
+    pub fn new(
+        tenant_id: &str,
+        spec: ExportSpec,
+        anchors: Anchors,
+        request_seq: i64,
+        order: WalkOrder,
+    ) -> Walk {
         Walk {
             tenant_id: tenant_id.to_string(),
             spec,
             anchors,
             request_seq,
+            order,
             after: None,
+            after_anchor: None,
             done: false,
         }
     }
@@ -181,9 +232,11 @@ impl Walk {
                     run_id: Some(run_id.clone()),
                     ..RunSelection::default()
                 };
-                count_runs(db, t, &run_condition(t, &f)?).await
+                count_runs(db, t, &run_condition(t, &f, WalkOrder::Key)?).await
             }
-            ExportSpec::Runs { filter } => count_runs(db, t, &run_condition(t, filter)?).await,
+            ExportSpec::Runs { filter } => {
+                count_runs(db, t, &run_condition(t, filter, WalkOrder::Key)?).await
+            }
         }
     }
 
@@ -199,24 +252,28 @@ impl Walk {
                     run_id: Some(run_id),
                     ..RunSelection::default()
                 };
-                self.runs_chunk(db, &run_condition(&t, &f)?).await?
+                self.runs_chunk(db, &run_condition(&t, &f, WalkOrder::Key)?)
+                    .await?
             }
             ExportSpec::Runs { filter } => {
-                self.runs_chunk(db, &run_condition(&t, &filter)?).await?
+                self.runs_chunk(db, &run_condition(&t, &filter, self.order)?)
+                    .await?
             }
             ExportSpec::System(s) => {
+                use system_records::Column as C;
                 let mut select = system_records::Entity::find()
                     .filter(system_condition(&t, &s)?)
-                    .order_by_asc(system_records::Column::Id)
-                    .limit(CHUNK);
-                if let Some(after) = &self.after {
-                    select = select.filter(system_records::Column::Id.gt(after.clone()));
+                    .order_by_asc(C::Id);
+                if let Some(key) = &self.after {
+                    select = select.filter(C::Id.gt(key.clone()));
                 }
                 let rows = select
+                    .limit(CHUNK)
                     .all(db)
                     .await
                     .context("read system records to export")?;
-                self.note_end(rows.len(), rows.last().map(|r| r.id.clone()));
+                let last = rows.last().map(|r| (r.anchor_id.clone(), r.id.clone()));
+                self.note_end(rows.len(), last);
                 Chunk::Records(
                     rows.iter()
                         .filter_map(|s| {
@@ -244,18 +301,22 @@ impl Walk {
                     .all(db)
                     .await
                     .context("read ledger entries to export")?;
-                self.note_end(rows.len(), rows.last().map(|e| e.seq.to_string()));
+                self.note_end(rows.len(), rows.last().map(|e| (None, e.seq.to_string())));
                 Chunk::Entries(rows)
             }
         };
         Ok(Some(chunk))
     }
 
-    fn note_end(&mut self, read: usize, last: Option<String>) {
+    /// Notes where the next chunk starts: after the last row read, (its anchor, its key).
+    fn note_end(&mut self, read: usize, last: Option<(Option<String>, String)>) {
         if (read as u64) < CHUNK {
             self.done = true;
         }
-        self.after = last;
+        if let Some((anchor, key)) = last {
+            self.after_anchor = anchor;
+            self.after = Some(key);
+        }
     }
 
     /// A chunk of runs (keyset on run id) with their steps, policy events, correlated system
@@ -266,15 +327,31 @@ impl Walk {
         cond: &Condition,
     ) -> AppResult<Chunk> {
         let t = self.tenant_id.clone();
-        let mut select = llm_runs::Entity::find()
-            .filter(cond.clone())
-            .order_by_asc(llm_runs::Column::RunId)
-            .limit(CHUNK);
-        if let Some(after) = &self.after {
-            select = select.filter(llm_runs::Column::RunId.gt(after.clone()));
+        use llm_runs::Column as C;
+        let mut select = llm_runs::Entity::find().filter(cond.clone());
+        select = match self.order {
+            WalkOrder::Key => select.order_by_asc(C::RunId),
+            WalkOrder::Anchor => select
+                .filter(C::AnchorId.is_not_null())
+                .order_by_asc(C::AnchorId)
+                .order_by_asc(C::RunId),
+        };
+        if let Some(key) = &self.after {
+            select = select.filter(after(
+                self.order,
+                C::AnchorId,
+                C::RunId,
+                &self.after_anchor,
+                key,
+            ));
         }
-        let runs = select.all(db).await.context("read runs to export")?;
-        self.note_end(runs.len(), runs.last().map(|r| r.run_id.clone()));
+        let runs = select
+            .limit(CHUNK)
+            .all(db)
+            .await
+            .context("read runs to export")?;
+        let last = runs.last().map(|r| (r.anchor_id.clone(), r.run_id.clone()));
+        self.note_end(runs.len(), last);
         let run_ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
         let traces: Vec<String> = runs.iter().filter_map(|r| r.trace_id.clone()).collect();
         let steps = trace_steps::Entity::find()
@@ -288,24 +365,56 @@ impl Walk {
         let governance = governance_events::Entity::find()
             .filter(governance_events::Column::TenantId.eq(&t))
             .filter(governance_events::Column::RunId.is_in(run_ids.clone()))
-            .order_by_asc(governance_events::Column::Id)
             .all(db)
             .await
             .context("read policy events to export")?;
-        let system = system_records::Entity::find()
-            .filter(system_records::Column::TenantId.eq(&t))
+        // By correlation alone, which its index serves (SQLite would otherwise take the
+        // tenant's time index and scan every record of the tenant); other owners' records
+        // are dropped here.
+        let mut system = system_records::Entity::find()
             .filter(system_records::Column::CorrelationId.is_in(run_ids.clone()))
-            .order_by_asc(system_records::Column::Id)
             .all(db)
             .await
             .context("read correlated system records to export")?;
+        system.retain(|s| s.tenant_id.as_deref() == Some(t.as_str()));
         let telemetry = telemetry_samples::Entity::find()
             .filter(telemetry_samples::Column::TenantId.eq(&t))
             .filter(telemetry_samples::Column::RunId.is_in(run_ids))
-            .order_by_asc(telemetry_samples::Column::Id)
             .all(db)
             .await
             .context("read telemetry to export")?;
+        // Read through the run and correlation indexes (an ORDER BY id would have the planner
+        // walk the tenant's whole table in id order instead) and grouped per run here, each
+        // group in id order.
+        let mut governance_by_run: HashMap<&str, Vec<&governance_events::Model>> = HashMap::new();
+        for g in &governance {
+            governance_by_run
+                .entry(g.run_id.as_str())
+                .or_default()
+                .push(g);
+        }
+        let mut system_by_run: HashMap<&str, Vec<&system_records::Model>> = HashMap::new();
+        for s in &system {
+            if let Some(run) = s.correlation_id.as_deref() {
+                system_by_run.entry(run).or_default().push(s);
+            }
+        }
+        let mut telemetry_by_run: HashMap<&str, Vec<&telemetry_samples::Model>> = HashMap::new();
+        for x in &telemetry {
+            telemetry_by_run
+                .entry(x.run_id.as_str())
+                .or_default()
+                .push(x);
+        }
+        let mut by_run = |rid: &str| {
+            let mut g = governance_by_run.remove(rid).unwrap_or_default();
+            let mut s = system_by_run.remove(rid).unwrap_or_default();
+            let mut x = telemetry_by_run.remove(rid).unwrap_or_default();
+            g.sort_by(|a, b| a.id.cmp(&b.id));
+            s.sort_by(|a, b| a.id.cmp(&b.id));
+            x.sort_by(|a, b| a.id.cmp(&b.id));
+            (g, s, x)
+        };
         let a = &self.anchors;
         let mut out = Vec::new();
         let mut steps_by_trace: HashMap<&str, Vec<&trace_steps::Model>> = HashMap::new();
@@ -315,20 +424,6 @@ impl Walk {
                 .or_default()
                 .push(s);
         }
-        let by_run = |rid: &str| -> (
-            Vec<&governance_events::Model>,
-            Vec<&system_records::Model>,
-            Vec<&telemetry_samples::Model>,
-        ) {
-            (
-                governance.iter().filter(|g| g.run_id == rid).collect(),
-                system
-                    .iter()
-                    .filter(|s| s.correlation_id.as_deref() == Some(rid))
-                    .collect(),
-                telemetry.iter().filter(|x| x.run_id == rid).collect(),
-            )
-        };
         for r in &runs {
             out.extend(record(
                 "llm_runs",

@@ -1512,3 +1512,87 @@ async fn seeded_exports_are_requested_built_and_verifiable(backend: Backend) {
     );
 }
 both!(seeded_exports_are_requested_built_and_verifiable);
+
+/// A bundle of runs by filter walks them batch by batch, many chunks of them: every run of the
+/// scope is in it exactly once, with every step, and it verifies. 1,120 runs arrive in
+/// anchored batches of different sizes (a seeded batch of 500, then 7, 31, 113… runs per
+/// ingest request), so the walk's chunks of 500 end in the middle of batches.
+async fn a_bundle_of_many_runs_holds_each_run_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let auditor = app.seeded_auditor(TENANT, 500, 1, 0, 8).await;
+    let (ingest, _) = runledger::auth::create_key(
+        app.db(),
+        TENANT,
+        runledger::domain::Role::Ingest,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut n = 0;
+    for size in [7, 31, 113, 269, 200] {
+        let runs: Vec<Value> = (0..size)
+            .map(|i| {
+                n += 1;
+                json!({
+                    "runId": format!("many-{n:05}"), "provider": "openai", "model": "gpt-4o",
+                    "inputTokens": 10, "outputTokens": 5, "costCents": 1,
+                    "executionStatus": "SUCCEEDED", "startedAt": "2026-05-01T10:00:00Z",
+                    "completedAt": "2026-05-01T10:00:02Z", "traceId": format!("many-trace-{n:05}"),
+                    "steps": [{"stepIndex": 0, "skillName": "search", "status": "SUCCEEDED",
+                               "outcomeCategory": "OK", "costCents": 1, "durationMs": 3,
+                               "timestamp": format!("2026-05-01T10:00:01.{i:03}Z")}]
+                })
+            })
+            .collect();
+        app.query(
+            &ingest,
+            "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }",
+            json!({ "runs": runs }),
+        )
+        .await;
+    }
+    let id = request(&app, &auditor, json!({"runs": {}})).await["exportId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = finished(&app, &auditor, &id).await;
+    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
+    let body = download(&app.address, Some(&auditor), &id, None).await.body;
+    let report = check(&body, &verifier_key(&app));
+    assert_eq!(report.status, "VERIFIED", "{:?}", report.problems);
+    let mut runs: Vec<String> = Vec::new();
+    let mut steps = 0;
+    for line in lines(&body) {
+        match line["table"].as_str() {
+            Some("llm_runs") => runs.push(line["name"].as_str().unwrap().to_string()),
+            Some("trace_steps") => steps += 1,
+            _ => {}
+        }
+    }
+    let total = runs.len();
+    runs.sort();
+    runs.dedup();
+    assert_eq!(runs.len(), total, "no run twice");
+    let stored: Vec<String> = app
+        .store
+        .query_strings(&format!(
+            "SELECT run_id FROM llm_runs WHERE tenant_id = '{TENANT}' ORDER BY run_id"
+        ))
+        .await
+        .into_iter()
+        .map(|r| format!("llm_runs:{r}"))
+        .collect();
+    assert_eq!(stored.len(), 500 + n);
+    let mut expected = stored.clone();
+    expected.sort();
+    assert_eq!(runs, expected, "every run of the tenant, once");
+    let stored_steps = app
+        .store
+        .query_i64(&format!(
+            "SELECT COUNT(*) FROM trace_steps WHERE tenant_id = '{TENANT}'"
+        ))
+        .await[0];
+    assert_eq!(steps, stored_steps);
+}
+both!(a_bundle_of_many_runs_holds_each_run_once);
