@@ -1,13 +1,14 @@
 //! Offline verification of an evidence bundle (`runledger verify-bundle`): no database, only
 //! the file, a verifier key and optionally a checkpoint the auditor kept. Reads the file once,
-//! line by line (memory holds the anchors and the names of the records seen), and reports every
+//! line by line (memory holds the anchors and a 16-byte digest of each record name seen), and reports every
 //! problem with the member, line and record it was found in (docs/exports.md, "Verifying").
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -118,7 +119,9 @@ struct State {
     tenant: Option<String>,
     request: Option<audit_ledger::Model>,
     anchors: HashMap<String, Anchor>,
-    names: HashSet<String>,
+    /// The first 16 bytes of SHA-256 of every record or entry name seen (a duplicate is a
+    /// repeated name; 16 bytes a name keeps millions of them in tens of megabytes).
+    names: HashSet<[u8; 16]>,
     per_table: BTreeMap<String, u64>,
     entries: u64,
     members: BTreeMap<&'static str, (u64, Sha256)>,
@@ -196,16 +199,37 @@ fn entry_of(e: &Value) -> Result<audit_ledger::Model, String> {
     })
 }
 
+/// The fields of a record's canonical form the verifier reads (the rest is only hashed): read
+/// without building the whole record as a JSON tree, which was most of the time per record.
+#[derive(Deserialize)]
+struct RecordFields<'a> {
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tenant_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    run_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    step_index: Option<i64>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+/// What [`State::names`] keeps of a name.
+fn name_key(name: &str) -> [u8; 16] {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 /// The name the report gives a record: `<table>:<key>`.
-fn record_name(table: &str, r: &Value) -> Option<String> {
+fn record_name(table: &str, r: &RecordFields<'_>) -> Option<String> {
     let key = match table {
-        "llm_runs" => text(r, "run_id")?,
-        "trace_steps" => format!(
-            "{}#{}",
-            text(r, "trace_id")?,
-            r.get("step_index")?.as_i64()?
-        ),
-        _ => text(r, "id")?,
+        "llm_runs" => r.run_id.as_deref()?.to_string(),
+        "trace_steps" => format!("{}#{}", r.trace_id.as_deref()?, r.step_index?),
+        _ => r.id.as_deref()?.to_string(),
     };
     Some(format!("{table}:{key}"))
 }
@@ -444,7 +468,7 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
             "entries" => {
                 if let Some(e) = check_entry(&mut s, member, &line) {
                     let name = format!("ledger:{}", e.seq);
-                    if !s.names.insert(name.clone()) {
+                    if !s.names.insert(name_key(&name)) {
                         s.problem(
                             "DUPLICATE_RECORD",
                             member,
@@ -499,7 +523,7 @@ fn check_record(s: &mut State, line: &Value) {
         s.problem("MALFORMED", member, text(line, "name"), "no `record` text");
         return;
     };
-    let record: Option<Value> = serde_json::from_str(&canonical).ok();
+    let record: Option<RecordFields> = serde_json::from_str(&canonical).ok();
     let Some(record) = record else {
         s.problem(
             "MALFORMED",
@@ -510,14 +534,14 @@ fn check_record(s: &mut State, line: &Value) {
         return;
     };
     let name = record_name(&table, &record).or_else(|| text(line, "name"));
-    if kind_of(&table).is_none() || text(&record, "kind").as_deref() != kind_of(&table) {
+    if kind_of(&table).is_none() || record.kind.as_deref() != kind_of(&table) {
         s.problem(
             "MALFORMED",
             member,
             name,
             format!(
                 "a record of kind {:?} in table {table:?}",
-                text(&record, "kind")
+                record.kind.as_deref()
             ),
         );
         return;
@@ -532,12 +556,12 @@ fn check_record(s: &mut State, line: &Value) {
         return;
     }
     let label = name.clone().unwrap_or_default();
-    if !s.names.insert(label.clone()) {
+    if !s.names.insert(name_key(&label)) {
         s.problem("DUPLICATE_RECORD", member, name, "the record appears twice");
         return;
     }
     if let Some(tenant) = s.tenant.clone()
-        && text(&record, "tenant_id").as_deref() != Some(tenant.as_str())
+        && record.tenant_id.as_deref() != Some(tenant.as_str())
     {
         s.problem(
             "FOREIGN_TENANT",
