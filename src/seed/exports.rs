@@ -5,7 +5,7 @@
 //! writes an export row or an EXPORT ledger entry itself.
 
 use super::*;
-use crate::export::spec::{LedgerSelection, RunSelection};
+use crate::export::spec::{LedgerSelection, RunSelection, SystemSelection};
 use crate::export::{self, ExportSettings, ExportSpec};
 use crate::ledger::checkpoint::LedgerKeys;
 use crate::ledger::vocabulary::key_actor;
@@ -76,7 +76,8 @@ impl TenantGenerator {
     }
 
     /// The tenant-wide exports asked for after the runs: the access and authorization trail of
-    /// the ledger as a bundle (what a security review takes away), and the failed runs as CSV.
+    /// the ledger as a bundle (what a security review takes away), the failed runs as CSV, and
+    /// the system records as a bundle, cancelled by the auditor who asked for it.
     pub(super) fn tenant_export_plans(&self) -> Vec<ExportPlan> {
         let requested_by = key_actor(&self.keys.auditor);
         vec![
@@ -97,8 +98,14 @@ impl TenantGenerator {
                     },
                 },
                 format: ExportFormat::Csv,
-                requested_by,
+                requested_by: requested_by.clone(),
                 outcome: ExportOutcome::Built,
+            },
+            ExportPlan {
+                spec: ExportSpec::System(SystemSelection::default()),
+                format: ExportFormat::Bundle,
+                requested_by,
+                outcome: ExportOutcome::Cancelled,
             },
         ]
     }
