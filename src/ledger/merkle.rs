@@ -41,8 +41,25 @@ pub fn root(leaves: &[[u8; 32]]) -> [u8; 32] {
 
 /// Parses a lower-case hex hash.
 pub fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(hex_text).ok()?;
-    bytes.try_into().ok()
+    // By hand, without an intermediate Vec: verifiers parse one per proof node, tens of
+    // millions for a large bundle.
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let text = hex_text.as_bytes();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// RFC 6962 leaf hash, `SHA-256(0x00 ‖ data)`, of test vectors' leaf inputs.
@@ -59,6 +76,28 @@ mod tests {
     use super::*;
 
     /// Known answers from the RFC 6962 test vectors (certificate-transparency-go's merkle tests).
+    #[test]
+    fn parse_hash_reads_exactly_64_hex_digits() {
+        let bytes: Vec<u8> = (0..32u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        let lower = hex::encode(&bytes);
+        assert_eq!(parse_hash(&lower).map(|h| h.to_vec()), Some(bytes.clone()));
+        assert_eq!(
+            parse_hash(&lower.to_uppercase()).map(|h| h.to_vec()),
+            Some(bytes)
+        );
+        for bad in [
+            &lower[..62],
+            &format!("{lower}00"),
+            &lower.replacen('a', "g", 1),
+            "",
+        ] {
+            assert_eq!(parse_hash(bad), None, "{bad}");
+        }
+        assert_eq!(parse_hash(&"é".repeat(32)), None);
+    }
+
     #[test]
     fn matches_rfc6962_known_roots() {
         let inputs: Vec<Vec<u8>> = vec![
