@@ -316,12 +316,11 @@ pub(crate) async fn build(
     let one_run = matches!(spec, ExportSpec::Run { .. });
     let is_csv = row.format == crate::domain::ExportFormat::Csv.as_str();
     let is_file_of_runs = is_csv || row.format == crate::domain::ExportFormat::OtlpJson.as_str();
-    // A bundle of runs by filter walks them batch by batch; one run, a ledger or system scope,
-    // and the files of runs (CSV and OTLP_JSON, in run id order) walk by key.
-    let order = if !is_file_of_runs && matches!(spec, ExportSpec::Runs { .. }) {
-        WalkOrder::Anchor
-    } else {
+    // A bundle walks runs batch by batch; the files of runs (CSV, OTLP_JSON) by run id.
+    let order = if is_file_of_runs {
         WalkOrder::Key
+    } else {
+        WalkOrder::Anchor
     };
     let mut walk = Walk::new(t, spec.clone(), anchors.clone(), request.seq, order);
     let total = walk.count(&db.conn).await?;

@@ -148,10 +148,10 @@ fn ledger_condition(tenant_id: &str, l: &LedgerSelection, up_to: i64) -> AppResu
     Ok(c)
 }
 
-/// In which order a walk takes runs and system records.
+/// In which order a walk of a runs scope takes its runs (other scopes always walk by key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WalkOrder {
-    /// By key (run id, record id): the order of CSV and OTLP_JSON files.
+    /// By run id: the order of CSV and OTLP_JSON files.
     Key,
     /// By anchor, then key: the records of one anchored batch come together, so a bundle's
     /// builder holds the trees of a few batches at a time, not of every batch the scope touches.
@@ -200,6 +200,10 @@ impl Walk {
         request_seq: i64,
         order: WalkOrder,
     ) -> Walk {
+        let order = match spec {
+            ExportSpec::Runs { .. } => order,
+            _ => WalkOrder::Key,
+        };
         Walk {
             tenant_id: tenant_id.to_string(),
             spec,
@@ -252,7 +256,7 @@ impl Walk {
                     run_id: Some(run_id),
                     ..RunSelection::default()
                 };
-                self.runs_chunk(db, &run_condition(&t, &f, WalkOrder::Key)?)
+                self.runs_chunk(db, &run_condition(&t, &f, self.order)?)
                     .await?
             }
             ExportSpec::Runs { filter } => {
@@ -260,20 +264,18 @@ impl Walk {
                     .await?
             }
             ExportSpec::System(s) => {
-                use system_records::Column as C;
                 let mut select = system_records::Entity::find()
                     .filter(system_condition(&t, &s)?)
-                    .order_by_asc(C::Id);
-                if let Some(key) = &self.after {
-                    select = select.filter(C::Id.gt(key.clone()));
+                    .order_by_asc(system_records::Column::Id)
+                    .limit(CHUNK);
+                if let Some(after) = &self.after {
+                    select = select.filter(system_records::Column::Id.gt(after.clone()));
                 }
                 let rows = select
-                    .limit(CHUNK)
                     .all(db)
                     .await
                     .context("read system records to export")?;
-                let last = rows.last().map(|r| (r.anchor_id.clone(), r.id.clone()));
-                self.note_end(rows.len(), last);
+                self.note_end(rows.len(), rows.last().map(|r| (None, r.id.clone())));
                 Chunk::Records(
                     rows.iter()
                         .filter_map(|s| {

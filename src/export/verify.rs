@@ -1,7 +1,8 @@
 //! Offline verification of an evidence bundle (`runledger verify-bundle`): no database, only
 //! the file, a verifier key and optionally a checkpoint the auditor kept. Reads the file once,
-//! line by line (memory holds the anchors and a 16-byte digest of each record name seen), and reports every
-//! problem with the member, line and record it was found in (docs/exports.md, "Verifying").
+//! line by line (memory holds the anchors and a 16-byte digest of each record name seen), and
+//! reports every problem with the member, line and record it was found in (docs/exports.md,
+//! "Verifying").
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -111,8 +111,8 @@ impl TenantGenerator {
     }
 }
 
-/// Requests `plans` in order through the product's export path and carries each out. Run
-/// exports beyond [`MAX_RUN_EXPORTS`] and queued ones beyond [`MAX_QUEUED`] are built instead.
+/// Requests `plans` in order through the product's export path and carries each out; queued
+/// ones beyond [`MAX_QUEUED`] are built instead (run exports are bounded by [`bounded`]).
 pub(super) async fn request_all(
     db: &Db,
     tenant_id: &str,
