@@ -108,13 +108,38 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // serde_json escapes exactly what RFC 8785 requires (quote, backslash, control characters
-    // with the short forms \b \f \n \r \t and lower-case \u00XX otherwise) and nothing else.
-    match serde_json::to_string(s) {
-        Ok(text) => out.push_str(&text),
-        Err(_) => out.push_str("\"\""),
+/// Appends `s` as a JSON string as RFC 8785 §3.2.2.2 writes it: quote, backslash and control
+/// characters escaped (the short forms `\b \f \n \r \t`, lower-case `\u00XX` otherwise),
+/// everything else as it is.
+pub fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Only ASCII bytes are escaped, so `i` is a character boundary.
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// ECMAScript `Number.prototype.toString` for the value, as RFC 8785 §3.2.2.3 requires.
@@ -354,6 +379,18 @@ impl StepDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written escaping is serde_json's (which escapes what RFC 8785 requires).
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut every: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        every.push_str("é€😀\u{7f}\u{2028}\"\\");
+        for s in [every.as_str(), "", "plain", "\"", "a\nb", "\u{1f}x"] {
+            let mut out = String::new();
+            write_string(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
 
     #[test]
     fn a_step_digest_finishes_as_the_whole_hash() {

@@ -26,7 +26,7 @@ use crate::error::{AppError, AppResult, Context};
 use crate::ledger::anchor::anchor_leaves;
 use crate::ledger::checkpoint::{self, LedgerKeys};
 use crate::ledger::note::{self, NoteVerifier};
-use crate::ledger::proof::Levels;
+use crate::ledger::proof::{Levels, tree_height};
 use crate::ledger::vocabulary::{EntityType, EventType, LedgerCategory};
 use crate::ledger::{entry_hash, merkle};
 use entity::{
@@ -34,8 +34,12 @@ use entity::{
     system_records, telemetry_samples, trace_steps,
 };
 
-/// The bundle format's version, the manifest's `format`.
-pub const FORMAT_VERSION: &str = "runledger.bundle.v1";
+/// The bundle format's version, the manifest's `format` (v2 added the subtree roots of anchor
+/// lines).
+pub const FORMAT_VERSION: &str = "runledger.bundle.v2";
+
+/// The versions a verifier reads: v1 files are v2 files without subtree roots.
+pub const READABLE_FORMATS: [&str; 2] = ["runledger.bundle.v1", FORMAT_VERSION];
 
 /// Lines written between two progress reports.
 const REPORT_EVERY: u64 = 2000;
@@ -95,6 +99,22 @@ fn hexes(path: &[[u8; 32]]) -> Vec<String> {
 
 /// An entry line, after checking the entry hashes to the leaf the checkpoint's tree holds.
 fn entry_line(kind: &str, e: &audit_ledger::Model, tree: &Levels) -> AppResult<String> {
+    entry_line_with(kind, e, tree, None)
+}
+
+/// An anchor line: an entry line, with the roots of its batch's subtrees when the records of
+/// the bundle prove to those (docs/exports.md, "Subtree roots").
+fn anchor_line(e: &audit_ledger::Model, tree: &Levels, batch: &Batch) -> AppResult<String> {
+    let subtrees = batch.height.map(|h| (h, hexes(batch.tree.level(h))));
+    entry_line_with("anchor", e, tree, subtrees)
+}
+
+fn entry_line_with(
+    kind: &str,
+    e: &audit_ledger::Model,
+    tree: &Levels,
+    subtrees: Option<(u32, Vec<String>)>,
+) -> AppResult<String> {
     let index = (e.seq - 1) as usize;
     let hash = entry_hash(e);
     let leaf = tree.leaves().get(index).map(hex::encode);
@@ -105,12 +125,69 @@ fn entry_line(kind: &str, e: &audit_ledger::Model, tree: &Levels) -> AppResult<S
         )));
     }
     let proof = tree.path(index).unwrap_or_default();
-    Ok(canonical_json(&json!({
+    let mut line = json!({
         "type": kind,
         "entry": entry_json(e),
         "entry_hash": hash,
         "proof": hexes(&proof),
-    })))
+    });
+    if let Some((height, roots)) = subtrees {
+        line["subtree_height"] = json!(height);
+        line["subtree_roots"] = json!(roots);
+    }
+    Ok(canonical_json(&line))
+}
+
+/// The height of the subtrees an anchor line lists the roots of, for a bundle of `records`
+/// records out of `leaves` anchored ones: about log2(leaves / records), the height that makes
+/// the record's paths plus the lists of roots shortest. A bundle of most of a tenant's records
+/// lists each batch's leaves once (height 0) instead of an audit path per record; a bundle of a
+/// few records keeps whole paths and lists nothing.
+fn subtree_height(records: u64, leaves: u64) -> u32 {
+    match leaves.checked_div(records) {
+        Some(0) | Some(1) => 0,
+        Some(ratio) => ratio.ilog2(),
+        None => u32::MAX,
+    }
+}
+
+/// A record line (docs/exports.md, "Record lines"), written without building a JSON tree: its
+/// members in RFC 8785 order, as `canonical_json` would write them (a unit test holds the two
+/// equal).
+fn record_line(
+    out: &mut String,
+    r: &super::select::Record,
+    leaf_index: usize,
+    leaf_count: usize,
+    proof: &[[u8; 32]],
+) {
+    use crate::canonical::write_string;
+    use std::fmt::Write as _;
+    out.clear();
+    out.push_str("{\"anchor\":");
+    write_string(&r.anchor_id, out);
+    let _ = write!(
+        out,
+        ",\"leaf_count\":{leaf_count},\"leaf_index\":{leaf_index},\"name\":"
+    );
+    write_string(&r.name, out);
+    out.push_str(",\"proof\":[");
+    let mut hex = [0u8; 64];
+    for (i, node) in proof.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        if hex::encode_to_slice(node, &mut hex).is_ok() {
+            out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        }
+        out.push('"');
+    }
+    out.push_str("],\"record\":");
+    write_string(&r.canonical, out);
+    out.push_str(",\"table\":");
+    write_string(r.table, out);
+    out.push_str(",\"type\":\"record\"}");
 }
 
 /// One member being written: its line count and running SHA-256.
@@ -190,6 +267,10 @@ impl Out {
 struct Batch {
     tree: Levels,
     index: HashMap<[u8; 32], usize>,
+    /// The anchor entry.
+    anchor: audit_ledger::Model,
+    /// The height of the subtrees its records prove to; `None` for the whole tree.
+    height: Option<u32>,
 }
 
 /// Builds the bundle of `row` into its file (written under a temporary name and renamed into
@@ -296,10 +377,11 @@ pub(crate) async fn build(
     }
 
     // Anchors before the request: the evidence as it stood when the export was asked for.
-    let anchor_rows: Vec<(String, i64)> = audit_ledger::Entity::find()
+    let anchor_rows: Vec<(String, i64, Option<String>)> = audit_ledger::Entity::find()
         .select_only()
         .column(audit_ledger::Column::EntityId)
         .column(audit_ledger::Column::Seq)
+        .column(audit_ledger::Column::AfterState)
         .filter(audit_ledger::Column::TenantId.eq(t))
         .filter(audit_ledger::Column::Category.eq(LedgerCategory::Anchor.as_str()))
         .filter(audit_ledger::Column::EventType.eq(EventType::EvidenceBatchAnchored.as_str()))
@@ -308,7 +390,19 @@ pub(crate) async fn build(
         .all(&db.conn)
         .await
         .context("read the ledger's anchors")?;
-    let anchors: Anchors = anchor_rows.into_iter().collect();
+    let anchored_leaves: u64 = anchor_rows
+        .iter()
+        .filter_map(|(_, _, state)| {
+            serde_json::from_str::<Value>(state.as_deref()?)
+                .ok()?
+                .get("records")?
+                .as_u64()
+        })
+        .sum();
+    let anchors: Anchors = anchor_rows
+        .into_iter()
+        .map(|(id, seq, _)| (id, seq))
+        .collect();
 
     let final_path = settings.file_of(t, &row.id, &row.format);
     let records_path = with_suffix(&final_path, "records.partial");
@@ -347,11 +441,19 @@ pub(crate) async fn build(
         });
     }
     let is_ledger = matches!(spec, ExportSpec::Ledger(_));
+    let height = subtree_height(total, anchored_leaves);
     let mut body = Member::new(if is_ledger { "entries" } else { "records" });
     let mut out = Out::create(records_path.clone())?;
+    // The anchor lines, written as each batch is first used and copied out in seq order at
+    // the end: `seq → (offset, length)` in this side file.
+    let anchors_path = with_suffix(&final_path, "anchors.partial");
+    let mut anchor_file = std::fs::File::create(&anchors_path)
+        .with_context(|| format!("create {}", anchors_path.display()))?;
+    let mut anchor_file_size = 0u64;
     let mut batches: HashMap<String, Batch> = HashMap::new();
     let mut cached_leaves = 0usize;
-    let mut used: BTreeMap<i64, String> = BTreeMap::new();
+    let mut used: BTreeMap<i64, (u64, usize)> = BTreeMap::new();
+    let mut line = String::new();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut written = 0u64;
     let mut record_hashes: Vec<[u8; 32]> = Vec::new();
@@ -367,13 +469,20 @@ pub(crate) async fn build(
                 for r in records {
                     if !batches.contains_key(&r.anchor_id) {
                         let seq = anchors.get(&r.anchor_id).copied().unwrap_or(0);
-                        let batch = load_batch(db, t, &r.anchor_id, seq).await?;
+                        let batch = load_batch(db, t, &r.anchor_id, seq, height).await?;
                         if cached_leaves + batch.tree.size() > BATCH_CACHE_LEAVES {
                             batches.clear();
                             cached_leaves = 0;
                         }
                         cached_leaves += batch.tree.size();
-                        used.insert(seq, r.anchor_id.clone());
+                        if let std::collections::btree_map::Entry::Vacant(slot) = used.entry(seq) {
+                            let text = anchor_line(&batch.anchor, &tree, &batch)?;
+                            anchor_file
+                                .write_all(text.as_bytes())
+                                .with_context(|| format!("write {}", anchors_path.display()))?;
+                            slot.insert((anchor_file_size, text.len()));
+                            anchor_file_size += text.len() as u64;
+                        }
                         batches.insert(r.anchor_id.clone(), batch);
                     }
                     let Some(batch) = batches.get(&r.anchor_id) else {
@@ -386,20 +495,15 @@ pub(crate) async fn build(
                             r.name, r.anchor_id
                         ))
                     })?;
-                    let proof = batch.tree.path(index).unwrap_or_default();
+                    let proof = match batch.height {
+                        Some(h) => batch.tree.path_below(index, h),
+                        None => batch.tree.path(index),
+                    }
+                    .unwrap_or_default();
                     if one_run {
                         record_hashes.push(hash);
                     }
-                    let line = canonical_json(&json!({
-                        "type": "record",
-                        "table": r.table,
-                        "name": r.name,
-                        "record": r.canonical,
-                        "anchor": r.anchor_id,
-                        "leaf_index": index,
-                        "leaf_count": batch.tree.size(),
-                        "proof": hexes(&proof),
-                    }));
+                    record_line(&mut line, &r, index, batch.tree.size(), &proof);
                     out.line(&mut body, &line)?;
                     *counts.entry(r.table).or_default() += 1;
                     written += 1;
@@ -428,10 +532,19 @@ pub(crate) async fn build(
     let mut m_request = Member::new("request");
     file.line(&mut m_request, &entry_line("request", &request, &tree)?)?;
     let mut m_anchors = Member::new("anchors");
-    for seq in used.keys() {
-        let e = entry_at(db, t, *seq).await?;
-        file.line(&mut m_anchors, &entry_line("anchor", &e, &tree)?)?;
+    drop(anchor_file);
+    let lines = std::fs::File::open(&anchors_path)
+        .with_context(|| format!("reopen {}", anchors_path.display()))?;
+    for (offset, len) in used.values() {
+        let mut text = vec![0u8; *len];
+        std::os::unix::fs::FileExt::read_exact_at(&lines, &mut text, *offset)
+            .with_context(|| format!("read {}", anchors_path.display()))?;
+        let text = String::from_utf8(text)
+            .map_err(|e| AppError::internal("read an anchor line back", e))?;
+        file.line(&mut m_anchors, &text)?;
     }
+    drop(lines);
+    let _ = std::fs::remove_file(&anchors_path);
     let mut source = std::fs::File::open(&records_path)
         .with_context(|| format!("reopen {}", records_path.display()))?;
     let mut buffer = vec![0u8; 1 << 20];
@@ -517,7 +630,13 @@ async fn entry_at(db: &Db, tenant_id: &str, seq: i64) -> AppResult<audit_ledger:
 
 /// The tree of an anchored batch from the stored hashes of its records, held to the anchor's
 /// root.
-async fn load_batch(db: &Db, tenant_id: &str, anchor_id: &str, seq: i64) -> AppResult<Batch> {
+async fn load_batch(
+    db: &Db,
+    tenant_id: &str,
+    anchor_id: &str,
+    seq: i64,
+    height: u32,
+) -> AppResult<Batch> {
     let anchor = entry_at(db, tenant_id, seq).await?;
     let claimed = anchor
         .after_state
@@ -566,5 +685,55 @@ async fn load_batch(db: &Db, tenant_id: &str, anchor_id: &str, seq: i64) -> AppR
     for (i, leaf) in tree.leaves().iter().enumerate() {
         index.entry(*leaf).or_insert(i);
     }
-    Ok(Batch { tree, index })
+    // Subtrees as high as the whole tree are the whole tree: the records carry whole paths.
+    let height = (height < tree_height(tree.size() as u64)).then_some(height);
+    Ok(Batch {
+        tree,
+        index,
+        anchor,
+        height,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_line_is_the_canonical_json_of_its_members() {
+        let r = super::super::select::Record {
+            table: "trace_steps",
+            name: "trace_steps:tr_\"1\"#3".into(),
+            canonical: r#"{"kind":"trace_step","note":"a\nb\\c\u0001é"}"#.into(),
+            anchor_id: "eb_1".into(),
+        };
+        for proof in [
+            vec![],
+            vec![[7u8; 32]],
+            vec![[1u8; 32], [0xab; 32], [0; 32]],
+        ] {
+            let mut line = String::new();
+            record_line(&mut line, &r, 5, 9, &proof);
+            let expected = canonical_json(&json!({
+                "type": "record",
+                "table": r.table,
+                "name": r.name,
+                "record": r.canonical,
+                "anchor": r.anchor_id,
+                "leaf_index": 5,
+                "leaf_count": 9,
+                "proof": hexes(&proof),
+            }));
+            assert_eq!(line, expected);
+        }
+    }
+
+    #[test]
+    fn subtrees_are_as_high_as_leaves_per_record() {
+        assert_eq!(subtree_height(100, 100), 0);
+        assert_eq!(subtree_height(100, 150), 0);
+        assert_eq!(subtree_height(100, 400), 2);
+        assert_eq!(subtree_height(25, 2_600_000), 16);
+        assert_eq!(subtree_height(0, 10), u32::MAX);
+    }
 }

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::bundle::FORMAT_VERSION;
+use super::bundle::{FORMAT_VERSION, READABLE_FORMATS};
 use crate::canonical::timestamp;
 use crate::ledger::note::{self, NoteError, NoteVerifier};
-use crate::ledger::proof::{verify_consistency, verify_inclusion};
+use crate::ledger::proof::{subtree_of, verify_consistency, verify_inclusion};
 use crate::ledger::{entry_hash, merkle};
 use entity::audit_ledger;
 
@@ -109,7 +109,13 @@ struct Anchor {
     seq: i64,
     root: Option<[u8; 32]>,
     records: Option<u64>,
+    /// The height and roots of the subtrees its records' proofs lead to, when the line lists
+    /// them (already held to `root`); `None` when the proofs lead to `root` itself.
+    subtrees: Option<Subtrees>,
 }
+
+/// A subtree height and the roots of the subtrees of that height, in order.
+type Subtrees = (u32, Vec<[u8; 32]>);
 
 struct State {
     opts_key: Option<NoteVerifier>,
@@ -198,6 +204,27 @@ fn entry_of(e: &Value) -> Result<audit_ledger::Model, String> {
         prev_hash: req("prev_hash")?,
         entry_hash: String::new(),
     })
+}
+
+/// The members of a line the verifier reads straight from its text, without building a JSON
+/// tree: all a record line has, and the `type` of the other (few) lines, which are then read as
+/// a tree.
+#[derive(Deserialize)]
+struct LineFields<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    table: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    record: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    anchor: Option<Cow<'a, str>>,
+    leaf_index: Option<u64>,
+    leaf_count: Option<u64>,
+    #[serde(borrow)]
+    proof: Option<Vec<Cow<'a, str>>>,
 }
 
 /// The fields of a record's canonical form the verifier reads (the rest is only hashed): read
@@ -354,21 +381,35 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
             s.problem("MALFORMED", "manifest", None, "lines after the manifest");
             break;
         }
-        let parsed: Option<Value> = serde_json::from_slice(&raw).ok();
-        let Some(line) = parsed.filter(Value::is_object) else {
-            if raw.is_empty() {
-                s.problem("MALFORMED", "file", None, "an empty line");
-            } else {
-                s.problem(
-                    "MALFORMED",
-                    "file",
-                    None,
-                    "a line that is not a JSON object",
-                );
-            }
-            continue;
+        let fields: Option<LineFields> = serde_json::from_slice(&raw).ok();
+        let is_record = fields
+            .as_ref()
+            .is_some_and(|f| f.kind.as_deref() == Some("record"));
+        // Every line but a well-typed record line is also read as a JSON tree.
+        let line: Value = if is_record {
+            Value::Null
+        } else {
+            let parsed: Option<Value> = serde_json::from_slice(&raw).ok();
+            let Some(line) = parsed.filter(Value::is_object) else {
+                if raw.is_empty() {
+                    s.problem("MALFORMED", "file", None, "an empty line");
+                } else {
+                    s.problem(
+                        "MALFORMED",
+                        "file",
+                        None,
+                        "a line that is not a JSON object",
+                    );
+                }
+                continue;
+            };
+            line
         };
-        let kind = text(&line, "type").unwrap_or_default();
+        let kind = if is_record {
+            "record".to_string()
+        } else {
+            text(&line, "type").unwrap_or_default()
+        };
         let Some(member) = member_of(&kind) else {
             s.problem(
                 "MALFORMED",
@@ -456,12 +497,25 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
                         .as_ref()
                         .and_then(|v| v.get("records"))
                         .and_then(Value::as_u64);
+                    let (root, subtrees) = match subtrees_of(&line, root, records) {
+                        Ok(subtrees) => (root, subtrees),
+                        Err(why) => {
+                            s.problem(
+                                "SUBTREE_ROOTS_INVALID",
+                                member,
+                                Some(format!("ledger:{}", e.seq)),
+                                why,
+                            );
+                            (None, None)
+                        }
+                    };
                     s.anchors.insert(
                         e.entity_id.clone(),
                         Anchor {
                             seq: e.seq,
                             root,
                             records,
+                            subtrees,
                         },
                     );
                 }
@@ -482,7 +536,15 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
             }
             "records" => {
                 records_checked += 1;
-                check_record(&mut s, &line);
+                match &fields {
+                    Some(f) if is_record => check_record(&mut s, f),
+                    _ => s.problem(
+                        "MALFORMED",
+                        member,
+                        text(&line, "name"),
+                        "a record line whose members are not of their types",
+                    ),
+                }
             }
             _ => s.manifest = Some(line),
         }
@@ -517,24 +579,53 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
     })
 }
 
-fn check_record(s: &mut State, line: &Value) {
+/// The subtree roots an anchor line lists, held to the anchor's root: as many as subtrees of
+/// that height over the batch's leaves, and their MTH (taken as leaf hashes) is the root.
+fn subtrees_of(
+    line: &Value,
+    root: Option<[u8; 32]>,
+    records: Option<u64>,
+) -> Result<Option<Subtrees>, String> {
+    let (Some(height), roots) = (line.get("subtree_height"), line.get("subtree_roots")) else {
+        return match line.get("subtree_roots") {
+            None => Ok(None),
+            Some(_) => Err("subtree_roots without a subtree_height".into()),
+        };
+    };
+    let height = height
+        .as_u64()
+        .filter(|h| *h < 64)
+        .ok_or("subtree_height is not an integer below 64")? as u32;
+    let roots = hashes(roots).ok_or("subtree_roots is not an array of hashes")?;
+    let (Some(root), Some(n)) = (root, records) else {
+        return Err("the anchor names no root and leaf count".into());
+    };
+    if roots.len() as u64 != n.div_ceil(1u64 << height) {
+        return Err(format!(
+            "{} subtree roots, not one per 2^{height} of the batch's {n} leaves",
+            roots.len()
+        ));
+    }
+    if merkle::root(&roots) != root {
+        return Err("the subtree roots do not hash to the anchor's merkle_root".into());
+    }
+    Ok(Some((height, roots)))
+}
+
+fn check_record(s: &mut State, line: &LineFields<'_>) {
     let member = "records";
-    let table = text(line, "table").unwrap_or_default();
-    let Some(canonical) = text(line, "record") else {
-        s.problem("MALFORMED", member, text(line, "name"), "no `record` text");
+    let line_name = line.name.as_deref().map(str::to_string);
+    let table = line.table.as_deref().unwrap_or_default().to_string();
+    let Some(canonical) = line.record.as_deref() else {
+        s.problem("MALFORMED", member, line_name, "no `record` text");
         return;
     };
-    let record: Option<RecordFields> = serde_json::from_str(&canonical).ok();
+    let record: Option<RecordFields> = serde_json::from_str(canonical).ok();
     let Some(record) = record else {
-        s.problem(
-            "MALFORMED",
-            member,
-            text(line, "name"),
-            "the record is not JSON",
-        );
+        s.problem("MALFORMED", member, line_name, "the record is not JSON");
         return;
     };
-    let name = record_name(&table, &record).or_else(|| text(line, "name"));
+    let name = record_name(&table, &record).or_else(|| line_name.clone());
     if kind_of(&table).is_none() || record.kind.as_deref() != kind_of(&table) {
         s.problem(
             "MALFORMED",
@@ -547,7 +638,7 @@ fn check_record(s: &mut State, line: &Value) {
         );
         return;
     }
-    if name.is_some() && text(line, "name") != name {
+    if name.is_some() && line_name != name {
         s.problem(
             "MALFORMED",
             member,
@@ -561,8 +652,8 @@ fn check_record(s: &mut State, line: &Value) {
         s.problem("DUPLICATE_RECORD", member, name, "the record appears twice");
         return;
     }
-    if let Some(tenant) = s.tenant.clone()
-        && record.tenant_id.as_deref() != Some(tenant.as_str())
+    if let Some(tenant) = s.tenant.as_deref()
+        && record.tenant_id.as_deref() != Some(tenant)
     {
         s.problem(
             "FOREIGN_TENANT",
@@ -572,8 +663,8 @@ fn check_record(s: &mut State, line: &Value) {
         );
         return;
     }
-    let anchor_id = text(line, "anchor").unwrap_or_default();
-    let Some(anchor) = s.anchors.get(&anchor_id) else {
+    let anchor_id = line.anchor.as_deref().unwrap_or_default();
+    let Some(anchor) = s.anchors.get(anchor_id) else {
         s.problem(
             "UNKNOWN_ANCHOR",
             member,
@@ -582,38 +673,38 @@ fn check_record(s: &mut State, line: &Value) {
         );
         return;
     };
-    let (anchor_seq, root, count) = (anchor.seq, anchor.root, anchor.records);
     if let Some(request) = &s.request
-        && anchor_seq >= request.seq
+        && anchor.seq >= request.seq
     {
-        s.problem(
-            "ANCHOR_AFTER_REQUEST",
-            member,
-            name,
-            format!("anchored at {anchor_seq}, after the request"),
-        );
+        let detail = format!("anchored at {}, after the request", anchor.seq);
+        s.problem("ANCHOR_AFTER_REQUEST", member, name, detail);
         return;
     }
     let hash: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
-    let index = line.get("leaf_index").and_then(Value::as_u64);
-    let size = line.get("leaf_count").and_then(Value::as_u64);
-    let proof = hashes(line.get("proof"));
-    let ok = match (index, size, proof, root) {
-        (Some(i), Some(n), Some(p), Some(r)) => {
-            Some(n) == count && verify_inclusion(&hash, i, n, &p, &r)
+    let proof: Option<Vec<[u8; 32]>> = line
+        .proof
+        .as_ref()
+        .and_then(|p| p.iter().map(|h| merkle::parse_hash(h)).collect());
+    let ok = match (line.leaf_index, line.leaf_count, proof, anchor.root) {
+        (Some(i), Some(n), Some(p), Some(root)) if Some(n) == anchor.records && i < n => {
+            match &anchor.subtrees {
+                Some((height, roots)) => {
+                    let (j, at, width) = subtree_of(i, n, *height);
+                    roots
+                        .get(j as usize)
+                        .is_some_and(|r| verify_inclusion(&hash, at, width, &p, r))
+                }
+                None => verify_inclusion(&hash, i, n, &p, &root),
+            }
         }
         _ => false,
     };
     if !ok {
-        s.problem(
-            "RECORD_PROOF_INVALID",
-            member,
-            name,
-            format!(
-                "the record's hash {} does not lead to the root of anchor {anchor_id}",
-                hex::encode(hash)
-            ),
+        let detail = format!(
+            "the record's hash {} does not lead to the root of anchor {anchor_id}",
+            hex::encode(hash)
         );
+        s.problem("RECORD_PROOF_INVALID", member, name, detail);
         return;
     }
     *s.per_table.entry(table).or_default() += 1;
@@ -684,8 +775,12 @@ fn check_manifest(s: &mut State) {
             format!("{what}: {detail}"),
         );
     };
-    if text(&m, "format").as_deref() != Some(FORMAT_VERSION) {
-        bad(s, "format", format!("not {FORMAT_VERSION}"));
+    if !text(&m, "format").is_some_and(|f| READABLE_FORMATS.contains(&f.as_str())) {
+        bad(
+            s,
+            "format",
+            format!("not {FORMAT_VERSION} (nor an earlier version)"),
+        );
     }
     if let Some((origin, size, root)) = s.checkpoint.clone() {
         let cp = m.get("checkpoint");

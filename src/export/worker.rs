@@ -408,7 +408,7 @@ async fn build_and_finish(
 }
 
 fn remove_partials(final_path: &std::path::Path) {
-    for suffix in ["partial", "records.partial"] {
+    for suffix in ["partial", "records.partial", "anchors.partial"] {
         let _ = std::fs::remove_file(with_suffix(final_path, suffix));
     }
 }

@@ -763,6 +763,47 @@ impl Levels {
         }
         Some(path)
     }
+
+    /// The nodes at `height`: the roots of the subtrees over leaves `j·2^height ..
+    /// min((j+1)·2^height, n)`, the last one over what is left (RFC 6962 §2.1's MTH of that
+    /// range). Taken as leaf hashes, they have the tree's root as their own MTH.
+    pub fn level(&self, height: u32) -> &[[u8; 32]] {
+        let top = self.levels.len().saturating_sub(1);
+        let at = (height as usize).min(top);
+        self.levels.get(at).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The audit path of the leaf at `index` within its subtree of `height` (the first
+    /// elements of [`Levels::path`], those below that height); `None` when out of range.
+    pub fn path_below(&self, index: usize, height: u32) -> Option<Vec<[u8; 32]>> {
+        if index >= self.size() {
+            return None;
+        }
+        let mut path = Vec::new();
+        let mut i = index;
+        for level in self.levels.iter().take(height as usize) {
+            let sibling = i ^ 1;
+            if sibling < level.len() {
+                path.push(level[sibling]);
+            }
+            i >>= 1;
+        }
+        Some(path)
+    }
+}
+
+/// The height of a tree of `n` leaves: the least `h` with `2^h ≥ n`.
+pub fn tree_height(n: u64) -> u32 {
+    n.max(1).next_power_of_two().trailing_zeros()
+}
+
+/// Where the leaf at `index` of a tree of `n` leaves lies among the subtrees of `height`: the
+/// subtree's number, the leaf's index within it and the subtree's leaf count.
+pub fn subtree_of(index: u64, n: u64, height: u32) -> (u64, u64, u64) {
+    let width = 1u64.checked_shl(height).unwrap_or(u64::MAX);
+    let j = index / width;
+    let start = j.saturating_mul(width);
+    (j, index - start, width.min(n.saturating_sub(start)))
 }
 
 #[cfg(test)]
@@ -782,6 +823,34 @@ mod levels_tests {
                     "path {i} of {n}"
                 );
             }
+        }
+    }
+
+    /// A leaf's path within its subtree leads to the subtree's root, and the subtree roots,
+    /// taken as leaves, have the tree's root: the two checks of a bundle's subtree proofs.
+    #[test]
+    fn subtree_paths_lead_through_the_subtree_roots_to_the_root() {
+        for n in 1..70usize {
+            let leaves: Vec<[u8; 32]> = (0..n).map(|i| merkle::leaf(&i.to_be_bytes())).collect();
+            let levels = Levels::new(leaves.clone());
+            for height in 0..=tree_height(n as u64) + 1 {
+                let roots = levels.level(height);
+                let width = 1usize << height;
+                assert_eq!(roots.len(), n.div_ceil(width), "roots of {n} at {height}");
+                assert_eq!(merkle::root(roots), levels.root(), "{n} at {height}");
+                for (i, leaf) in leaves.iter().enumerate() {
+                    let (j, at, size) = subtree_of(i as u64, n as u64, height);
+                    let path = levels.path_below(i, height).unwrap();
+                    assert!(
+                        verify_inclusion(leaf, at, size, &path, &roots[j as usize]),
+                        "leaf {i} of {n} at {height}"
+                    );
+                    let mut wrong = roots.to_vec();
+                    wrong[j as usize][0] ^= 1;
+                    assert!(!verify_inclusion(leaf, at, size, &path, &wrong[j as usize]));
+                }
+            }
+            assert_eq!(tree_height(n as u64), (n as f64).log2().ceil() as u32);
         }
     }
 }

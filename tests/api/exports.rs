@@ -361,18 +361,46 @@ async fn tampering_with_a_bundle_is_detected_and_named(backend: Backend) {
         Some(name_of(r)),
     );
 
-    // A proof node.
+    // A proof node: a bundle of all the tenant's runs proves its records to subtree roots
+    // its anchor lines list (docs/exports.md, "Subtree roots"); one of them changed.
     let mut l = original.clone();
-    let r = *records
-        .iter()
-        .find(|i| !original[**i]["proof"].as_array().unwrap().is_empty())
-        .unwrap();
+    let a = (0..l.len())
+        .find(|i| l[*i]["type"] == json!("anchor") && l[*i].get("subtree_roots").is_some())
+        .expect("a bundle of all runs lists subtree roots");
+    let seq = l[a]["entry"]["seq"].as_i64().unwrap();
+    l[a]["subtree_roots"][0] = json!("00".repeat(32));
+    expect(
+        join(&l),
+        "SUBTREE_ROOTS_INVALID",
+        "anchors",
+        Some(format!("ledger:{seq}")),
+    );
+    // A proof node of a record, in a bundle of records with audit paths: one run's, whose
+    // few records prove to their subtree roots or to the anchor's root itself.
+    let run = run_ids(&app, &auditor).await[0].clone();
+    let one = request(&app, &auditor, json!({"runId": run})).await["exportId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        finished(&app, &auditor, &one).await["status"],
+        json!("COMPLETED")
+    );
+    let one = lines(
+        &download(&app.address, Some(&auditor), &one, None)
+            .await
+            .body,
+    );
+    let r = (0..one.len())
+        .find(|i| one[*i]["type"] == json!("record") && one[*i]["proof"][0].is_string())
+        .expect("a record of one run has an audit path");
+    let mut l = one.clone();
     l[r]["proof"][0] = json!("00".repeat(32));
     expect(
         join(&l),
         "RECORD_PROOF_INVALID",
         "records",
-        Some(name_of(r)),
+        Some(one[r]["name"].as_str().unwrap().to_string()),
     );
 
     // The manifest.
@@ -871,6 +899,22 @@ mod independent {
     }
 
     /// RFC 9162 §2.1.3.2.
+    /// RFC 6962 §2.1's MTH of hashes taken as leaf hashes (one hash is its own MTH): split at
+    /// the largest power of two below the count, `SHA-256(0x01 ‖ left ‖ right)`.
+    fn mth(hashes: &[[u8; 32]]) -> [u8; 32] {
+        match hashes.len() {
+            0 => sha(&[]),
+            1 => hashes[0],
+            n => {
+                let mut k = 1;
+                while k * 2 < n {
+                    k *= 2;
+                }
+                node(&mth(&hashes[..k]), &mth(&hashes[k..]))
+            }
+        }
+    }
+
     fn included(
         leaf: [u8; 32],
         index: u64,
@@ -1016,8 +1060,8 @@ mod independent {
             .map(|l| serde_json::from_slice(l).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
         let manifest = lines.last().ok_or("empty")?;
-        if manifest["type"] != "manifest" || manifest["format"] != "runledger.bundle.v1" {
-            return Err("the last line is not a v1 manifest".into());
+        if manifest["type"] != "manifest" || manifest["format"] != "runledger.bundle.v2" {
+            return Err("the last line is not a v2 manifest".into());
         }
         // Members: consecutive lines of one type, in the manifest's order.
         let member_of = |t: &str| match t {
@@ -1067,7 +1111,9 @@ mod independent {
         if manifest["tenant"] != tenant || manifest["checkpoint"]["tree_size"] != size {
             return Err("the manifest does not name the checkpoint".into());
         }
-        let mut anchors: HashMap<String, ([u8; 32], u64, i64)> = HashMap::new();
+        // Anchor id → (merkle root, leaf count, seq, subtree height and roots).
+        type Subtrees = Option<(u32, Vec<[u8; 32]>)>;
+        let mut anchors: HashMap<String, ([u8; 32], u64, i64, Subtrees)> = HashMap::new();
         let mut request_seq = None;
         let mut checked = 0;
         for l in &lines[1..lines.len() - 1] {
@@ -1104,13 +1150,24 @@ mod independent {
                                 l["entry"]["after_state"].as_str().ok_or("anchor state")?,
                             )
                             .map_err(|e| e.to_string())?;
+                            let root = hash32(&state["merkle_root"])?;
+                            let count = state["records"].as_u64().ok_or("records")?;
+                            let subtrees = match l.get("subtree_height") {
+                                None => None,
+                                Some(k) => {
+                                    let k = k.as_u64().filter(|k| *k < 64).ok_or("height")? as u32;
+                                    let roots = proof(&l["subtree_roots"])?;
+                                    if roots.len() as u64 != count.div_ceil(1 << k)
+                                        || mth(&roots) != root
+                                    {
+                                        return Err(format!("anchor {seq}'s subtree roots"));
+                                    }
+                                    Some((k, roots))
+                                }
+                            };
                             anchors.insert(
                                 l["entry"]["entity_id"].as_str().unwrap_or("").to_string(),
-                                (
-                                    hash32(&state["merkle_root"])?,
-                                    state["records"].as_u64().ok_or("records")?,
-                                    seq,
-                                ),
+                                (root, count, seq, subtrees),
                             );
                         }
                         _ => checked += 1,
@@ -1122,21 +1179,29 @@ mod independent {
                     if record["tenant_id"] != tenant {
                         return Err("a record of another tenant".into());
                     }
-                    let (root, count, seq) = anchors
+                    let (root, count, seq, subtrees) = anchors
                         .get(l["anchor"].as_str().unwrap_or(""))
                         .ok_or("a record whose anchor is not in the bundle")?;
                     if Some(*seq) >= request_seq {
                         return Err("a record anchored after the request".into());
                     }
                     let index = l["leaf_index"].as_u64().ok_or("leaf_index")?;
+                    // With subtree roots the proof leads to the root of the record's subtree
+                    // of 2^k leaves (the last one holds what is left).
+                    let (at, width, to) = match subtrees {
+                        None => (index, *count, Some(root)),
+                        Some((k, roots)) => {
+                            let j = index >> k;
+                            let width = (1u64 << k).min(count.saturating_sub(j << k));
+                            (index - (j << k), width, roots.get(j as usize))
+                        }
+                    };
+                    let path = proof(&l["proof"])?;
                     if l["leaf_count"].as_u64() != Some(*count)
-                        || !included(
-                            sha(&[text.as_bytes()]),
-                            index,
-                            *count,
-                            &proof(&l["proof"])?,
-                            root,
-                        )
+                        || index >= *count
+                        || !to.is_some_and(|to| {
+                            included(sha(&[text.as_bytes()]), at, width, &path, to)
+                        })
                     {
                         return Err(format!("record {} is not in its batch", l["name"]));
                     }
@@ -1602,5 +1667,57 @@ async fn a_bundle_of_many_runs_holds_each_run_once(backend: Backend) {
         ))
         .await[0];
     assert_eq!(steps, stored_steps);
+    // Every anchor line of a bundle of all runs lists its batch's leaves (height 0) when the
+    // batch has more than one, and no record carries an audit path.
+    let all = lines(&body);
+    for l in all.iter().filter(|l| l["type"] == json!("anchor")) {
+        if l.get("subtree_height").is_some() {
+            assert_eq!(l["subtree_height"], json!(0), "{l}");
+        }
+    }
+    assert!(
+        all.iter()
+            .filter(|l| l["type"] == json!("record"))
+            .all(|l| l["proof"] == json!([]))
+    );
+    independent::verify(&body, &verifier_key(&app)).expect("the independent verifier accepts it");
+
+    // A bundle of a part of the runs proves its records to subtrees of two or more leaves:
+    // audit paths within their subtree, through roots its anchor lines list.
+    let id = request(&app, &auditor, json!({"runs": {"model": "gpt-4o"}})).await["exportId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = finished(&app, &auditor, &id).await;
+    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
+    let body = download(&app.address, Some(&auditor), &id, None).await.body;
+    let report = check(&body, &verifier_key(&app));
+    assert_eq!(report.status, "VERIFIED", "{:?}", report.problems);
+    independent::verify(&body, &verifier_key(&app)).expect("the independent verifier accepts it");
+    let part = lines(&body);
+    let heights: Vec<u64> = part
+        .iter()
+        .filter_map(|l| l.get("subtree_height").and_then(Value::as_u64))
+        .collect();
+    assert!(
+        heights.iter().any(|h| *h > 0),
+        "subtrees higher than a leaf: {heights:?}"
+    );
+    assert!(
+        part.iter()
+            .any(|l| l["type"] == json!("record") && l["proof"][0].is_string()),
+        "records with paths inside their subtrees"
+    );
+    let gpt4o = app
+        .store
+        .query_i64(&format!(
+            "SELECT COUNT(*) FROM llm_runs WHERE tenant_id = '{TENANT}' AND model = 'gpt-4o'"
+        ))
+        .await[0];
+    let exported = part
+        .iter()
+        .filter(|l| l["table"] == json!("llm_runs"))
+        .count();
+    assert_eq!(exported as i64, gpt4o);
 }
 both!(a_bundle_of_many_runs_holds_each_run_once);
