@@ -306,6 +306,20 @@ fn join(lines: &[Value]) -> Vec<u8> {
     out
 }
 
+/// The bytes of a bundle of `scope`, requested, built, downloaded and verified.
+async fn verified_bundle(app: &TestApp, key: &str, scope: Value) -> Vec<u8> {
+    let id = request(app, key, scope).await["exportId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = finished(app, key, &id).await;
+    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
+    let body = download(&app.address, Some(key), &id, None).await.body;
+    let report = check(&body, &verifier_key(app));
+    assert_eq!(report.status, "VERIFIED", "{:?}", report.problems);
+    body
+}
+
 /// Each part of a downloaded bundle tampered in turn is detected, and named.
 async fn tampering_with_a_bundle_is_detected_and_named(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -378,19 +392,7 @@ async fn tampering_with_a_bundle_is_detected_and_named(backend: Backend) {
     // A proof node of a record, in a bundle of records with audit paths: one run's, whose
     // few records prove to their subtree roots or to the anchor's root itself.
     let run = run_ids(&app, &auditor).await[0].clone();
-    let one = request(&app, &auditor, json!({"runId": run})).await["exportId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        finished(&app, &auditor, &one).await["status"],
-        json!("COMPLETED")
-    );
-    let one = lines(
-        &download(&app.address, Some(&auditor), &one, None)
-            .await
-            .body,
-    );
+    let one = lines(&verified_bundle(&app, &auditor, json!({"runId": run})).await);
     let r = (0..one.len())
         .find(|i| one[*i]["type"] == json!("record") && one[*i]["proof"][0].is_string())
         .expect("a record of one run has an audit path");
@@ -1625,15 +1627,7 @@ async fn a_bundle_of_many_runs_holds_each_run_once(backend: Backend) {
         )
         .await;
     }
-    let id = request(&app, &auditor, json!({"runs": {}})).await["exportId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let done = finished(&app, &auditor, &id).await;
-    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
-    let body = download(&app.address, Some(&auditor), &id, None).await.body;
-    let report = check(&body, &verifier_key(&app));
-    assert_eq!(report.status, "VERIFIED", "{:?}", report.problems);
+    let body = verified_bundle(&app, &auditor, json!({"runs": {}})).await;
     let mut runs: Vec<String> = Vec::new();
     let mut steps = 0;
     for line in lines(&body) {
@@ -1684,15 +1678,7 @@ async fn a_bundle_of_many_runs_holds_each_run_once(backend: Backend) {
 
     // A bundle of a part of the runs proves its records to subtrees of two or more leaves:
     // audit paths within their subtree, through roots its anchor lines list.
-    let id = request(&app, &auditor, json!({"runs": {"model": "gpt-4o"}})).await["exportId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let done = finished(&app, &auditor, &id).await;
-    assert_eq!(done["status"], json!("COMPLETED"), "{done}");
-    let body = download(&app.address, Some(&auditor), &id, None).await.body;
-    let report = check(&body, &verifier_key(&app));
-    assert_eq!(report.status, "VERIFIED", "{:?}", report.problems);
+    let body = verified_bundle(&app, &auditor, json!({"runs": {"model": "gpt-4o"}})).await;
     independent::verify(&body, &verifier_key(&app)).expect("the independent verifier accepts it");
     let part = lines(&body);
     let heights: Vec<u64> = part
