@@ -457,7 +457,8 @@ pub(crate) async fn build(
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut written = 0u64;
     let mut record_hashes: Vec<[u8; 32]> = Vec::new();
-    while let Some(chunk) = walk.next(&db.conn).await? {
+    let mut walk = walk.ahead(db.conn.clone());
+    while let Some(chunk) = walk.next().await? {
         match chunk {
             Chunk::Entries(entries) => {
                 for e in &entries {

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::Value;
 
@@ -173,6 +173,25 @@ pub struct Walk {
     done: bool,
 }
 
+/// A [`Walk`] reading ahead ([`Walk::ahead`]).
+pub struct Ahead {
+    chunks: tokio::sync::mpsc::Receiver<AppResult<Chunk>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Ahead {
+    /// The next chunk; `None` once the scope is walked.
+    pub async fn next(&mut self) -> AppResult<Option<Chunk>> {
+        self.chunks.recv().await.transpose()
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Rows after (`anchor`, `key`) in the walk's order.
 fn after<C: ColumnTrait>(
     order: WalkOrder,
@@ -242,6 +261,26 @@ impl Walk {
                 count_runs(db, t, &run_condition(t, filter, WalkOrder::Key)?).await
             }
         }
+    }
+
+    /// The walk run ahead in a task of its own: the next chunk is read (and decoded) from the
+    /// database while the caller writes the last one. A channel of one chunk keeps memory
+    /// bounded; dropping the [`Ahead`] stops the task.
+    pub fn ahead(mut self, db: DatabaseConnection) -> Ahead {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            loop {
+                let (chunk, last) = match self.next(&db).await {
+                    Ok(Some(chunk)) => (Ok(chunk), false),
+                    Ok(None) => break,
+                    Err(e) => (Err(e), true),
+                };
+                if tx.send(chunk).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+        Ahead { chunks: rx, task }
     }
 
     /// The next chunk; `None` once the scope is walked.
