@@ -395,35 +395,47 @@ impl Walk {
         self.note_end(runs.len(), last);
         let run_ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
         let traces: Vec<String> = runs.iter().filter_map(|r| r.trace_id.clone()).collect();
-        let steps = trace_steps::Entity::find()
-            .filter(trace_steps::Column::TenantId.eq(&t))
-            .filter(trace_steps::Column::TraceId.is_in(traces))
-            .order_by_asc(trace_steps::Column::TraceId)
-            .order_by_asc(trace_steps::Column::StepIndex)
-            .all(db)
-            .await
-            .context("read steps to export")?;
-        let governance = governance_events::Entity::find()
-            .filter(governance_events::Column::TenantId.eq(&t))
-            .filter(governance_events::Column::RunId.is_in(run_ids.clone()))
-            .all(db)
-            .await
-            .context("read policy events to export")?;
+        // The four reads go out at once, each on a connection of its own: on PostgreSQL the
+        // server works on them in parallel instead of waiting for one round trip at a time.
+        let steps = async {
+            trace_steps::Entity::find()
+                .filter(trace_steps::Column::TenantId.eq(&t))
+                .filter(trace_steps::Column::TraceId.is_in(traces))
+                .order_by_asc(trace_steps::Column::TraceId)
+                .order_by_asc(trace_steps::Column::StepIndex)
+                .all(db)
+                .await
+                .context("read steps to export")
+        };
+        let governance = async {
+            governance_events::Entity::find()
+                .filter(governance_events::Column::TenantId.eq(&t))
+                .filter(governance_events::Column::RunId.is_in(run_ids.clone()))
+                .all(db)
+                .await
+                .context("read policy events to export")
+        };
         // By correlation alone, which its index serves (SQLite would otherwise take the
         // tenant's time index and scan every record of the tenant); other owners' records
         // are dropped here.
-        let mut system = system_records::Entity::find()
-            .filter(system_records::Column::CorrelationId.is_in(run_ids.clone()))
-            .all(db)
-            .await
-            .context("read correlated system records to export")?;
+        let system = async {
+            system_records::Entity::find()
+                .filter(system_records::Column::CorrelationId.is_in(run_ids.clone()))
+                .all(db)
+                .await
+                .context("read correlated system records to export")
+        };
+        let telemetry = async {
+            telemetry_samples::Entity::find()
+                .filter(telemetry_samples::Column::TenantId.eq(&t))
+                .filter(telemetry_samples::Column::RunId.is_in(run_ids.clone()))
+                .all(db)
+                .await
+                .context("read telemetry to export")
+        };
+        let (steps, governance, mut system, telemetry) =
+            tokio::try_join!(steps, governance, system, telemetry)?;
         system.retain(|s| s.tenant_id.as_deref() == Some(t.as_str()));
-        let telemetry = telemetry_samples::Entity::find()
-            .filter(telemetry_samples::Column::TenantId.eq(&t))
-            .filter(telemetry_samples::Column::RunId.is_in(run_ids))
-            .all(db)
-            .await
-            .context("read telemetry to export")?;
         // Read through the run and correlation indexes (an ORDER BY id would have the planner
         // walk the tenant's whole table in id order instead) and grouped per run here, each
         // group in id order.
