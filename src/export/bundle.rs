@@ -23,7 +23,7 @@ use super::{ExportSettings, ExportSpec};
 use crate::canonical::{canonical_json, timestamp};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Context};
-use crate::ledger::anchor::anchor_leaves;
+use crate::ledger::anchor::{AnchorState, anchor_leaves};
 use crate::ledger::checkpoint::{self, LedgerKeys};
 use crate::ledger::note::{self, NoteVerifier};
 use crate::ledger::proof::{Levels, tree_height};
@@ -392,12 +392,7 @@ pub(crate) async fn build(
         .context("read the ledger's anchors")?;
     let anchored_leaves: u64 = anchor_rows
         .iter()
-        .filter_map(|(_, _, state)| {
-            serde_json::from_str::<Value>(state.as_deref()?)
-                .ok()?
-                .get("records")?
-                .as_u64()
-        })
+        .filter_map(|(_, _, state)| AnchorState::parse(state.as_deref()).records)
         .sum();
     let anchors: Anchors = anchor_rows
         .into_iter()
@@ -639,15 +634,7 @@ async fn load_batch(
     height: u32,
 ) -> AppResult<Batch> {
     let anchor = entry_at(db, tenant_id, seq).await?;
-    let claimed = anchor
-        .after_state
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|s| {
-            s.get("merkle_root")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+    let claimed = AnchorState::parse(anchor.after_state.as_deref()).merkle_root;
     macro_rules! hashes {
         ($entity:ident) => {{
             let rows: Vec<String> = $entity::Entity::find()

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::bundle::{FORMAT_VERSION, READABLE_FORMATS};
 use crate::canonical::timestamp;
+use crate::ledger::anchor::AnchorState;
 use crate::ledger::note::{self, NoteError, NoteVerifier};
 use crate::ledger::proof::{subtree_of, verify_consistency, verify_inclusion};
 use crate::ledger::{entry_hash, merkle};
@@ -476,10 +477,6 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
             }
             "anchors" => {
                 if let Some(e) = check_entry(&mut s, member, &line) {
-                    let state: Option<Value> = e
-                        .after_state
-                        .as_deref()
-                        .and_then(|t| serde_json::from_str(t).ok());
                     if e.category != "ANCHOR" || e.event_type != "EVIDENCE_BATCH_ANCHORED" {
                         s.problem(
                             "MALFORMED",
@@ -489,14 +486,9 @@ pub fn verify(input: impl BufRead, opts: &Options) -> std::io::Result<Report> {
                         );
                         continue;
                     }
-                    let root = state
-                        .as_ref()
-                        .and_then(|v| text(v, "merkle_root"))
-                        .and_then(|h| merkle::parse_hash(&h));
-                    let records = state
-                        .as_ref()
-                        .and_then(|v| v.get("records"))
-                        .and_then(Value::as_u64);
+                    let state = AnchorState::parse(e.after_state.as_deref());
+                    let root = state.merkle_root.as_deref().and_then(merkle::parse_hash);
+                    let records = state.records;
                     let (root, subtrees) = match subtrees_of(&line, root, records) {
                         Ok(subtrees) => (root, subtrees),
                         Err(why) => {

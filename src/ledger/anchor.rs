@@ -22,3 +22,26 @@ pub fn anchor_leaves(mut per_table: [Vec<[u8; 32]>; 5]) -> Vec<[u8; 32]> {
     }
     leaves
 }
+
+/// What an `EVIDENCE_BATCH_ANCHORED` entry's `after_state` claims: the batch's Merkle root
+/// (hex) and its leaf count, each `None` when absent or not of its type.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnchorState {
+    pub merkle_root: Option<String>,
+    pub records: Option<u64>,
+}
+
+impl AnchorState {
+    /// Reads the claim from the entry's stored `after_state` text.
+    pub fn parse(after_state: Option<&str>) -> AnchorState {
+        let state: Option<serde_json::Value> =
+            after_state.and_then(|t| serde_json::from_str(t).ok());
+        let field = |name: &str| state.as_ref().and_then(|s| s.get(name));
+        AnchorState {
+            merkle_root: field("merkle_root")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            records: field("records").and_then(|v| v.as_u64()),
+        }
+    }
+}

@@ -7,14 +7,13 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     Statement,
 };
-use serde_json::Value;
 
 use super::report::{Anomaly, AnomalyKind};
 use crate::canonical::{
     governance_json, hash_json, run_json, step_json, system_json, telemetry_json,
 };
 use crate::error::{AppResult, Context};
-use crate::ledger::anchor::anchor_leaves;
+use crate::ledger::anchor::{AnchorState, anchor_leaves};
 use crate::ledger::{PLATFORM_LEDGER, merkle};
 use entity::{
     audit_ledger, governance_events, llm_runs, system_records, telemetry_samples, trace_steps,
@@ -33,16 +32,12 @@ impl AnchorClaim {
         if e.category != "ANCHOR" || e.event_type != "EVIDENCE_BATCH_ANCHORED" {
             return None;
         }
-        let state: Option<Value> = e
-            .after_state
-            .as_deref()
-            .and_then(|t| serde_json::from_str(t).ok());
-        let field = |name: &str| state.as_ref().and_then(|s| s.get(name).cloned());
+        let state = AnchorState::parse(e.after_state.as_deref());
         Some(AnchorClaim {
             seq: e.seq,
             anchor_id: e.entity_id.clone(),
-            merkle_root: field("merkle_root").and_then(|v| v.as_str().map(str::to_string)),
-            records: field("records").and_then(|v| v.as_u64()),
+            merkle_root: state.merkle_root,
+            records: state.records,
         })
     }
 }
