@@ -67,6 +67,33 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// The run rollups the stats read (derived data, never evidence).
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsCommand {
+    /// Replace tenants' rollups by those recomputed from their evidence (each tenant in one
+    /// transaction holding its writes); prints `tenant rows` per tenant.
+    Rebuild {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Compare tenants' rollups with their evidence, changing nothing; prints each difference
+    /// and exits non-zero when there is one.
+    Check {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -135,8 +135,81 @@ impl Db {
         Ok(WriteTx { txn, _gate: gate })
     }
 
+    /// Starts a read-only transaction that sees one snapshot of the database throughout
+    /// (REPEATABLE READ on PostgreSQL; on SQLite in WAL mode every read transaction does).
+    pub async fn begin_snapshot(&self) -> AppResult<DatabaseTransaction> {
+        let txn = match self.backend() {
+            DbBackend::Postgres => {
+                self.conn
+                    .begin_with_config(
+                        Some(sea_orm::IsolationLevel::RepeatableRead),
+                        Some(sea_orm::AccessMode::ReadOnly),
+                    )
+                    .await
+            }
+            _ => self.conn.begin().await,
+        };
+        txn.context("begin a read snapshot")
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> AppResult<()> {
         self.conn.ping().await.context("ping the database")
+    }
+}
+
+/// A SQL statement written as text with values bound in place: `?` on SQLite, `$n` on
+/// PostgreSQL.
+pub struct Sql {
+    backend: DbBackend,
+    text: String,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Sql {
+    pub fn new(backend: DbBackend) -> Sql {
+        Sql {
+            backend,
+            text: String::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<sea_orm::Value>) -> &mut Sql {
+        self.values.push(value.into());
+        if self.backend == DbBackend::Postgres {
+            self.text.push('$');
+            self.text.push_str(&self.values.len().to_string());
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    /// Appends `(v1, v2, …)` with every value bound.
+    pub fn bind_list<V: Into<sea_orm::Value>>(&mut self, values: impl IntoIterator<Item = V>) {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v);
+        }
+        self.push(")");
+    }
+
+    pub fn statement(self) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
 }

@@ -38,6 +38,7 @@ pub mod ingest;
 #[cfg(test)]
 mod layering;
 pub mod ledger;
+pub mod rollup;
 pub mod seed;
 pub mod startup;
 

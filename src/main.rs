@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use runledger::config::{
     Cli, Command, DatabaseArgs, ExportCommandArgs, IngestCommand, KeysCommand, LedgerArgs,
-    LogFormat, ServeArgs, TenantsCommand, VerifyArgs, VerifyBundleArgs,
+    LogFormat, RollupsCommand, ServeArgs, TenantsCommand, VerifyArgs, VerifyBundleArgs,
 };
 use runledger::db::{Db, redact_url};
 use runledger::domain::Role;
@@ -473,6 +473,55 @@ async fn run(command: Command) -> AppResult<()> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Command::Rollups {
+            command: RollupsCommand::Rebuild { database, tenant },
+        } => {
+            let db = open(&database).await?;
+            for tenant in rollup_tenants(&db, tenant).await? {
+                let rows = runledger::rollup::rebuild(&db, &tenant).await?;
+                println!("{tenant} {rows}");
+            }
+            Ok(())
+        }
+        Command::Rollups {
+            command: RollupsCommand::Check { database, tenant },
+        } => {
+            let db = open(&database).await?;
+            let mut differences = 0;
+            for tenant in rollup_tenants(&db, tenant).await? {
+                for d in runledger::rollup::check(&db, &tenant).await? {
+                    differences += 1;
+                    println!(
+                        "{tenant} {} {}/{}/{}: stored {:?}, from the evidence {:?}",
+                        d.key.bucket_start,
+                        d.key.provider,
+                        d.key.model,
+                        d.key.execution_status,
+                        d.stored,
+                        d.from_evidence
+                    );
+                }
+            }
+            if differences > 0 {
+                return Err(AppError::Conflict(format!(
+                    "{differences} rollup rows differ from the evidence; \
+                     `runledger rollups rebuild` recomputes them"
+                )));
+            }
+            println!("rollups match the evidence");
+            Ok(())
+        }
+    }
+}
+
+/// The tenant asked for (which must exist), or every tenant.
+async fn rollup_tenants(db: &Db, tenant: Option<String>) -> AppResult<Vec<String>> {
+    match tenant {
+        Some(t) => {
+            auth::require_tenant(db, &t).await?;
+            Ok(vec![t])
+        }
+        None => runledger::rollup::tenants(db).await,
     }
 }
 

@@ -15,6 +15,8 @@ mod m20261201_000006_protect_tenants_keys;
 mod m20261202_000007_span_usage;
 mod m20261202_000008_export_jobs;
 mod m20261202_000009_partial_session_indexes;
+mod m20261204_000010_run_rollups;
+pub mod rollups;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -32,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_span_usage::Migration),
             Box::new(m20261202_000008_export_jobs::Migration),
             Box::new(m20261202_000009_partial_session_indexes::Migration),
+            Box::new(m20261204_000010_run_rollups::Migration),
         ]
     }
 }

@@ -73,7 +73,7 @@ impl AuditFilter {
         }
     }
 
-    fn condition(&self, tenant_id: &str) -> Condition {
+    pub(crate) fn condition(&self, tenant_id: &str) -> Condition {
         use audit_ledger::Column as C;
         let mut c = Condition::all().add(C::TenantId.eq(tenant_id));
         if let Some(cats) = &self.category {

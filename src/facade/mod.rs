@@ -20,6 +20,7 @@ pub mod record;
 pub mod runs;
 pub mod settings;
 pub mod shared;
+pub mod stats;
 pub mod system;
 
 use std::sync::Arc;

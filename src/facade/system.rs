@@ -75,7 +75,7 @@ impl SystemFilter {
     }
 
     /// Every record the filter selects: any of its owner branches.
-    fn condition(&self, tenant_id: &str) -> Condition {
+    pub(crate) fn condition(&self, tenant_id: &str) -> Condition {
         self.branches(tenant_id)
             .into_iter()
             .map(|(_, branch)| branch)

@@ -13,6 +13,7 @@ pub mod plain;
 pub mod rows;
 pub mod runs;
 pub mod settings;
+pub mod stats;
 pub mod system;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -26,6 +27,7 @@ pub struct Query(
     audit::AuditQuery,
     keys::KeysQuery,
     settings::SettingsQuery,
+    stats::StatsQuery,
 );
 
 /// The root mutation: writes, by topic.

@@ -311,6 +311,8 @@ pub async fn store(db: &Db, tenant_id: &str, batch: EvidenceBatch) -> AppResult<
     if anchor.is_some() {
         link_to_anchor(&mut batch, &anchor_id);
     }
+    // Derived sums of the runs, kept with them (read before the rows are inserted).
+    crate::rollup::maintain(&tx.txn, tenant_id, &batch.runs, &batch.steps).await?;
     insert_rows::<llm_runs::ActiveModel, _>(&tx.txn, tenant_id, "llm_runs", batch.runs).await?;
     if db.backend() == DbBackend::Postgres {
         insert_steps_unnest(&tx.txn, tenant_id, &batch.steps).await?;

@@ -157,6 +157,12 @@ stored_vocabulary! {
         Export = "export",
         /// The list of export records.
         ExportList = "export_list",
+        /// Aggregates of runs (`llmRunStats`).
+        LlmRunStats = "llm_run_stats",
+        /// Aggregates of system records (`systemRecordStats`).
+        SystemRecordStats = "system_record_stats",
+        /// Aggregates of ledger entries (`auditStats`).
+        AuditStats = "audit_stats",
     }
 }
 

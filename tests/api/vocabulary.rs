@@ -40,6 +40,9 @@ const WRITTEN_BY_THE_SERVER: &[(&str, &str, &str)] = &[
     ("ACCESS", "EVIDENCE_READ", "audit_ledger"),
     ("ACCESS", "EVIDENCE_READ", "export"),
     ("ACCESS", "EVIDENCE_READ", "export_list"),
+    ("ACCESS", "EVIDENCE_READ", "llm_run_stats"),
+    ("ACCESS", "EVIDENCE_READ", "system_record_stats"),
+    ("ACCESS", "EVIDENCE_READ", "audit_stats"),
     // Compliance exports.
     ("EXPORT", "EXPORT_REQUESTED", "log_export"),
     ("EXPORT", "EXPORT_COMPLETED", "log_export"),

@@ -85,7 +85,7 @@ impl RunFilter {
         )
     }
 
-    fn condition(&self, tenant_id: &str) -> Condition {
+    pub(crate) fn condition(&self, tenant_id: &str) -> Condition {
         use llm_runs::Column as C;
         let mut c = Condition::all().add(C::TenantId.eq(tenant_id));
         let eq = |c: Condition, col: C, v: &Option<String>| match v {
@@ -298,6 +298,9 @@ impl Facade {
 
     /// How many runs match the filter (computed only when asked for).
     pub async fn count_llm_runs(&self, filter: &RunFilter) -> AppResult<u64> {
+        if let Some(n) = self.count_runs_from_rollups(filter).await? {
+            return Ok(n);
+        }
         let scope = self.scope(Permission::ReadEvidence)?;
         llm_runs::Entity::find()
             .filter(filter.condition(scope.tenant_id))
