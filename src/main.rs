@@ -673,6 +673,7 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     let addr = server.address();
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), "runledger listening");
     println!("GraphiQL: http://{addr}/graphiql");
+    println!("Dashboard: http://{addr}/dashboard");
     if let Some(key) = &demo_key {
         println!("Demo key (role auditor, tenant {DEMO_TENANT}): {key}");
     }

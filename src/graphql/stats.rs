@@ -223,7 +223,7 @@ pub struct StatsAsOf(AsOf);
 #[Object]
 impl StatsAsOf {
     /// Entries of the tenant's ledger when the figures were read: they reflect exactly the
-    /// evidence anchored by entries `0 .. treeSize - 1`.
+    /// evidence anchored by entries 1 to `treeSize`.
     async fn tree_size(&self) -> i64 {
         self.0.tree_size
     }

@@ -8,13 +8,14 @@
 //! - [`envelope`]: the GraphQL JSON error envelope and the status an error calls for;
 //! - [`caller`]: the extractor that says who is asking (bearer key, client address, rate limit);
 //! - the handlers: [`graphql`] (GraphQL over HTTP), [`otlp`] (`POST /v1/traces`), [`graphiql`]
-//!   (the IDE page and its assets), [`ops`] (health, readiness, checkpoint key, metrics),
+//!   (the IDE page and its assets), [`dashboard`] (the dashboard page and its assets), [`ops`] (health, readiness, checkpoint key, metrics),
 //!   [`exports`] (`GET /exports/{id}`, the download of an export);
 //! - [`router`]: which path goes to which handler, and the layers every request passes;
 //! - [`connections`]: the accept loop (HTTP/1.1, header-read timeout, graceful shutdown).
 
 pub mod caller;
 pub mod connections;
+pub mod dashboard;
 pub mod documents;
 pub mod envelope;
 pub mod exports;

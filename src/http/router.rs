@@ -16,6 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::AppError;
 
+use super::dashboard;
 use super::envelope;
 use super::graphiql::{self, GraphiqlPage};
 use super::metrics::Metrics;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::serve_metrics))
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .merge(graphiql::router(page))
+        .merge(dashboard::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn_with_state(

@@ -194,10 +194,12 @@ impl Served {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url_line = lines.next().unwrap().unwrap();
+        let dashboard_line = lines.next().unwrap().unwrap();
         let key_line = lines.next().unwrap().unwrap();
         let graphiql = url_line.strip_prefix("GraphiQL: ").unwrap().to_string();
         let key = key_line.rsplit(' ').next().unwrap().to_string();
         let base = graphiql.trim_end_matches("/graphiql").to_string();
+        assert_eq!(dashboard_line, format!("Dashboard: {base}/dashboard"));
         Served {
             child,
             graphiql,

@@ -462,7 +462,8 @@ mod tests {
             "UTC",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("more than 1000 buckets"), "{err}");
+        let message = err.client_message();
+        assert!(message.contains("more than 1000 buckets"), "{message}");
         assert!(
             TimeAxis::new(
                 at("2026-01-01T00:00:00Z"),

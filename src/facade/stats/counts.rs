@@ -279,7 +279,7 @@ impl Facade {
         // The entries of the ledger state the answer names, no later ones.
         let select = audit_ledger::Entity::find()
             .filter(filter.condition(scope.tenant_id))
-            .filter(audit_ledger::Column::Seq.lt(as_of.tree_size))
+            .filter(audit_ledger::Column::Seq.lte(as_of.tree_size))
             .filter(audit_ledger::Column::OccurredAt.gte(axis.from))
             .filter(audit_ledger::Column::OccurredAt.lt(axis.to));
         let cells = count_cells(

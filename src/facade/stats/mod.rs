@@ -118,8 +118,8 @@ fn group<M: Measure>(
 
 /// Reads the ledger state of the tenant inside the snapshot `txn`.
 async fn as_of(txn: &DatabaseTransaction, tenant_id: &str) -> AppResult<AsOf> {
-    let head = crate::ledger::head_seq(txn, tenant_id).await?;
-    let tree_size = head.map_or(0, |h| h + 1);
+    // Seqs start at 1: the newest seq is the number of entries.
+    let tree_size = crate::ledger::head_seq(txn, tenant_id).await?.unwrap_or(0);
     use sea_orm::ColumnTrait;
     let checkpoint = ledger_checkpoints::Entity::find()
         .filter(ledger_checkpoints::Column::TenantId.eq(tenant_id))
