@@ -16,6 +16,8 @@ const { PostGraphileAmberPreset } = require("postgraphile/presets/amber");
 const { makePgService } = require("postgraphile/adaptors/pg");
 const { makePgSmartTagsFromFilePlugin } = require("postgraphile/utils");
 const { PostGraphileConnectionFilterPreset } = require("postgraphile-plugin-connection-filter");
+// Grouped aggregates (`groupedAggregates`), the peer of runledger's stats queries (issue 18).
+const { PgAggregatesPreset } = require("@graphile/pg-aggregates");
 
 const connectionString = process.env.DATABASE_URL;
 if (!connectionString) {
@@ -27,7 +29,7 @@ const poolMax = Number.parseInt(process.env.PG_POOL_MAX ?? "16", 10);
 
 /** @type {GraphileConfig.Preset} */
 const preset = {
-  extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset],
+  extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset],
   plugins: [makePgSmartTagsFromFilePlugin(path.join(here, "postgraphile.tags.json5"))],
   disablePlugins: [
     // Read-only, like the query side of runledger.

@@ -16,6 +16,11 @@
 //! `cargo run --release -p runledger-bench -- reads [--postgres URL] [--clients 16]
 //! [--requests 200]`
 //!
+//! `stats` measures the dashboards' aggregates on a 10,000-run and a 1,000,000-run tenant beside
+//! PostGraphile with `@graphile/pg-aggregates` (see `stats.rs`) and writes its report into
+//! BENCHMARKS.md: `cargo run --release -p runledger-bench -- stats [--postgres URL]
+//! [--clients 16] [--seconds 10] [--no-peer] [--no-write] [--seed-only]`
+//!
 //! `ledger` measures the audit ledger instead (see `ledger.rs`):
 //! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
 //! [--entries 1000000]`
@@ -29,6 +34,7 @@ mod peer;
 mod procs;
 mod queries;
 mod reads;
+mod stats;
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +49,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "compare", "drive"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "compare", "drive", "stats"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -438,6 +444,27 @@ async fn main() -> Result<(), String> {
             l.p50.as_secs_f64() * 1000.0,
             l.p99.as_secs_f64() * 1000.0
         );
+        return Ok(());
+    }
+    if args.what == "stats" {
+        let opts = stats::Options {
+            postgres_server: args
+                .postgres
+                .clone()
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            clients: args.clients.unwrap_or(16),
+            duration: Duration::from_secs(args.seconds),
+            warmup: Duration::from_secs(args.warmup_seconds),
+            peer: !args.no_peer,
+            backends: args.backends.clone(),
+            seed_only: args.seed_only,
+        };
+        let report = stats::run(opts).await?;
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{report}");
+        if !args.no_write && !args.seed_only {
+            queries::write_section("stats", &report)?;
+        }
         return Ok(());
     }
     if args.what == "queries" || args.what == "compare" {

@@ -497,14 +497,20 @@ fn report(
 
 /// Puts `report` into BENCHMARKS.md between its markers (appended the first time).
 pub fn write_report(report: &str) -> Result<(), String> {
-    const BEGIN: &str = "<!-- queries:begin (written by runledger-bench queries) -->";
-    const END: &str = "<!-- queries:end -->";
+    write_section("queries", report)
+}
+
+/// Replaces the section between `<!-- name:begin … -->` and `<!-- name:end -->` of
+/// BENCHMARKS.md with `report` (appending it when missing).
+pub fn write_section(name: &str, report: &str) -> Result<(), String> {
+    let begin = format!("<!-- {name}:begin (written by runledger-bench {name}) -->");
+    let end = format!("<!-- {name}:end -->");
     let path = repo_root().join("BENCHMARKS.md");
     let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    let section = format!("{BEGIN}\n{report}{END}");
-    let updated = match (text.find(BEGIN), text.find(END)) {
+    let section = format!("{begin}\n{report}{end}");
+    let updated = match (text.find(&begin), text.find(&end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{section}{}", &text[..b], &text[e + END.len()..])
+            format!("{}{section}{}", &text[..b], &text[e + end.len()..])
         }
         _ => format!("{}\n{section}\n", text.trim_end()),
     };

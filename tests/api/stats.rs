@@ -839,7 +839,10 @@ async fn record_and_ledger_stats_agree_with_sql(backend: Backend) {
         ))
         .await[0];
     assert!(newest_checkpoint >= tree_size);
-    assert_eq!(audit["asOf"]["checkpoint"]["treeSize"], json!(newest_checkpoint));
+    assert_eq!(
+        audit["asOf"]["checkpoint"]["treeSize"],
+        json!(newest_checkpoint)
+    );
     assert_eq!(audit["total"]["count"], json!(size));
     let want: Vec<String> = app
         .store

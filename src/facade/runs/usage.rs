@@ -47,9 +47,9 @@ pub(crate) fn usage_columns() -> StepColumns {
 impl RunUsage {
     /// The totals of `run` (if its record is stored) over `steps` (in index order).
     pub fn derive(run: Option<&llm_runs::Model>, steps: &[trace_steps::Model]) -> RunUsage {
-        let total = |own: Option<i64>, of: fn(&trace_steps::Model) -> Option<i64>| match own {
-            Some(v) if v > 0 => v,
-            _ => steps.iter().filter_map(of).sum(),
+        // The rule the run rollups sum by (`rollup::usage_total`), so stats and this view agree.
+        let total = |own: Option<i64>, of: fn(&trace_steps::Model) -> Option<i64>| {
+            crate::rollup::usage_total(own, steps.iter().map(of))
         };
         let named = |v: &str| (v != UNKNOWN).then(|| v.to_string());
         RunUsage {
