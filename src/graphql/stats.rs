@@ -97,17 +97,13 @@ impl StatsQuery {
         group_limit: Option<i32>,
     ) -> Result<LlmRunStats> {
         let asked = RunStatsAsked {
-            usage: reads(
-                ctx,
-                &[
-                    "inputTokens",
-                    "outputTokens",
-                    "cacheReadTokens",
-                    "cacheCreationTokens",
-                    "totalTokens",
-                    "costCents",
-                ],
-            ),
+            usage: [
+                reads(ctx, &["inputTokens", "totalTokens"]),
+                reads(ctx, &["outputTokens", "totalTokens"]),
+                reads(ctx, &["cacheReadTokens"]),
+                reads(ctx, &["cacheCreationTokens"]),
+                reads(ctx, &["costCents"]),
+            ],
             durations: reads(ctx, &["durationAvgMs", "completedRuns"]),
             percentiles: reads(ctx, &["durationP50Ms", "durationP90Ms", "durationP99Ms"]),
         };

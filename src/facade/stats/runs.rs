@@ -93,8 +93,10 @@ impl RunDimension {
 /// Which measures the caller's selection reads (the rest are not computed).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunStatsAsked {
-    /// Tokens or cost.
-    pub usage: bool,
+    /// Which usage sums, in the order of `migration::rollups::USAGE_KINDS` (input, output,
+    /// cache-read and cache-creation tokens, cost): each one not read from a run record costs a
+    /// look at its steps.
+    pub usage: [bool; 5],
     /// Average duration or completed runs.
     pub durations: bool,
     /// p50, p90 or p99 duration.
@@ -578,8 +580,8 @@ async fn raw_cells(
             format!("rl_s{i}"),
         );
     }
-    for (k, nullable) in USAGE_KINDS {
-        let e = if asked.usage {
+    for (i, (k, nullable)) in USAGE_KINDS.into_iter().enumerate() {
+        let e = if asked.usage[i] {
             let steps = format!(
                 "(SELECT SUM(s.{k}) FROM trace_steps s WHERE s.tenant_id = llm_runs.tenant_id \
                  AND s.trace_id = llm_runs.trace_id)"
@@ -593,13 +595,21 @@ async fn raw_cells(
         };
         select = select.column_as(Expr::cust(e), format!("rl_{k}"));
     }
-    let duration = duration_micros(backend, "llm_runs.started_at", "llm_runs.completed_at");
+    let (completed, duration) = if asked.durations {
+        let d = duration_micros(backend, "llm_runs.started_at", "llm_runs.completed_at");
+        (
+            "COUNT(llm_runs.completed_at)".to_string(),
+            format!("CAST(SUM({d}) AS BIGINT)"),
+        )
+    } else {
+        (
+            "CAST(0 AS BIGINT)".to_string(),
+            "CAST(0 AS BIGINT)".to_string(),
+        )
+    };
     select = select
-        .column_as(Expr::cust("COUNT(llm_runs.completed_at)"), "rl_completed")
-        .column_as(
-            Expr::cust(format!("CAST(SUM({duration}) AS BIGINT)")),
-            "rl_duration",
-        );
+        .column_as(Expr::cust(completed), "rl_completed")
+        .column_as(Expr::cust(duration), "rl_duration");
     for i in 0..dims.len() {
         select = select.group_by(Expr::cust(format!("rl_d{i}")));
     }
