@@ -214,7 +214,54 @@ fn applied(filters: serde_json::Value, axis: &TimeAxis, dims: &[&str]) -> serde_
     v
 }
 
+/// What one count question is: its permission, rows, flag and how its read is recorded.
+struct CountSpec<'a, E: EntityTrait> {
+    permission: Permission,
+    /// The filter's validation, reported after the permission check.
+    valid: AppResult<()>,
+    request: StatsRequest,
+    dims: Vec<&'static str>,
+    /// The filter as the client sees it (for the access record).
+    filters: serde_json::Value,
+    /// The filtered rows of the window, given the tenant, the ledger state and the axis.
+    select: Box<dyn FnOnce(&str, &AsOf, &TimeAxis) -> Select<E> + Send + 'a>,
+    table: &'static str,
+    flag: &'static str,
+    record: (&'static str, EntityType, &'static str),
+}
+
 impl Facade {
+    /// Answers a count question in one snapshot and records the read.
+    async fn count_stats<E: EntityTrait>(&self, spec: CountSpec<'_, E>) -> AppResult<CountStats> {
+        let scope = self.scope(spec.permission)?;
+        spec.valid?;
+        let axis = spec.request.axis()?;
+        let limit = spec.request.group_limit()?;
+        check_dims(&spec.dims)?;
+        let txn = scope.db.begin_snapshot().await?;
+        let as_of = as_of(&txn, scope.tenant_id).await?;
+        let select = (spec.select)(scope.tenant_id, &as_of, &axis);
+        let query = CountQuery {
+            select,
+            table: spec.table,
+            time: "occurred_at",
+            dims: &spec.dims,
+            flag: spec.flag,
+        };
+        let cells = count_cells(&txn, scope.db.backend(), &axis, query).await?;
+        drop(txn);
+        let (topic, entity_type, field) = spec.record;
+        self.note_list(
+            topic,
+            entity_type,
+            field,
+            applied(spec.filters, &axis, &spec.dims),
+            Vec::new(),
+        );
+        let names = spec.dims.iter().map(|d| d.to_uppercase()).collect();
+        Ok(finish(axis, names, cells, limit, as_of))
+    }
+
     /// Counts of the system records the tenant sees (its own and global ones, as the list).
     pub async fn system_record_stats(
         &self,
@@ -222,88 +269,51 @@ impl Facade {
         group_by: Vec<SystemDimension>,
         request: StatsRequest,
     ) -> AppResult<CountStats> {
-        let scope = self.scope(Permission::ReadEvidence)?;
-        filter.validate()?;
-        let axis = request.axis()?;
-        let limit = request.group_limit()?;
-        let dims: Vec<&'static str> = group_by.iter().map(|d| d.name()).collect();
-        check_dims(&dims)?;
-        let backend = scope.db.backend();
-        let txn = scope.db.begin_snapshot().await?;
-        let as_of = as_of(&txn, scope.tenant_id).await?;
-        let select = system_records::Entity::find()
-            .filter(filter.condition(scope.tenant_id))
-            .filter(system_records::Column::OccurredAt.gte(axis.from))
-            .filter(system_records::Column::OccurredAt.lt(axis.to));
-        let cells = count_cells(
-            &txn,
-            backend,
-            &axis,
-            CountQuery {
-                select,
-                table: "system_records",
-                time: "occurred_at",
-                dims: &dims,
-                flag: "system_records.severity IN ('ERROR', 'CRITICAL')",
-            },
-        )
-        .await?;
-        drop(txn);
-        self.note_list(
-            "system",
-            EntityType::SystemRecordStats,
-            "systemRecordStats",
-            applied(filter.applied(), &axis, &dims),
-            Vec::new(),
-        );
-        let names = dims.iter().map(|d| d.to_uppercase()).collect();
-        Ok(finish(axis, names, cells, limit, as_of))
+        let filters = filter.applied();
+        self.count_stats(CountSpec {
+            permission: Permission::ReadEvidence,
+            valid: filter.validate(),
+            request,
+            dims: group_by.iter().map(|d| d.name()).collect(),
+            filters,
+            select: Box::new(move |tenant, _, axis| {
+                system_records::Entity::find()
+                    .filter(filter.condition(tenant))
+                    .filter(system_records::Column::OccurredAt.gte(axis.from))
+                    .filter(system_records::Column::OccurredAt.lt(axis.to))
+            }),
+            table: "system_records",
+            flag: "system_records.severity IN ('ERROR', 'CRITICAL')",
+            record: ("system", EntityType::SystemRecordStats, "systemRecordStats"),
+        })
+        .await
     }
 
-    /// Counts of the tenant's ledger entries.
+    /// Counts of the tenant's ledger entries, of the ledger state the answer names.
     pub async fn audit_stats(
         &self,
         filter: AuditFilter,
         group_by: Vec<AuditDimension>,
         request: StatsRequest,
     ) -> AppResult<CountStats> {
-        let scope = self.scope(Permission::ReadAudit)?;
-        filter.validate()?;
-        let axis = request.axis()?;
-        let limit = request.group_limit()?;
-        let dims: Vec<&'static str> = group_by.iter().map(|d| d.name()).collect();
-        check_dims(&dims)?;
-        let backend = scope.db.backend();
-        let txn = scope.db.begin_snapshot().await?;
-        let as_of = as_of(&txn, scope.tenant_id).await?;
-        // The entries of the ledger state the answer names, no later ones.
-        let select = audit_ledger::Entity::find()
-            .filter(filter.condition(scope.tenant_id))
-            .filter(audit_ledger::Column::Seq.lte(as_of.tree_size))
-            .filter(audit_ledger::Column::OccurredAt.gte(axis.from))
-            .filter(audit_ledger::Column::OccurredAt.lt(axis.to));
-        let cells = count_cells(
-            &txn,
-            backend,
-            &axis,
-            CountQuery {
-                select,
-                table: "audit_ledger",
-                time: "occurred_at",
-                dims: &dims,
-                flag: "audit_ledger.decision = 'DENY'",
-            },
-        )
-        .await?;
-        drop(txn);
-        self.note_list(
-            "audit",
-            EntityType::AuditStats,
-            "auditStats",
-            applied(filter.applied(), &axis, &dims),
-            Vec::new(),
-        );
-        let names = dims.iter().map(|d| d.to_uppercase()).collect();
-        Ok(finish(axis, names, cells, limit, as_of))
+        let filters = filter.applied();
+        self.count_stats(CountSpec {
+            permission: Permission::ReadAudit,
+            valid: filter.validate(),
+            request,
+            dims: group_by.iter().map(|d| d.name()).collect(),
+            filters,
+            select: Box::new(move |tenant, as_of, axis| {
+                audit_ledger::Entity::find()
+                    .filter(filter.condition(tenant))
+                    .filter(audit_ledger::Column::Seq.lte(as_of.tree_size))
+                    .filter(audit_ledger::Column::OccurredAt.gte(axis.from))
+                    .filter(audit_ledger::Column::OccurredAt.lt(axis.to))
+            }),
+            table: "audit_ledger",
+            flag: "audit_ledger.decision = 'DENY'",
+            record: ("audit", EntityType::AuditStats, "auditStats"),
+        })
+        .await
     }
 }
