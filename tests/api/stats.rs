@@ -1084,3 +1084,88 @@ async fn rollups_rebuilt_equal_what_ingest_maintained(backend: Backend) {
     assert!(err.contains("nobody"), "{err}");
 }
 both!(rollups_rebuilt_equal_what_ingest_maintained);
+
+/// Usage reported on LLM child spans, sent by the official OpenTelemetry exporter before and
+/// after their root span (which carries none): the stats count what the spans said, as the run
+/// usage view does, and the maintained rollups equal a rebuild.
+async fn stats_count_usage_from_real_spans(backend: Backend) {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Span, TraceContextExt, Tracer, TracerProvider};
+    let app = TestApp::spawn(backend).await;
+    let db = app.db();
+    runledger::auth::ensure_tenant(db, "acme", "Acme", &[])
+        .await
+        .unwrap();
+    let key = |role| async move {
+        runledger::auth::create_key(db, "acme", role, None, None)
+            .await
+            .unwrap()
+            .0
+    };
+    use runledger::domain::Role;
+    let (ingest_key, viewer) = (key(Role::Ingest).await, key(Role::Viewer).await);
+    let provider = crate::otlp::provider(&app, &ingest_key);
+    let tracer = provider.tracer("agent");
+    // (run id, the children's (input, output, cache-read tokens, cost)), roots sent last for
+    // the first two runs (children flushed first), first for the third.
+    let runs: [(&str, &[(i64, i64, i64, i64)], bool); 3] = [
+        ("span-run-1", &[(120, 30, 0, 2), (300, 55, 64, 5)], true),
+        ("span-run-2", &[(80, 20, 16, 1)], true),
+        ("span-run-3", &[(500, 90, 128, 9), (7, 3, 0, 0)], false),
+    ];
+    for (run_id, children, root_last) in runs {
+        let mut root = tracer.start("invoke_agent stats-bot");
+        root.set_attribute(KeyValue::new("gen_ai.operation.name", "invoke_agent"));
+        root.set_attribute(KeyValue::new("gen_ai.provider.name", "openai"));
+        root.set_attribute(KeyValue::new("runledger.run.id", run_id));
+        let cx = opentelemetry::Context::current_with_span(root);
+        if !root_last {
+            cx.span().end();
+            crate::otlp::flush(&provider).await;
+        }
+        for (input, output, cache, cost) in children {
+            let mut chat = tracer.start_with_context("chat gpt-4o", &cx);
+            chat.set_attribute(KeyValue::new("gen_ai.request.model", "gpt-4o"));
+            chat.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", *input));
+            chat.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", *output));
+            chat.set_attribute(KeyValue::new(
+                "gen_ai.usage.cache_read.input_tokens",
+                *cache,
+            ));
+            chat.set_attribute(KeyValue::new("runledger.cost_cents", *cost));
+            chat.end();
+            crate::otlp::flush(&provider).await;
+        }
+        if root_last {
+            cx.span().end();
+            crate::otlp::flush(&provider).await;
+        }
+    }
+    provider.shutdown().ok();
+    let sum = |f: fn(&(i64, i64, i64, i64)) -> i64| -> i64 {
+        runs.iter().flat_map(|(_, c, _)| c.iter()).map(f).sum()
+    };
+    let got = run_stats(
+        &app,
+        &viewer,
+        r#"from: "2020-01-01T00:00:00Z", to: "2030-01-01T00:00:00Z", groupBy: [MODEL, SOURCE]"#,
+        "total { runs inputTokens outputTokens cacheReadTokens costCents } groups { key { value } total { runs } }",
+    )
+    .await;
+    assert_eq!(
+        got["total"],
+        json!({"runs": 3, "inputTokens": sum(|c| c.0), "outputTokens": sum(|c| c.1),
+               "cacheReadTokens": sum(|c| c.2), "costCents": sum(|c| c.3)})
+    );
+    // Grouped by the run record's own model: the root spans named none.
+    assert_eq!(
+        got["groups"],
+        json!([{"key": [{"value": "unknown"}, {"value": "otel"}], "total": {"runs": 3}}])
+    );
+    let url = app.store.url.clone();
+    assert_eq!(
+        run_ok(&["rollups", "check", "--database-url", &url]).trim(),
+        "rollups match the evidence"
+    );
+}
+both!(stats_count_usage_from_real_spans);
