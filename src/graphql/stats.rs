@@ -11,7 +11,8 @@ use crate::facade::audit::AuditFilter;
 use crate::facade::runs::RunFilter;
 use crate::facade::stats::{
     AsOf, AuditDimension, Bucket, BucketUnit, CountMeasures, CountStats, GroupKey, Grouped,
-    RunDimension, RunMeasures, RunStats, RunStatsAsked, StatsRequest, SystemDimension, TimeAxis,
+    PercentilesAsked, RunDimension, RunMeasures, RunStats, RunStatsAsked, StatsRequest,
+    SystemDimension, TimeAxis,
 };
 use crate::facade::system::SystemFilter;
 
@@ -75,6 +76,22 @@ fn reads(ctx: &Context<'_>, fields: &[&str]) -> bool {
     })
 }
 
+/// Where the selection reads duration percentiles.
+fn percentiles_read(ctx: &Context<'_>) -> PercentilesAsked {
+    let look = ctx.look_ahead();
+    let at = |f: &dyn Fn(&str) -> bool| {
+        ["durationP50Ms", "durationP90Ms", "durationP99Ms"]
+            .iter()
+            .any(|p| f(p))
+    };
+    PercentilesAsked {
+        total: at(&|p| look.field("total").field(p).exists()),
+        series: at(&|p| look.field("series").field(p).exists()),
+        group_total: at(&|p| look.field("groups").field("total").field(p).exists()),
+        group_series: at(&|p| look.field("groups").field("series").field(p).exists()),
+    }
+}
+
 #[Object]
 impl StatsQuery {
     /// Aggregates of the tenant's runs (those `filter` selects) that started in `[from, to)`:
@@ -105,7 +122,7 @@ impl StatsQuery {
                 reads(ctx, &["costCents"]),
             ],
             durations: reads(ctx, &["durationAvgMs", "completedRuns"]),
-            percentiles: reads(ctx, &["durationP50Ms", "durationP90Ms", "durationP99Ms"]),
+            percentiles: percentiles_read(ctx),
         };
         let stats = facade(ctx)?
             .llm_run_stats(

@@ -627,7 +627,7 @@ async fn check_groups(app: &TestApp, key: &str, runs: &[GenRun]) {
             app,
             key,
             &args,
-            &format!("groups {{ key {{ dimension value }} other groupsFolded total {{ {MEASURES} }} series {{ runs costCents }} }} otherGroups"),
+            &format!("groups {{ key {{ dimension value }} other groupsFolded total {{ {MEASURES} }} series {{ {MEASURES} }} }} otherGroups"),
         )
         .await;
         let groups = got["groups"].as_array().unwrap();
@@ -647,6 +647,19 @@ async fn check_groups(app: &TestApp, key: &str, runs: &[GenRun]) {
             assert_eq!(groups[i]["key"], json!(key), "key {i} of {what}");
             assert_eq!(groups[i]["other"], json!(false));
             c.check(&groups[i]["total"], &format!("group {k:?} of {what}"));
+            // Each UTC day of the group, percentiles included.
+            let series = groups[i]["series"].as_array().unwrap();
+            assert_eq!(series.len(), 10);
+            for (d, got) in series.iter().enumerate() {
+                let start = from + Duration::days(d as i64);
+                let mut day = Cell::default();
+                window
+                    .iter()
+                    .filter(|r| dims.iter().map(|d| r.dim(d)).collect::<Vec<_>>() == **k)
+                    .filter(|r| r.started >= start && r.started < start + Duration::days(1))
+                    .for_each(|r| day.add(r));
+                day.check(got, &format!("day {d} of group {k:?} of {what}"));
+            }
         }
         if ranked.len() > limit {
             let mut other = Cell::default();

@@ -18,7 +18,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Qu
 
 pub use axis::{Bucket, BucketUnit, TimeAxis};
 pub use counts::{AuditDimension, CountMeasures, CountStats, SystemDimension};
-pub use runs::{RunDimension, RunMeasures, RunStats, RunStatsAsked};
+pub use runs::{PercentilesAsked, RunDimension, RunMeasures, RunStats, RunStatsAsked};
 
 use crate::domain::Timestamp;
 use crate::error::{AppError, AppResult, Context};

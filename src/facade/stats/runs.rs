@@ -99,8 +99,24 @@ pub struct RunStatsAsked {
     pub usage: [bool; 5],
     /// Average duration or completed runs.
     pub durations: bool,
-    /// p50, p90 or p99 duration.
-    pub percentiles: bool,
+    /// p50, p90 or p99 duration, by where they are read: each level is one ranking of the
+    /// window's runs.
+    pub percentiles: PercentilesAsked,
+}
+
+/// Where a selection reads percentiles.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PercentilesAsked {
+    pub total: bool,
+    pub series: bool,
+    pub group_total: bool,
+    pub group_series: bool,
+}
+
+impl PercentilesAsked {
+    fn any(self) -> bool {
+        self.total || self.series || self.group_total || self.group_series
+    }
 }
 
 /// The measures of one group in one bucket (or in the whole window).
@@ -308,7 +324,7 @@ impl Facade {
         } else {
             group(cells, buckets, limit)
         };
-        if asked.percentiles && lo < hi {
+        if asked.percentiles.any() && lo < hi {
             let ranks = Ranks {
                 txn: &txn,
                 backend,
@@ -318,7 +334,13 @@ impl Facade {
                 window: (lo, hi),
             };
             ranks
-                .fill(&mut total, &mut series, &mut grouped, &group_by)
+                .fill(
+                    asked.percentiles,
+                    &mut total,
+                    &mut series,
+                    &mut grouped,
+                    &group_by,
+                )
                 .await?;
         }
         drop(txn);
@@ -636,6 +658,7 @@ const PERCENTILES: [i64; 3] = [50, 90, 99];
 impl Ranks<'_> {
     async fn fill(
         &self,
+        asked: PercentilesAsked,
         total: &mut RunMeasures,
         series: &mut [RunMeasures],
         grouped: &mut Grouped<RunMeasures>,
@@ -648,29 +671,37 @@ impl Ranks<'_> {
             m.p90_us = p[1];
             m.p99_us = p[2];
         };
-        let whole = self.ranks(None, false).await?;
-        if let Some(p) = whole.get(&(0, 0)) {
-            set(total, *p);
+        // Without buckets a series is the whole window: one ranking serves both.
+        if asked.total || (asked.series && !bucketed) {
+            let whole = self.ranks(None, false).await?;
+            if let Some(p) = whole.get(&(0, 0)) {
+                set(total, *p);
+                if !bucketed && let Some(s) = series.first_mut() {
+                    set(s, *p);
+                }
+            }
         }
-        if bucketed {
+        if asked.series && bucketed {
             for ((_, k), p) in self.ranks(None, true).await? {
                 if let Some(s) = keys.get(&k).and_then(|i| series.get_mut(*i)) {
                     set(s, p);
                 }
             }
-        } else if let (Some(s), Some(p)) = (series.first_mut(), whole.get(&(0, 0))) {
-            set(s, *p);
         }
-        if dims.is_empty() {
+        if dims.is_empty() || !(asked.group_total || asked.group_series) {
             return Ok(());
         }
         let members: Vec<GroupKey> = grouped.groups.iter().map(|(k, _, _)| k.clone()).collect();
         let membership = Some((dims, members.as_slice()));
-        let by_group = self.ranks(membership, false).await?;
-        let by_group_bucket = if bucketed {
-            self.ranks(membership, true).await?
+        let by_group = if asked.group_total || !bucketed {
+            self.ranks(membership, false).await?
         } else {
-            by_group.clone()
+            RankMap::new()
+        };
+        let by_group_bucket = match (asked.group_series, bucketed) {
+            (true, true) => self.ranks(membership, true).await?,
+            (true, false) => by_group.clone(),
+            (false, _) => RankMap::new(),
         };
         let apply = |g: i64, t: &mut RunMeasures, s: &mut [RunMeasures]| {
             if let Some(p) = by_group.get(&(g, 0)) {
