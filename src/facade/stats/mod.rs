@@ -134,13 +134,13 @@ async fn as_of(txn: &DatabaseTransaction, tenant_id: &str) -> AppResult<AsOf> {
     })
 }
 
-/// Reads `rows` of a built statement in `txn`.
-async fn query(
-    txn: &DatabaseTransaction,
+/// Reads the rows of a built statement.
+async fn query<C: ConnectionTrait>(
+    conn: &C,
     statement: sea_orm::Statement,
     what: &str,
 ) -> AppResult<Vec<sea_orm::QueryResult>> {
-    txn.query_all_raw(statement)
+    conn.query_all_raw(statement)
         .await
         .with_context(|| what.to_string())
 }

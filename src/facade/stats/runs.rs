@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, QueryTrait,
 };
 
 use super::{AsOf, GroupKey, Grouped, Measure, StatsRequest, TimeAxis, as_of, group, query};
@@ -400,26 +401,14 @@ impl Facade {
         {
             return Ok(None);
         }
+        if lo.is_none() && hi.is_none() {
+            // One statement: no snapshot needed.
+            let n = rollup_count(&scope.db.conn, backend, scope.tenant_id, filter, a, b).await?;
+            return Ok(Some(n as u64));
+        }
+        // The rollups and the edges' runs in one snapshot.
         let txn = scope.db.begin_snapshot().await?;
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM run_rollups WHERE tenant_id = ",
-        )
-        .bind(scope.tenant_id);
-        if let Some(a) = a {
-            sql.push(" AND bucket_start >= ").bind(a);
-        }
-        if let Some(b) = b {
-            sql.push(" AND bucket_start < ").bind(b);
-        }
-        rollup_filter(&mut sql, filter);
-        let rows = query(&txn, sql.statement(), "count runs from the rollups").await?;
-        let mut count: i64 = rows
-            .first()
-            .map(|r| r.try_get_by_index::<i64>(0))
-            .transpose()
-            .context("read a rollup count")?
-            .unwrap_or(0);
+        let mut count = rollup_count(&txn, backend, scope.tenant_id, filter, a, b).await?;
         let unbounded = RunFilter {
             started_after: None,
             started_before: None,
@@ -448,6 +437,35 @@ impl Facade {
         drop(txn);
         Ok(Some(count as u64))
     }
+}
+
+/// Runs of the rollups in whole quarter hours `[a, b)` (either side open) matching `filter`'s
+/// provider, model and statuses.
+async fn rollup_count<C: ConnectionTrait>(
+    conn: &C,
+    backend: DbBackend,
+    tenant: &str,
+    filter: &RunFilter,
+    a: Option<i64>,
+    b: Option<i64>,
+) -> AppResult<i64> {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM run_rollups WHERE tenant_id = ")
+        .bind(tenant);
+    if let Some(a) = a {
+        sql.push(" AND bucket_start >= ").bind(a);
+    }
+    if let Some(b) = b {
+        sql.push(" AND bucket_start < ").bind(b);
+    }
+    rollup_filter(&mut sql, filter);
+    let rows = query(conn, sql.statement(), "count runs from the rollups").await?;
+    Ok(rows
+        .first()
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()
+        .context("read a rollup count")?
+        .unwrap_or(0))
 }
 
 /// The first whole quarter hour (epoch seconds) at or after `t`.
