@@ -368,6 +368,18 @@ struct Case {
     zone: &'static str,
 }
 
+/// A key of `role` for tenant `tenant` (created when missing).
+async fn key_of(app: &TestApp, tenant: &str, role: runledger::domain::Role) -> String {
+    let db = app.db();
+    runledger::auth::ensure_tenant(db, tenant, tenant, &[])
+        .await
+        .unwrap();
+    runledger::auth::create_key(db, tenant, role, None, None)
+        .await
+        .unwrap()
+        .0
+}
+
 async fn run_stats(app: &TestApp, key: &str, args: &str, selection: &str) -> Value {
     let q = format!("{{ llmRunStats({args}) {{ {selection} }} }}");
     app.query(key, &q, json!({})).await["llmRunStats"].clone()
@@ -454,27 +466,14 @@ async fn check_case(app: &TestApp, key: &str, runs: &[GenRun], case: &Case) {
 
 async fn run_stats_agree_with_the_runs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let db = app.db();
-    runledger::auth::ensure_tenant(db, "acme", "Acme", &[])
-        .await
-        .unwrap();
-    runledger::auth::ensure_tenant(db, "other", "Other", &[])
-        .await
-        .unwrap();
-    let key = |t: &'static str, role| async move {
-        runledger::auth::create_key(db, t, role, None, None)
-            .await
-            .unwrap()
-            .0
-    };
     use runledger::domain::Role;
     let (ingest_a, viewer_a) = (
-        key("acme", Role::Ingest).await,
-        key("acme", Role::Viewer).await,
+        key_of(&app, "acme", Role::Ingest).await,
+        key_of(&app, "acme", Role::Viewer).await,
     );
     let (ingest_b, viewer_b) = (
-        key("other", Role::Ingest).await,
-        key("other", Role::Viewer).await,
+        key_of(&app, "other", Role::Ingest).await,
+        key_of(&app, "other", Role::Viewer).await,
     );
     let mut rng = Rng(7);
     let runs = generate(&mut rng, "a", 260);
@@ -748,15 +747,7 @@ async fn check_filters_and_counts(app: &TestApp, key: &str, runs: &[GenRun]) {
 
 async fn stats_limits_and_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let db = app.db();
-    runledger::auth::ensure_tenant(db, "acme", "Acme", &[])
-        .await
-        .unwrap();
-    let viewer =
-        runledger::auth::create_key(db, "acme", runledger::domain::Role::Viewer, None, None)
-            .await
-            .unwrap()
-            .0;
+    let viewer = key_of(&app, "acme", runledger::domain::Role::Viewer).await;
     let cases = [
         (
             r#"llmRunStats(from: "2026-01-01T00:00:00Z", to: "2026-03-01T00:00:00Z", bucket: HOUR) { total { runs } }"#,
@@ -966,15 +957,7 @@ async fn rollup_rows(app: &TestApp) -> Vec<String> {
 /// agrees, and finds a row changed behind its back.
 async fn rollups_rebuilt_equal_what_ingest_maintained(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let db = app.db();
-    runledger::auth::ensure_tenant(db, "acme", "Acme", &[])
-        .await
-        .unwrap();
-    let ingest_key =
-        runledger::auth::create_key(db, "acme", runledger::domain::Role::Ingest, None, None)
-            .await
-            .unwrap()
-            .0;
+    let ingest_key = key_of(&app, "acme", runledger::domain::Role::Ingest).await;
     let mut rng = Rng(99);
     let runs = generate(&mut rng, "c", 160);
     let parts: Vec<Vec<GenRun>> = runs.chunks(40).map(|c| c.to_vec()).collect();
@@ -1105,18 +1088,9 @@ async fn stats_count_usage_from_real_spans(backend: Backend) {
     use opentelemetry::KeyValue;
     use opentelemetry::trace::{Span, TraceContextExt, Tracer, TracerProvider};
     let app = TestApp::spawn(backend).await;
-    let db = app.db();
-    runledger::auth::ensure_tenant(db, "acme", "Acme", &[])
-        .await
-        .unwrap();
-    let key = |role| async move {
-        runledger::auth::create_key(db, "acme", role, None, None)
-            .await
-            .unwrap()
-            .0
-    };
     use runledger::domain::Role;
-    let (ingest_key, viewer) = (key(Role::Ingest).await, key(Role::Viewer).await);
+    let ingest_key = key_of(&app, "acme", Role::Ingest).await;
+    let viewer = key_of(&app, "acme", Role::Viewer).await;
     let provider = crate::otlp::provider(&app, &ingest_key);
     let tracer = provider.tracer("agent");
     // (run id, the children's (input, output, cache-read tokens, cost)), roots sent last for
