@@ -200,13 +200,35 @@ pub async fn maintain<C: ConnectionTrait>(
     upsert(txn, backend, tenant_id, &deltas).await
 }
 
-/// The stored runs (key, usage columns, times) on these traces.
+/// The stored runs on these traces.
+///
+/// As in `ingest::idempotency`, PostgreSQL gets the traces as one array joined to the table:
+/// an `IN (…)` list is planned, once its prepared statement goes generic during a bulk load,
+/// as a scan of the whole tenant's rows with the list as a filter (seconds per batch at a
+/// million runs). SQLite takes chunks of `IN (…)`, which it answers through the index.
 async fn stored_runs_of<C: ConnectionTrait>(
     txn: &C,
     tenant_id: &str,
     traces: &[&str],
 ) -> AppResult<Vec<llm_runs::Model>> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if traces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let what = || format!("read the stored runs of new steps of tenant {tenant_id}");
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let traces: Vec<String> = traces.iter().map(|t| t.to_string()).collect();
+        return llm_runs::Entity::find()
+            .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT t.* FROM unnest($1::text[]) AS k(trace_id) JOIN llm_runs t \
+                 ON t.tenant_id = $2 AND t.trace_id = k.trace_id",
+                [traces.into(), tenant_id.into()],
+            ))
+            .all(txn)
+            .await
+            .with_context(what);
+    }
     let mut out = Vec::new();
     for chunk in traces.chunks(MAX_BOUND) {
         let rows = llm_runs::Entity::find()
@@ -214,7 +236,7 @@ async fn stored_runs_of<C: ConnectionTrait>(
             .filter(llm_runs::Column::TraceId.is_in(chunk.iter().copied()))
             .all(txn)
             .await
-            .with_context(|| format!("read the stored runs of new steps of tenant {tenant_id}"))?;
+            .with_context(what)?;
         out.extend(rows);
     }
     Ok(out)
@@ -227,18 +249,37 @@ async fn stored_step_sums<C: ConnectionTrait>(
     tenant_id: &str,
     traces: &[&str],
 ) -> AppResult<HashMap<String, StepSums>> {
+    const SUMS: &str = "SELECT t.trace_id, CAST(SUM(t.input_tokens) AS BIGINT), \
+         CAST(SUM(t.output_tokens) AS BIGINT), CAST(SUM(t.cache_read_tokens) AS BIGINT), \
+         CAST(SUM(t.cache_creation_tokens) AS BIGINT), CAST(SUM(t.cost_cents) AS BIGINT)";
     let mut out = HashMap::new();
-    for chunk in traces.chunks(MAX_BOUND) {
+    // One array on PostgreSQL (see `stored_runs_of`), chunks of `IN (…)` on SQLite.
+    let chunks: Vec<&[&str]> = if backend == DbBackend::Postgres {
+        vec![traces]
+    } else {
+        traces.chunks(MAX_BOUND).collect()
+    };
+    for chunk in chunks {
+        if chunk.is_empty() {
+            continue;
+        }
         let mut sql = Sql::new(backend);
-        sql.push(
-            "SELECT trace_id, CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS \
-             BIGINT), CAST(SUM(cache_read_tokens) AS BIGINT), CAST(SUM(cache_creation_tokens) \
-             AS BIGINT), CAST(SUM(cost_cents) AS BIGINT) FROM trace_steps WHERE tenant_id = ",
-        )
-        .bind(tenant_id)
-        .push(" AND trace_id IN ");
-        sql.bind_list(chunk.iter().copied());
-        sql.push(" GROUP BY trace_id");
+        if backend == DbBackend::Postgres {
+            let list: Vec<String> = chunk.iter().map(|t| t.to_string()).collect();
+            sql.push(SUMS)
+                .push(" FROM unnest(")
+                .bind(list)
+                .push("::text[]) AS k(trace_id) JOIN trace_steps t ON t.tenant_id = ")
+                .bind(tenant_id)
+                .push(" AND t.trace_id = k.trace_id GROUP BY t.trace_id");
+        } else {
+            sql.push(SUMS)
+                .push(" FROM trace_steps t WHERE t.tenant_id = ")
+                .bind(tenant_id)
+                .push(" AND t.trace_id IN ");
+            sql.bind_list(chunk.iter().copied());
+            sql.push(" GROUP BY t.trace_id");
+        }
         let rows = txn
             .query_all_raw(sql.statement())
             .await
