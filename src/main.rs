@@ -672,10 +672,19 @@ async fn serve(args: ServeArgs) -> AppResult<()> {
     server.set_graphiql_bearer(demo_key.clone());
     let addr = server.address();
     tracing::info!(%addr, database = %redact_url(&args.database.database_url), "runledger listening");
-    println!("GraphiQL: http://{addr}/graphiql");
-    println!("Dashboard: http://{addr}/dashboard");
+    // Written, not printed: whoever started the server may close its stdout after reading the
+    // first line, and a failed write must not take the server down (println! would panic).
+    let mut banner =
+        format!("GraphiQL: http://{addr}/graphiql\nDashboard: http://{addr}/dashboard\n");
     if let Some(key) = &demo_key {
-        println!("Demo key (role auditor, tenant {DEMO_TENANT}): {key}");
+        banner.push_str(&format!(
+            "Demo key (role auditor, tenant {DEMO_TENANT}): {key}\n"
+        ));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
     server.run_until_stopped(shutdown).await
 }
