@@ -771,7 +771,7 @@ async fn stats_limits_and_errors(backend: Backend) {
         ),
         (
             r#"llmRunStats(from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", groupBy: [MODEL, MODEL]) { total { runs } }"#,
-            "groupBy names model twice",
+            "groupBy names MODEL twice",
         ),
         (
             r#"systemRecordStats(from: "2026-01-01T00:00:00Z", to: "2026-06-01T00:00:00Z", bucket: HOUR) { total { count } }"#,
@@ -1081,6 +1081,10 @@ async fn rollups_rebuilt_equal_what_ingest_maintained(backend: Backend) {
 }
 both!(rollups_rebuilt_equal_what_ingest_maintained);
 
+/// A run sent as spans: its id, its children's (input, output, cache-read tokens, cost), and
+/// whether its root is sent last.
+type SpanRun = (&'static str, &'static [(i64, i64, i64, i64)], bool);
+
 /// Usage reported on LLM child spans, sent by the official OpenTelemetry exporter before and
 /// after their root span (which carries none): the stats count what the spans said, as the run
 /// usage view does, and the maintained rollups equal a rebuild.
@@ -1095,7 +1099,7 @@ async fn stats_count_usage_from_real_spans(backend: Backend) {
     let tracer = provider.tracer("agent");
     // (run id, the children's (input, output, cache-read tokens, cost)), roots sent last for
     // the first two runs (children flushed first), first for the third.
-    let runs: [(&str, &[(i64, i64, i64, i64)], bool); 3] = [
+    let runs: [SpanRun; 3] = [
         ("span-run-1", &[(120, 30, 0, 2), (300, 55, 64, 5)], true),
         ("span-run-2", &[(80, 20, 16, 1)], true),
         ("span-run-3", &[(500, 90, 128, 9), (7, 3, 0, 0)], false),

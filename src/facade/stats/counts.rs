@@ -109,7 +109,10 @@ fn check_dims(names: &[&str]) -> AppResult<()> {
     }
     for (i, d) in names.iter().enumerate() {
         if names[..i].contains(d) {
-            return Err(AppError::bad_input(format!("groupBy names {d} twice")));
+            return Err(AppError::bad_input(format!(
+                "groupBy names {} twice",
+                d.to_uppercase()
+            )));
         }
     }
     Ok(())
@@ -214,6 +217,9 @@ fn applied(filters: serde_json::Value, axis: &TimeAxis, dims: &[&str]) -> serde_
     v
 }
 
+/// Builds the filtered rows of a window, given the tenant, the ledger state and the axis.
+type SelectFor<'a, E> = Box<dyn FnOnce(&str, &AsOf, &TimeAxis) -> Select<E> + Send + 'a>;
+
 /// What one count question is: its permission, rows, flag and how its read is recorded.
 struct CountSpec<'a, E: EntityTrait> {
     permission: Permission,
@@ -224,7 +230,7 @@ struct CountSpec<'a, E: EntityTrait> {
     /// The filter as the client sees it (for the access record).
     filters: serde_json::Value,
     /// The filtered rows of the window, given the tenant, the ledger state and the axis.
-    select: Box<dyn FnOnce(&str, &AsOf, &TimeAxis) -> Select<E> + Send + 'a>,
+    select: SelectFor<'a, E>,
     table: &'static str,
     flag: &'static str,
     record: (&'static str, EntityType, &'static str),

@@ -487,7 +487,7 @@ fn check_dimensions(dims: &[RunDimension]) -> AppResult<()> {
         if dims[..i].contains(d) {
             return Err(AppError::bad_input(format!(
                 "groupBy names {} twice",
-                d.name()
+                d.label()
             )));
         }
     }
