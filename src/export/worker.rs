@@ -127,9 +127,19 @@ pub async fn build_now(
         };
         build_and_finish(db, keys, settings, &owner, &job).await?;
     }
-    export_row(&db.conn, &job_key(row))
-        .await?
-        .ok_or_else(|| AppError::internal("build an export", "its record vanished"))
+    // Not claimed: a server's worker took the job first. Its outcome is the export's, once it
+    // has one (a worker that dies leaves the job to its lease: give up after two of them).
+    let deadline = std::time::Instant::now() + settings.lease * 2;
+    loop {
+        let current = export_row(&db.conn, &job_key(row))
+            .await?
+            .ok_or_else(|| AppError::internal("build an export", "its record vanished"))?;
+        if current.status != ExportStatus::Pending.as_str() || std::time::Instant::now() > deadline
+        {
+            return Ok(current);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 fn job_key(row: &log_exports::Model) -> export_jobs::Model {
