@@ -298,10 +298,10 @@ impl Facade {
 
     /// How many runs match the filter (computed only when asked for).
     pub async fn count_llm_runs(&self, filter: &RunFilter) -> AppResult<u64> {
-        if let Some(n) = self.count_runs_from_rollups(filter).await? {
+        let scope = self.scope(Permission::ReadEvidence)?;
+        if let Some(n) = Facade::count_runs_from_rollups(&scope, filter).await? {
             return Ok(n);
         }
-        let scope = self.scope(Permission::ReadEvidence)?;
         llm_runs::Entity::find()
             .filter(filter.condition(scope.tenant_id))
             .count(&scope.db.conn)

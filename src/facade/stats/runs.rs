@@ -24,8 +24,8 @@ use crate::auth::Permission;
 use crate::db::Sql;
 use crate::domain::RunStatus;
 use crate::error::{AppError, AppResult, Context};
-use crate::facade::Facade;
 use crate::facade::runs::RunFilter;
+use crate::facade::{Facade, Scope};
 use crate::ledger::vocabulary::EntityType;
 use crate::rollup::GRAIN_SECONDS;
 use chrono::{DateTime, Duration, Utc};
@@ -237,7 +237,12 @@ fn window(axis: &TimeAxis, filter: &RunFilter) -> (DateTime<Utc>, DateTime<Utc>)
 
 /// Whether the rollups can answer for this filter and grouping.
 fn rollups_fit(filter: &RunFilter, dims: &[RunDimension], axis: &TimeAxis) -> bool {
-    let f = filter;
+    filter_fits_rollups(filter) && dims.iter().all(|d| d.in_rollups()) && axis.quarter_hours_fit()
+}
+
+/// Whether the filter names only what the rollups are keyed by (provider, model, statuses)
+/// besides start bounds.
+fn filter_fits_rollups(f: &RunFilter) -> bool {
     f.run_id.is_none()
         && f.trace_id.is_none()
         && f.source.is_none()
@@ -245,8 +250,6 @@ fn rollups_fit(filter: &RunFilter, dims: &[RunDimension], axis: &TimeAxis) -> bo
         && f.agent_id.is_none()
         && f.human_actor_id.is_none()
         && f.session_id.is_none()
-        && dims.iter().all(|d| d.in_rollups())
-        && axis.quarter_hours_fit()
 }
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -374,20 +377,13 @@ impl Facade {
 
     /// How many runs match the filter, from the rollups where the filter allows (whole quarter
     /// hours), else `None`.
+    /// (The caller has authorized the read: `scope` is its.)
     pub(crate) async fn count_runs_from_rollups(
-        &self,
+        scope: &Scope<'_>,
         filter: &RunFilter,
     ) -> AppResult<Option<u64>> {
-        let scope = self.scope(Permission::ReadEvidence)?;
         let f = filter;
-        let fits = f.run_id.is_none()
-            && f.trace_id.is_none()
-            && f.source.is_none()
-            && f.is_synthetic.is_none()
-            && f.agent_id.is_none()
-            && f.human_actor_id.is_none()
-            && f.session_id.is_none();
-        if !fits {
+        if !filter_fits_rollups(f) {
             return Ok(None);
         }
         let backend = scope.db.backend();
