@@ -358,6 +358,8 @@ pub struct ServeArgs {
     pub checkpoints: CheckpointArgs,
     #[command(flatten)]
     pub exports: ExportArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// Where exports are written and how many are built at once.
@@ -382,6 +384,39 @@ pub struct ExportArgs {
     #[arg(long, env = "RUNLEDGER_EXPORT_MAX_PENDING", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub export_max_pending: u64,
+}
+
+/// Bounds of live subscriptions (docs/live.md).
+#[derive(Clone, Debug, clap::Args)]
+pub struct LiveArgs {
+    /// Open subscriptions allowed per API key; more are refused (TOO_MANY_SUBSCRIPTIONS).
+    #[arg(long, env = "RUNLEDGER_MAX_SUBSCRIPTIONS_PER_KEY", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_subscriptions_per_key: u64,
+    /// Open subscriptions allowed on this server.
+    #[arg(long, env = "RUNLEDGER_MAX_SUBSCRIPTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_subscriptions: u64,
+    /// Batches of new ledger entries kept for the slowest subscriber of a ledger; one further
+    /// behind ends with SLOW_CONSUMER (and the cursor to resume from).
+    #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_BUFFER", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub subscription_buffer: u64,
+    /// How often (seconds) a subscription's deliveries are recorded in the ledger.
+    #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_RECORD_INTERVAL_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub subscription_record_interval_secs: u64,
+}
+
+impl LiveArgs {
+    pub fn settings(&self) -> crate::facade::live::LiveSettings {
+        crate::facade::live::LiveSettings {
+            buffer: self.subscription_buffer as usize,
+            max_per_key: self.max_subscriptions_per_key as usize,
+            max_total: self.max_subscriptions as usize,
+            record_interval: Duration::from_secs(self.subscription_record_interval_secs),
+        }
+    }
 }
 
 impl ExportArgs {
@@ -418,6 +453,7 @@ impl ServeArgs {
                 .then_some((self.rate_limit_per_second, self.rate_limit_burst)),
             cors_allowed_origins: self.cors_allowed_origins.clone(),
             metrics: self.metrics,
+            live: self.live.settings(),
         };
         Ok(ServerConfig {
             listen: self.listen,

@@ -13,7 +13,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
 };
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::error::{AppError, AppResult, Context};
 
@@ -24,12 +24,16 @@ pub struct Db {
     write_gate: Option<Arc<Mutex<()>>>,
     /// The URL connected to (for connections of their own, e.g. PostgreSQL `LISTEN`).
     url: Arc<str>,
+    /// Counts this process's committed write transactions: what wakes live subscriptions on
+    /// SQLite, which has no notifications (`facade::live`).
+    commits: Arc<watch::Sender<u64>>,
 }
 
 /// An open write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 pub struct WriteTx {
     pub txn: DatabaseTransaction,
     _gate: Option<OwnedMutexGuard<()>>,
+    commits: Arc<watch::Sender<u64>>,
 }
 
 impl WriteTx {
@@ -37,7 +41,9 @@ impl WriteTx {
         self.txn
             .commit()
             .await
-            .context("commit a write transaction")
+            .context("commit a write transaction")?;
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
     }
 }
 
@@ -102,6 +108,7 @@ impl Db {
             conn,
             write_gate,
             url: url.into(),
+            commits: Arc::new(watch::channel(0).0),
         })
     }
 
@@ -132,7 +139,11 @@ impl Db {
             .begin()
             .await
             .context("begin a write transaction")?;
-        Ok(WriteTx { txn, _gate: gate })
+        Ok(WriteTx {
+            txn,
+            _gate: gate,
+            commits: self.commits.clone(),
+        })
     }
 
     /// Starts a read-only transaction that sees one snapshot of the database throughout
@@ -150,6 +161,11 @@ impl Db {
             _ => self.conn.begin().await,
         };
         txn.context("begin a read snapshot")
+    }
+
+    /// Wakes whenever a write transaction of this process commits.
+    pub fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Checks that the database answers.

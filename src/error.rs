@@ -36,6 +36,15 @@ pub enum AppError {
     Timeout(String),
     /// The query exceeds depth, complexity or size limits.
     QueryTooComplex(String),
+    /// A subscription would exceed the subscriptions allowed per key or per server.
+    TooManySubscriptions(String),
+    /// The server ended a live subscription; the client may subscribe again after
+    /// `resume_after` (sent as `extensions.resumeAfter`) and miss nothing.
+    Interrupted {
+        reason: Interruption,
+        message: String,
+        resume_after: Option<String>,
+    },
     /// Anything the client did not cause. `context` says what runledger was doing.
     Internal { context: String, source: BoxError },
 }
@@ -52,6 +61,8 @@ impl AppError {
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Timeout(_) => "TIMEOUT",
             AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            AppError::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
+            AppError::Interrupted { reason, .. } => reason.code(),
             AppError::Internal { .. } => "INTERNAL",
         }
     }
@@ -92,7 +103,9 @@ impl AppError {
             | AppError::Conflict(m)
             | AppError::RateLimited { message: m, .. }
             | AppError::Timeout(m)
-            | AppError::QueryTooComplex(m) => m.clone(),
+            | AppError::QueryTooComplex(m)
+            | AppError::TooManySubscriptions(m)
+            | AppError::Interrupted { message: m, .. } => m.clone(),
             AppError::Internal { .. } => "internal error".to_string(),
         }
     }
@@ -119,6 +132,10 @@ impl AppError {
         self.log();
         let code = self.code();
         let retry_after = self.retry_after_secs();
+        let resume_after = match &self {
+            AppError::Interrupted { resume_after, .. } => resume_after.clone(),
+            _ => None,
+        };
         async_graphql::ErrorExtensions::extend_with(
             async_graphql::Error::new(self.client_message()),
             |_, e| {
@@ -126,8 +143,29 @@ impl AppError {
                 if let Some(secs) = retry_after {
                     e.set("retryAfterSeconds", secs);
                 }
+                if let Some(cursor) = &resume_after {
+                    e.set("resumeAfter", cursor.as_str());
+                }
             },
         )
+    }
+}
+
+/// Why the server ended a live subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// It fell behind the ledger by more than the server buffers.
+    SlowConsumer,
+    /// The server is stopping.
+    ShuttingDown,
+}
+
+impl Interruption {
+    pub const fn code(self) -> &'static str {
+        match self {
+            Interruption::SlowConsumer => "SLOW_CONSUMER",
+            Interruption::ShuttingDown => "SHUTTING_DOWN",
+        }
     }
 }
 

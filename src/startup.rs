@@ -123,6 +123,7 @@ impl Server {
         let queue = export::Queue::default();
         let state = AppState::new(db.clone(), keys.clone(), key_cache, config.http)
             .with_exports(config.exports.clone(), queue.clone());
+        let live = state.live.clone();
         let router = http::router(state);
         let (stop_exports, exports_stopped) = tokio::sync::oneshot::channel::<()>();
         let exporter = tokio::spawn(export::worker::run(
@@ -154,7 +155,17 @@ impl Server {
                 let _ = verifier_stopped.await;
             },
         ));
+        // Subscriptions end first (SHUTTING_DOWN, websockets closed with 1001), so that the
+        // drain does not wait on streams that never finish.
+        let stop = {
+            let live = live.clone();
+            async move {
+                stop.await;
+                live.shut_down();
+            }
+        };
         http::connections::serve(listener, router, header_read_timeout, stop).await;
+        live.wait_closed(Duration::from_secs(10)).await;
         let _ = stop_checkpoints.send(());
         let _ = stop_verifier.send(());
         let _ = stop_exports.send(());

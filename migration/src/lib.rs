@@ -16,6 +16,7 @@ mod m20261202_000007_span_usage;
 mod m20261202_000008_export_jobs;
 mod m20261202_000009_partial_session_indexes;
 mod m20261204_000010_run_rollups;
+pub mod m20261205_000011_ledger_notify;
 pub mod rollups;
 
 /// The ordered list of migrations.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_export_jobs::Migration),
             Box::new(m20261202_000009_partial_session_indexes::Migration),
             Box::new(m20261204_000010_run_rollups::Migration),
+            Box::new(m20261205_000011_ledger_notify::Migration),
         ]
     }
 }

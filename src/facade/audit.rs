@@ -105,6 +105,28 @@ impl AuditFilter {
         c
     }
 
+    /// Whether an entry of the caller's tenant passes the filter: [`AuditFilter::condition`]
+    /// for a row in memory (a live subscription's feed).
+    pub(crate) fn matches(&self, e: &audit_ledger::Model) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        self.category
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|c| c.as_str() == e.category))
+            && eq(&self.event_type, Some(&e.event_type))
+            && eq(&self.entity_type, Some(&e.entity_type))
+            && eq(&self.entity_id, Some(&e.entity_id))
+            && eq(&self.actor_id, e.actor_id.as_deref())
+            && eq(&self.correlation_id, e.correlation_id.as_deref())
+            && self.actor_type.is_none_or(|a| a.as_str() == e.actor_type)
+            && self
+                .decision
+                .is_none_or(|d| e.decision.as_deref() == Some(d.as_str()))
+            && self.occurred_after.is_none_or(|t| e.occurred_at >= t.0)
+            && self.occurred_before.is_none_or(|t| e.occurred_at <= t.0)
+    }
+
     pub fn applied(&self) -> Value {
         let ts = |t: &Option<Timestamp>| json!(t.map(|t| crate::canonical::timestamp(&t.0)));
         let mut m = serde_json::Map::new();

@@ -62,6 +62,19 @@ where
 }
 
 impl Loaders {
+    /// Forgets every row the loaders hold (a live subscription's facade, which outlives a
+    /// request, lets go of them between deliveries).
+    pub fn clear(&self) {
+        self.runs.clear::<String>();
+        self.steps.clear::<StepsKey>();
+        self.governance.clear::<EventsKey>();
+        self.correlated_system.clear::<String>();
+        self.system_window.clear::<WindowKey>();
+        self.exports.clear::<String>();
+        self.export_jobs.clear::<String>();
+        self.telemetry.clear::<String>();
+    }
+
     pub fn new(db: Db, tenant_id: String) -> Self {
         let t = TenantDb { db, tenant_id };
         let runs = Arc::new(loader(RunById(t.clone())));

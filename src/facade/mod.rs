@@ -12,6 +12,7 @@ pub mod exports;
 pub mod inflection;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod loaders;
 pub mod lookup;
 pub mod metadata;
@@ -64,6 +65,10 @@ pub struct Facade {
     key_cache: Option<Arc<KeyCache>>,
     /// Where exports live and the queue of the export workers (absent: exports unavailable).
     exports: Option<(Arc<ExportSettings>, Queue)>,
+    /// The server's live subscriptions (absent outside a subscription's transport).
+    live: Option<Arc<live::Hub>>,
+    /// The subscription this facade serves, once it started.
+    subscription: std::sync::Mutex<Option<live::streams::SubscriptionInfo>>,
 }
 
 /// What an authorized operation works with.
@@ -97,7 +102,15 @@ impl Facade {
             recording: true,
             key_cache: None,
             exports: None,
+            live: None,
+            subscription: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Serves live subscriptions from the server's hub (a subscription's facade).
+    pub fn with_live(mut self, hub: Arc<live::Hub>) -> Self {
+        self.live = Some(hub);
+        self
     }
 
     /// Shares the server's API key cache.

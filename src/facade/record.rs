@@ -44,6 +44,9 @@ pub struct RequestRecord {
     /// (permission, allowed) → reason, how often.
     decisions: Mutex<Decisions>,
     reads: Mutex<Vec<Read>>,
+    /// Entries written as given, after the decisions and before the reads (a subscription's
+    /// start and end).
+    entries: Mutex<Vec<NewEntry>>,
 }
 
 impl RequestRecord {
@@ -93,6 +96,7 @@ impl RequestRecord {
             };
             out.push(vocabulary::permission_decided(decision, now));
         }
+        out.append(&mut locked(&self.entries).clone());
         for read in group_reads(locked(&self.reads).clone()) {
             let read = EvidenceRead {
                 key_id: &caller.key_id,
@@ -234,12 +238,40 @@ impl Facade {
             .read(topic, entity_type, entity_id, field, Some(filters), ids);
     }
 
+    /// The GraphQL operation name the records carry, `(anonymous)` when it has none.
+    pub(crate) fn operation_name(&self) -> String {
+        locked(&self.record.operation)
+            .clone()
+            .unwrap_or_else(|| "(anonymous)".into())
+    }
+
+    /// Records an entry as it is (a live subscription's start or end).
+    pub(crate) fn note_entry(&self, entry: NewEntry) {
+        locked(&self.record.entries).push(entry);
+    }
+
+    /// The records so far, taken out of the facade to be committed: a live subscription's
+    /// facade outlives a request and commits what it owes once per interval.
+    pub fn take_pending_records(&self) -> PendingRecords {
+        let taken = RequestRecord {
+            operation: Mutex::new(locked(&self.record.operation).clone()),
+            decisions: Mutex::new(std::mem::take(&mut *locked(&self.record.decisions))),
+            reads: Mutex::new(std::mem::take(&mut *locked(&self.record.reads))),
+            entries: Mutex::new(std::mem::take(&mut *locked(&self.record.entries))),
+        };
+        self.pending_of(&taken)
+    }
+
     /// The request's records so far, to be committed after this facade — its loaders and the
     /// rows they hold — is let go: a response waits for its commit with only its text. Call
     /// it once, when the request is done (the records stay in the facade).
     pub fn pending_records(&self) -> PendingRecords {
+        self.pending_of(&self.record)
+    }
+
+    fn pending_of(&self, record: &RequestRecord) -> PendingRecords {
         let entries = match (&self.caller, self.recording) {
-            (Some(caller), true) => Some((caller.tenant_id.clone(), self.record.entries(caller))),
+            (Some(caller), true) => Some((caller.tenant_id.clone(), record.entries(caller))),
             _ => None,
         };
         let entries = Ok(entries.filter(|(_, e)| !e.is_empty()));

@@ -101,6 +101,33 @@ impl SystemFilter {
             .collect()
     }
 
+    /// Whether the scope takes the tenant's own records, and the global ones.
+    pub(crate) fn owners(&self) -> (bool, bool) {
+        match self.scope.unwrap_or_default() {
+            SystemScope::All => (true, true),
+            SystemScope::Tenant => (true, false),
+            SystemScope::Global => (false, true),
+        }
+    }
+
+    /// Whether a record of an owner the scope takes passes every other filter:
+    /// [`SystemFilter::scoped`] for a row in memory (a live subscription's feed).
+    pub(crate) fn matches(&self, s: &system_records::Model) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        eq(&self.component, Some(&s.component))
+            && eq(&self.event_type, Some(&s.event_type))
+            && eq(&self.correlation_id, s.correlation_id.as_deref())
+            && eq(&self.caused_by, s.caused_by.as_deref())
+            && self
+                .severity
+                .as_ref()
+                .is_none_or(|v| v.iter().any(|v| v.as_str() == s.severity))
+            && self.occurred_after.is_none_or(|t| s.occurred_at >= t.0)
+            && self.occurred_before.is_none_or(|t| s.occurred_at <= t.0)
+    }
+
     /// `owner` and every other filter.
     fn scoped(&self, owner: Condition) -> Condition {
         use system_records::Column as C;

@@ -8,6 +8,7 @@ pub mod common;
 pub mod exports;
 pub mod ingest;
 pub mod keys;
+pub mod live;
 pub mod node;
 pub mod plain;
 pub mod rows;
@@ -16,7 +17,7 @@ pub mod settings;
 pub mod stats;
 pub mod system;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 /// The root query: the topics' parts side by side.
 #[derive(MergedObject, Default)]
@@ -28,6 +29,7 @@ pub struct Query(
     keys::KeysQuery,
     settings::SettingsQuery,
     stats::StatsQuery,
+    live::LiveQuery,
 );
 
 /// The root mutation: writes, by topic.
@@ -39,7 +41,7 @@ pub struct Mutation(
     exports::ExportsMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 
 /// Limits applied to every query.
 #[derive(Clone, Debug)]
@@ -74,7 +76,11 @@ pub const INTEGRITY_COST: usize = 500;
 /// Builds the schema with its limits. It has no extensions: list items answered in one pass
 /// (`plain::Plain`) skip per-field extension hooks, so one added here must not rely on them.
 pub fn build_schema(limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::Subscription,
+    )
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64);

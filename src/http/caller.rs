@@ -56,25 +56,7 @@ impl FromRequestParts<AppState> for RequestCaller {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(RequestCaller { caller: None, peer });
         };
-        let text = value.to_str().unwrap_or("");
-        let key = match text.split_once(' ') {
-            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
-            _ => {
-                return Err(Refusal(AppError::Unauthenticated(
-                    "the Authorization header must be `Bearer <api key>`".into(),
-                )));
-            }
-        };
-        let limiter = state.rate_limiter.as_deref();
-        let caller = auth::authenticate_recorded(
-            &state.db,
-            state.key_cache.as_deref(),
-            &state.appender,
-            |budget| limiter.is_none_or(|l| l.check(budget).is_ok()),
-            key.trim(),
-        )
-        .await
-        .map_err(Refusal)?;
+        let caller = authenticate_header(state, value.to_str().unwrap_or("")).await?;
         Ok(RequestCaller {
             caller: Some(caller),
             peer,
@@ -82,7 +64,40 @@ impl FromRequestParts<AppState> for RequestCaller {
     }
 }
 
+/// Authenticates an `Authorization` value (`Bearer <api key>`), as the header or as a
+/// websocket's `connection_init` payload carries it.
+pub async fn authenticate_header(state: &AppState, text: &str) -> Result<Caller, Refusal> {
+    let key = match text.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key,
+        _ => {
+            return Err(Refusal(AppError::Unauthenticated(
+                "the Authorization header must be `Bearer <api key>`".into(),
+            )));
+        }
+    };
+    let limiter = state.rate_limiter.as_deref();
+    auth::authenticate_recorded(
+        &state.db,
+        state.key_cache.as_deref(),
+        &state.appender,
+        |budget| limiter.is_none_or(|l| l.check(budget).is_ok()),
+        key.trim(),
+    )
+    .await
+    .map_err(Refusal)
+}
+
 impl RequestCaller {
+    /// The caller of a websocket connection once its `connection_init` was accepted.
+    pub fn new(caller: Option<Caller>, peer: Option<SocketAddr>) -> Self {
+        RequestCaller { caller, peer }
+    }
+
+    /// The client address.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
     /// Charges `operations` requests to the caller's rate-limit bucket: its key's, or its
     /// client address's when it sent no key. RATE_LIMITED (with the wait) when over the rate.
     pub fn admit(&self, state: &AppState, operations: usize) -> Result<(), AppError> {

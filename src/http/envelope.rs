@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use async_graphql::{QueryLimitExceeded, ServerError};
+
 use crate::error::AppError;
 
 /// One GraphQL error object (`{"message", "extensions": {"code", …}}`) for `e`.
@@ -35,7 +37,10 @@ pub fn status_of(e: &AppError) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         AppError::Conflict(_) => StatusCode::CONFLICT,
-        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::RateLimited { .. } | AppError::TooManySubscriptions(_) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        AppError::Interrupted { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -72,3 +77,26 @@ pub fn error_response(status: StatusCode, content_type: &'static str, e: &AppErr
     add_error_headers(e, &mut response);
     response
 }
+
+/// Errors raised by async-graphql itself carry no code: a limit it enforces (known by the
+/// error's source type) is QUERY_TOO_COMPLEX; anything else it raises (parsing, validation,
+/// coercing variables and arguments) is the request's fault, BAD_USER_INPUT. Errors of
+/// runledger's own carry their code already ([`AppError::into_graphql`]).
+pub fn add_missing_code(error: &mut ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let code = match error.source::<QueryLimitExceeded>() {
+        Some(_) => AppError::QueryTooComplex(String::new()).code(),
+        None => AppError::BadUserInput(String::new()).code(),
+    };
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+

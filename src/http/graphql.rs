@@ -15,10 +15,11 @@
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{BatchRequest, QueryLimitExceeded, Request, ServerError};
+use async_graphql::{BatchRequest, Request, ServerError};
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +31,7 @@ use crate::graphql::bounds::{self, DocumentBounds};
 
 use super::caller::{Refusal, RequestCaller};
 use super::envelope;
+use super::live;
 use super::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -118,14 +120,21 @@ pub struct GetParams {
     extensions: Option<String>,
 }
 
-/// `GET /graphql`.
+/// `GET /graphql`: a query, a websocket upgrade (graphql-transport-ws), or an operation as an
+/// event stream (GraphQL over SSE).
 pub async fn graphql_get(
     State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     caller: Result<RequestCaller, Refusal>,
     headers: HeaderMap,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    if let Ok(ws) = ws {
+        let peer = caller.as_ref().ok().and_then(RequestCaller::peer);
+        return live::upgrade(state, ws, caller, peer);
+    }
+    let event_stream = live::wants_event_stream(&headers);
+    let Some(media) = negotiate(&headers).or(event_stream.then_some(MediaType::Json)) else {
         return not_acceptable();
     };
     let Query(params) = match params {
@@ -140,7 +149,7 @@ pub async fn graphql_get(
         let (status, body) = request_failure(&e, media);
         return respond_text(status, media, body);
     }
-    if is_non_query_operation(&query, params.operation_name.as_deref()) {
+    if !event_stream && is_non_query_operation(&query, params.operation_name.as_deref()) {
         let mut resp = bad_request(media, "mutations are only accepted over POST".into());
         *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         resp.headers_mut()
@@ -171,6 +180,9 @@ pub async fn graphql_get(
             }
         }
     }
+    if event_stream {
+        return live::serve_sse(state, caller, request).await;
+    }
     execute(state, caller, media, BatchRequest::Single(request)).await
 }
 
@@ -181,7 +193,8 @@ pub async fn graphql_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    let event_stream = live::wants_event_stream(&headers);
+    let Some(media) = negotiate(&headers).or(event_stream.then_some(MediaType::Json)) else {
         return not_acceptable();
     };
     if super::content_media_type(&headers) != JSON {
@@ -204,6 +217,15 @@ pub async fn graphql_post(
     };
     if missing {
         return bad_request(media, "missing the `query` parameter".into());
+    }
+    if event_stream {
+        return match batch {
+            BatchRequest::Single(request) => live::serve_sse(state, caller, request).await,
+            BatchRequest::Batch(_) => bad_request(
+                media,
+                "an event stream carries one operation, not a batch".into(),
+            ),
+        };
     }
     execute(state, caller, media, batch).await
 }
@@ -331,15 +353,16 @@ fn check_parsed(request: &mut Request, document_bounds: &DocumentBounds) -> Resu
     checked
 }
 
-/// A subscription is refused with one error: the schema has no subscription root type, and
-/// async-graphql would report the missing root type and each of its fields.
+/// A subscription is refused over a plain request with one error naming the transports that
+/// serve it.
 fn check_operation_type(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Result<(), AppError> {
     if operation_type(doc, operation_name) == Some(OperationType::Subscription) {
         return Err(AppError::bad_input(
-            "subscriptions are not supported: this schema has no subscription root type",
+            "subscriptions are served over a websocket (graphql-transport-ws) or with `Accept: \
+             text/event-stream` on /graphql, not over a plain request",
         ));
     }
     Ok(())
@@ -398,7 +421,7 @@ fn answer_text(mut response: async_graphql::Response, media: MediaType) -> (Stat
         return (StatusCode::OK, text);
     }
     for error in &mut response.errors {
-        add_missing_code(error);
+        envelope::add_missing_code(error);
     }
     // Execution never started when every error is pathless and there is no data: a request
     // error (GraphQL-over-HTTP §6.4.1), answered without `data`.
@@ -417,28 +440,6 @@ fn answer_text(mut response: async_graphql::Response, media: MediaType) -> (Stat
         StatusCode::OK
     };
     (status, text.unwrap_or_else(|_| "{}".to_string()))
-}
-
-/// Errors raised by async-graphql itself carry no code: a limit it enforces (known by the
-/// error's source type) is QUERY_TOO_COMPLEX; anything else it raises (parsing, validation,
-/// coercing variables and arguments) is the request's fault, BAD_USER_INPUT. Errors of
-/// runledger's own carry their code already ([`AppError::into_graphql`]).
-fn add_missing_code(error: &mut ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|ext| ext.get("code").is_some());
-    if has_code {
-        return;
-    }
-    let code = match error.source::<QueryLimitExceeded>() {
-        Some(_) => AppError::QueryTooComplex(String::new()).code(),
-        None => AppError::BadUserInput(String::new()).code(),
-    };
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
 }
 
 /// Answers any other method on `/graphql`.

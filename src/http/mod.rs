@@ -9,7 +9,8 @@
 //! - [`caller`]: the extractor that says who is asking (bearer key, client address, rate limit);
 //! - the handlers: [`graphql`] (GraphQL over HTTP), [`otlp`] (`POST /v1/traces`), [`graphiql`]
 //!   (the IDE page and its assets), [`dashboard`] (the dashboard page and its assets), [`ops`] (health, readiness, checkpoint key, metrics),
-//!   [`exports`] (`GET /exports/{id}`, the download of an export);
+//!   [`exports`] (`GET /exports/{id}`, the download of an export), [`live`] (subscriptions over
+//!   graphql-transport-ws and SSE);
 //! - [`router`]: which path goes to which handler, and the layers every request passes;
 //! - [`connections`]: the accept loop (HTTP/1.1, header-read timeout, graceful shutdown).
 
@@ -21,6 +22,7 @@ pub mod envelope;
 pub mod exports;
 pub mod graphiql;
 pub mod graphql;
+pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod otlp;

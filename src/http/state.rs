@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::auth::cache::KeyCache;
 use crate::db::Db;
 use crate::export::{ExportSettings, Queue};
+use crate::facade::live::{Hub, LiveSettings};
 use crate::facade::{Facade, TenantCache};
 use crate::graphql::{AppSchema, Limits, build_schema};
 use crate::ledger::appender::Appender;
@@ -45,6 +46,8 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Serve request and SQL statement counters at `/metrics`.
     pub metrics: bool,
+    /// Bounds of live subscriptions.
+    pub live: LiveSettings,
 }
 
 impl Default for HttpSettings {
@@ -63,6 +66,7 @@ impl Default for HttpSettings {
             rate_limit: None,
             cors_allowed_origins: Vec::new(),
             metrics: false,
+            live: LiveSettings::default(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct AppState {
     pub key_cache: Option<Arc<KeyCache>>,
     /// Where exports live, and the queue that wakes this process's export workers.
     pub exports: Option<(Arc<ExportSettings>, Queue)>,
+    /// Live subscriptions: ledger feeds, limits, shutdown.
+    pub live: Arc<Hub>,
 }
 
 impl AppState {
@@ -120,6 +126,7 @@ impl AppState {
             documents: Arc::default(),
             tenants: Arc::default(),
             schema: build_schema(&settings.limits),
+            live: Hub::start(db.clone(), settings.live.clone()),
             appender: Appender::start(db.clone()),
             rate_limiter: settings
                 .rate_limit
@@ -153,6 +160,24 @@ impl AppState {
         .with_key_cache(self.key_cache.clone())
         .with_recording(self.settings.record_requests)
         .with_exports(self.exports.clone());
+        facade.set_operation(operation);
+        Arc::new(facade)
+    }
+
+    /// The facade of one live subscription (or an operation sent over a subscription
+    /// transport): a request's facade that also reaches the live hub, and lives as long as it.
+    pub fn subscription_facade(&self, caller: Caller, operation: Option<String>) -> Arc<Facade> {
+        let facade = Facade::for_request(
+            self.db.clone(),
+            self.ledger.clone(),
+            self.appender.clone(),
+            Some(caller),
+        )
+        .with_tenant_cache(self.tenants.clone())
+        .with_key_cache(self.key_cache.clone())
+        .with_recording(self.settings.record_requests)
+        .with_exports(self.exports.clone())
+        .with_live(self.live.clone());
         facade.set_operation(operation);
         Arc::new(facade)
     }

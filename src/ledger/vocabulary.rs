@@ -76,6 +76,10 @@ stored_vocabulary! {
         PermissionDenied = "PERMISSION_DENIED",
         /// A request returned evidence.
         EvidenceRead = "EVIDENCE_READ",
+        /// A live subscription began: who, what, with which filter and from which cursor.
+        SubscriptionStarted = "SUBSCRIPTION_STARTED",
+        /// A live subscription ended: why, and how many events it delivered.
+        SubscriptionEnded = "SUBSCRIPTION_ENDED",
         /// A compliance export was requested.
         ExportRequested = "EXPORT_REQUESTED",
         /// A compliance export was delivered, with its checksum.
@@ -103,7 +107,9 @@ impl EventType {
             EventType::PermissionGranted | EventType::PermissionDenied => {
                 LedgerCategory::Authorization
             }
-            EventType::EvidenceRead => LedgerCategory::Access,
+            EventType::EvidenceRead
+            | EventType::SubscriptionStarted
+            | EventType::SubscriptionEnded => LedgerCategory::Access,
             EventType::ExportRequested | EventType::ExportCompleted | EventType::ExportFailed => {
                 LedgerCategory::Export
             }
@@ -163,6 +169,9 @@ stored_vocabulary! {
         SystemRecordStats = "system_record_stats",
         /// Aggregates of ledger entries (`auditStats`).
         AuditStats = "audit_stats",
+        /// A live subscription (`SUBSCRIPTION_*`; its deliveries are `EVIDENCE_READ` entries
+        /// whose filters name it).
+        Subscription = "subscription",
     }
 }
 
@@ -460,6 +469,58 @@ pub fn evidence_read(r: EvidenceRead<'_>, at: DateTime<Utc>) -> NewEntry {
             EventType::EvidenceRead,
             r.entity_type,
             r.entity_id,
+            ActorType::System,
+            Some(key_actor(r.key_id)),
+            at,
+        )
+    }
+}
+
+/// What a `SUBSCRIPTION_STARTED` or `SUBSCRIPTION_ENDED` entry says.
+#[derive(Clone, Debug)]
+pub struct SubscriptionRecord<'a> {
+    /// The subscription's id (`sb_…`), which its delivery entries name in their filters.
+    pub subscription_id: &'a str,
+    /// The caller's key id.
+    pub key_id: &'a str,
+    /// The GraphQL operation name, `(anonymous)` when it has none.
+    pub operation: &'a str,
+    /// The subscription field, e.g. `llmRunAdded`.
+    pub field: &'a str,
+    /// Its arguments (filter, cursor) as the client gave them.
+    pub arguments: Value,
+    /// Ended only: why (`complete`, `client`, `revoked`, `slow consumer`, `shutdown`, `error`).
+    pub reason: Option<&'a str>,
+    /// Ended only: events delivered over its life.
+    pub delivered: Option<u64>,
+}
+
+/// `SUBSCRIPTION_STARTED` / `SUBSCRIPTION_ENDED`: a live subscription's bounds.
+pub fn subscription(started: bool, r: SubscriptionRecord<'_>, at: DateTime<Utc>) -> NewEntry {
+    let mut state = json!({
+        "operation": r.operation,
+        "field": r.field,
+        "arguments": r.arguments,
+    });
+    if let Some(m) = state.as_object_mut() {
+        if let Some(reason) = r.reason {
+            m.insert("reason".into(), json!(reason));
+        }
+        if let Some(delivered) = r.delivered {
+            m.insert("delivered".into(), json!(delivered));
+        }
+    }
+    NewEntry {
+        action_reason: Some(r.operation.to_string()),
+        after_state: Some(state),
+        ..product(
+            if started {
+                EventType::SubscriptionStarted
+            } else {
+                EventType::SubscriptionEnded
+            },
+            EntityType::Subscription,
+            r.subscription_id,
             ActorType::System,
             Some(key_actor(r.key_id)),
             at,

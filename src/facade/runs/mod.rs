@@ -115,6 +115,29 @@ impl RunFilter {
         c
     }
 
+    /// Whether a run passes the filter: [`RunFilter::condition`] for a row in memory (a live
+    /// subscription filters the runs its feed read once for every subscriber).
+    pub(crate) fn matches(&self, r: &llm_runs::Model) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        eq(&self.run_id, Some(&r.run_id))
+            && eq(&self.trace_id, r.trace_id.as_deref())
+            && eq(&self.provider, Some(&r.provider))
+            && eq(&self.model, Some(&r.model))
+            && eq(&self.source, Some(&r.source))
+            && eq(&self.agent_id, r.agent_id.as_deref())
+            && eq(&self.human_actor_id, r.human_actor_id.as_deref())
+            && eq(&self.session_id, r.session_id.as_deref())
+            && self
+                .execution_status
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|s| s.as_str() == r.execution_status))
+            && self.is_synthetic.is_none_or(|s| s == r.is_synthetic)
+            && self.started_after.is_none_or(|t| r.started_at >= t.0)
+            && self.started_before.is_none_or(|t| r.started_at <= t.0)
+    }
+
     /// The filters that were applied, as the client sees them.
     pub fn applied(&self) -> Value {
         let mut m = serde_json::Map::new();
