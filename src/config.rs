@@ -402,6 +402,11 @@ pub struct LiveArgs {
     #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_BUFFER", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub subscription_buffer: u64,
+    /// Events a subscription may have waiting for a client that does not read them; one
+    /// further behind is cut off with SLOW_CONSUMER (and the cursor to resume from).
+    #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_QUEUE", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub subscription_queue: u64,
     /// How often (seconds) a subscription's deliveries are recorded in the ledger.
     #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_RECORD_INTERVAL_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -412,6 +417,7 @@ impl LiveArgs {
     pub fn settings(&self) -> crate::facade::live::LiveSettings {
         crate::facade::live::LiveSettings {
             buffer: self.subscription_buffer as usize,
+            queue: self.subscription_queue as usize,
             max_per_key: self.max_subscriptions_per_key as usize,
             max_total: self.max_subscriptions as usize,
             record_interval: Duration::from_secs(self.subscription_record_interval_secs),

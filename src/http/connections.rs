@@ -18,7 +18,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
@@ -31,7 +30,8 @@ pub async fn serve(
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection's task holds a receiver: `closed` resolves once all have ended.
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -59,14 +59,30 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(stream), service)
+            // A websocket upgrade (graphql-transport-ws) takes the connection over; the live
+            // hub, not this loop, closes those at shutdown.
+            .with_upgrades();
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = stopping.changed() => {
+                    // Finish the request in flight (if any), then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            // Dropping `stopping` tells the accept loop this connection is done.
+            drop(stopping);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(stopping_rx);
+    let _ = stopping_tx.send(());
+    stopping_tx.closed().await;
 }

@@ -131,7 +131,11 @@ pub async fn graphql_get(
 ) -> Response {
     if let Ok(ws) = ws {
         let peer = caller.as_ref().ok().and_then(RequestCaller::peer);
-        return live::upgrade(state, ws, caller, peer);
+        let authorization = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        return live::upgrade(state, ws, caller, peer, authorization);
     }
     let event_stream = live::wants_event_stream(&headers);
     let Some(media) = negotiate(&headers).or(event_stream.then_some(MediaType::Json)) else {

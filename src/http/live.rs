@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use async_graphql::{Request, Response as GqlResponse, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde_json::{Value, json};
@@ -43,8 +42,13 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write to a client may take before the connection counts as dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Frames a subscription may have queued for its connection's writer.
+/// How long an event stream may stay quiet before a comment line is sent.
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Messages of a connection's subscriptions waiting for its socket.
 const FRAME_QUEUE: usize = 16;
+/// Frames kept free in a subscription's queue for a slow client's last words: the event that
+/// found the queue full, the error that cuts it off, `complete`.
+const RESERVED: usize = 3;
 
 /// What a subscription sends its transport.
 enum Frame {
@@ -81,6 +85,15 @@ struct Prepared {
     open: OpenSubscription,
     hub: Arc<Hub>,
     interval: Duration,
+    /// Events the subscription may have waiting for its client.
+    queue: usize,
+}
+
+impl Prepared {
+    /// The queue of frames from [`drive`] to the transport.
+    fn frames(&self) -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
+        mpsc::channel(self.queue + RESERVED)
+    }
 }
 
 /// Checks and starts one operation for `caller` (any operation type: a query or mutation
@@ -120,6 +133,7 @@ fn prepare(
         open,
         hub: state.live.clone(),
         interval: state.live.settings().record_interval,
+        queue: state.live.settings().queue,
     })
 }
 
@@ -170,6 +184,7 @@ async fn drive(p: Prepared, frames: mpsc::Sender<Frame>, mut cancel: oneshot::Re
         mut open,
         hub,
         interval,
+        queue: _,
     } = p;
     let mut shutdown = hub.watch_shutdown();
     let mut delivered = 0u64;
@@ -215,8 +230,24 @@ async fn drive(p: Prepared, frames: mpsc::Sender<Frame>, mut cancel: oneshot::Re
                     last_cursor = Some(c);
                 }
                 let text = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
+                // The queue was full but for the reserved frames: the client stopped reading.
+                let slow = frames.capacity() <= RESERVED;
                 if frames.send(Frame::Next(text)).await.is_err() {
                     break "client";
+                }
+                if slow {
+                    // Cut it off: what is queued (this event included, as recorded) still
+                    // reaches it, then this error with the cursor of the last event queued.
+                    let e = AppError::Interrupted {
+                        reason: Interruption::SlowConsumer,
+                        message: "this subscription's client fell further behind than the \
+                                  server queues for it; subscribe again with `after` set to \
+                                  extensions.resumeAfter to go on without a gap"
+                            .into(),
+                        resume_after: None,
+                    };
+                    let _ = frames.send(Frame::Next(error_result(e, last_cursor.as_deref()))).await;
+                    break "slow";
                 }
             }
             _ = &mut cancel => break "client",
@@ -272,37 +303,52 @@ pub async fn serve_sse(
         Ok(p) => p,
         Err(e) => return envelope::error_response(envelope::status_of(&e), JSON, &e),
     };
-    let (tx, rx) = mpsc::channel(FRAME_QUEUE);
+    let (tx, rx) = prepared.frames();
     // The stream's end (the client went away) drops `rx`, which ends the subscription.
     let (_keep, cancel) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _keep = _keep;
         drive(prepared, tx, cancel).await;
     });
-    let events = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
-        if done {
-            return None;
-        }
-        let event = match rx.recv().await? {
-            Frame::Next(text) => (Event::default().event("next").data(text), false),
-            Frame::Error(errors) => (
-                Event::default()
-                    .event("next")
-                    .data(format!("{{\"errors\":{errors}}}")),
-                false,
-            ),
-            Frame::Complete => (Event::default().event("complete").data(""), true),
+    // An operation refused before it ran is a `next` with its errors, then `complete`.
+    let events = futures_util::stream::unfold((rx, Some(false)), |(mut rx, state)| async move {
+        let text = match state? {
+            true => (sse_event("complete", ""), None),
+            false => loop {
+                let keep_alive = tokio::time::sleep(SSE_KEEP_ALIVE);
+                tokio::select! {
+                    frame = rx.recv() => break match frame? {
+                        Frame::Next(text) => (sse_event("next", &text), Some(false)),
+                        Frame::Error(errors) => {
+                            (sse_event("next", &format!("{{\"errors\":{errors}}}")), Some(true))
+                        }
+                        Frame::Complete => (sse_event("complete", ""), None),
+                    },
+                    // A comment line keeps proxies from closing a quiet stream.
+                    _ = keep_alive => break (":\n\n".to_string(), Some(false)),
+                }
+            },
         };
-        Some((Ok::<_, Infallible>(event.0), (rx, event.1)))
+        Some((Ok::<_, Infallible>(text.0), (rx, text.1)))
     });
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    response.headers_mut().insert(
+    let mut response = Response::new(axum::body::Body::from_stream(events));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
         header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-cache"),
     );
     response
+}
+
+/// One event of an event stream: its type, and its data on one `data:` line (JSON text has no
+/// line breaks); an empty data line still dispatches the event (WHATWG HTML, "Interpreting an
+/// event stream").
+fn sse_event(kind: &str, data: &str) -> String {
+    format!("event: {kind}\ndata: {data}\n\n")
 }
 
 // -- graphql-transport-ws -------------------------------------------------------------------------
@@ -313,6 +359,7 @@ pub fn upgrade(
     ws: WebSocketUpgrade,
     caller: Result<RequestCaller, Refusal>,
     peer: Option<SocketAddr>,
+    authorization: Option<String>,
 ) -> Response {
     let caller = match caller {
         Ok(c) => c,
@@ -340,7 +387,8 @@ pub fn upgrade(
         }
         Connection {
             state,
-            header_caller: caller.caller,
+            header_caller: caller.caller.and(authorization),
+            credentials: None,
             peer,
             caller: None,
             inits: 0,
@@ -364,8 +412,11 @@ struct Close(u16, String);
 
 struct Connection {
     state: AppState,
-    /// The caller the upgrade request's `Authorization` header named, if any.
-    header_caller: Option<Caller>,
+    /// The upgrade request's `Authorization` header, if it named a valid key.
+    header_caller: Option<String>,
+    /// The `Authorization` value `connection_init` was accepted with, checked again at every
+    /// `subscribe` (through the key cache), so that a revoked key starts nothing more.
+    credentials: Option<String>,
     peer: Option<SocketAddr>,
     /// Set once `connection_init` was acknowledged.
     caller: Option<RequestCaller>,
@@ -453,16 +504,17 @@ impl Connection {
                 if self.inits > 1 {
                     return Err(Close(4429, "Too many initialisation requests".into()));
                 }
-                let caller = self.authenticate(&message["payload"]).await?;
+                let (caller, credentials) = self.authenticate(&message["payload"]).await?;
                 self.caller = Some(RequestCaller::new(Some(caller), self.peer));
+                self.credentials = Some(credentials);
                 Ok(Some(json!({"type": "connection_ack"}).to_string()))
             }
             "ping" => Ok(Some(json!({"type": "pong"}).to_string())),
             "pong" => Ok(None),
             "subscribe" => {
-                let Some(caller) = self.caller.clone() else {
+                if self.caller.is_none() {
                     return Err(Close(4401, "Unauthorized".into()));
-                };
+                }
                 let id = message["id"]
                     .as_str()
                     .filter(|id| !id.is_empty())
@@ -471,6 +523,16 @@ impl Connection {
                 if self.subscriptions.contains_key(&id) {
                     return Err(Close(4409, format!("Subscriber for {id} already exists")));
                 }
+                // The key as it is now: revoked since `connection_init`, it starts nothing.
+                let credentials = self.credentials.clone().unwrap_or_default();
+                let caller = match super::caller::authenticate_header(&self.state, &credentials).await {
+                    Ok(c) => RequestCaller::new(Some(c), self.peer),
+                    Err(Refusal(e)) => {
+                        let mut error = e.into_graphql().into_server_error(Default::default());
+                        envelope::add_missing_code(&mut error);
+                        return Ok(Some(error_message(&id, &[error])));
+                    }
+                };
                 let request: Request = serde_json::from_value(message["payload"].clone())
                     .map_err(|e| invalid(&format!("Invalid message received: {e}")))?;
                 if request.query.trim().is_empty() {
@@ -505,22 +567,22 @@ impl Connection {
     /// The key of `connection_init`'s payload (`{"Authorization": "Bearer <key>"}`, the way
     /// browsers, which cannot set headers on a websocket, send it), else the upgrade
     /// request's header; 4403 when there is none or it is refused.
-    async fn authenticate(&self, payload: &Value) -> Result<Caller, Close> {
+    async fn authenticate(&self, payload: &Value) -> Result<(Caller, String), Close> {
         let field = ["Authorization", "authorization"]
             .iter()
-            .find_map(|k| payload.get(*k).and_then(Value::as_str));
-        let Some(value) = field else {
-            return self.header_caller.clone().ok_or_else(|| {
-                Close(
-                    4403,
-                    "Forbidden: send the API key in connection_init's payload as \
-                     {\"Authorization\": \"Bearer <api key>\"}"
-                        .into(),
-                )
-            });
+            .find_map(|k| payload.get(*k).and_then(Value::as_str))
+            .map(str::to_string);
+        let Some(value) = field.or_else(|| self.header_caller.clone()) else {
+            return Err(Close(
+                4403,
+                "Forbidden: send the API key in connection_init's payload as \
+                 {\"Authorization\": \"Bearer <api key>\"}"
+                    .into(),
+            ));
         };
-        super::caller::authenticate_header(&self.state, value)
+        super::caller::authenticate_header(&self.state, &value)
             .await
+            .map(|caller| (caller, value))
             .map_err(|e| {
                 let e = e.0;
                 e.log();
@@ -553,7 +615,7 @@ async fn run_on_socket(
     out: mpsc::Sender<Outgoing>,
     cancel: oneshot::Receiver<()>,
 ) {
-    let (tx, mut rx) = mpsc::channel(FRAME_QUEUE);
+    let (tx, mut rx) = prepared.frames();
     let forward = {
         let (id, out) = (id.clone(), out.clone());
         async move {

@@ -309,9 +309,61 @@ impl TestApp {
     /// restarted or a second process would), with `workers` export builders; returns its
     /// address.
     pub async fn another_server(&self, workers: usize) -> String {
-        let config = ServerConfig {
+        let config = self.config(HttpSettings::default(), workers);
+        let server = Server::build(self.store.db.clone(), config)
+            .await
+            .expect("start another server");
+        let address = format!("http://{}", server.address());
+        tokio::spawn(server.run_until_stopped(std::future::pending()));
+        address
+    }
+
+    /// Starts a second server process's worth of state on the same database: its own
+    /// connection pool (so nothing in memory is shared with the first), signing key and
+    /// settings; returns its address.
+    pub async fn another_instance(&self, settings: HttpSettings) -> String {
+        let db = Db::connect(&self.store.url, 8)
+            .await
+            .expect("connect the second instance");
+        let server = Server::build(db, self.config(settings, 0))
+            .await
+            .expect("start another instance");
+        let address = format!("http://{}", server.address());
+        tokio::spawn(server.run_until_stopped(std::future::pending()));
+        address
+    }
+
+    /// Starts another server on the same database that stops when `stop` fires; returns its
+    /// address and the task that ends when the server has shut down.
+    pub async fn stoppable_server(
+        &self,
+        settings: HttpSettings,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let server = Server::build(self.store.db.clone(), self.config(settings, 0))
+            .await
+            .expect("start a stoppable server");
+        let address = format!("http://{}", server.address());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|e| e.describe())
+                .expect("a clean shutdown");
+        });
+        (address, stop, task)
+    }
+
+    fn config(&self, http: HttpSettings, workers: usize) -> ServerConfig {
+        ServerConfig {
             listen: "127.0.0.1:0".parse().expect("a listen address"),
-            http: HttpSettings::default(),
+            http,
             signing_key_file: self.key_file.0.clone(),
             log_name: "runledger".into(),
             trusted_keys: Vec::new(),
@@ -321,13 +373,7 @@ impl TestApp {
                 workers,
                 ..self.exports.clone()
             },
-        };
-        let server = Server::build(self.store.db.clone(), config)
-            .await
-            .expect("start another server");
-        let address = format!("http://{}", server.address());
-        tokio::spawn(server.run_until_stopped(std::future::pending()));
-        address
+        }
     }
 
     pub fn db(&self) -> &Db {

@@ -14,6 +14,7 @@ mod helpers;
 mod http;
 mod ingest;
 mod isolation;
+mod live;
 mod otlp;
 mod otlp_assembly;
 mod otlp_conventions;

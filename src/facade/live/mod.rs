@@ -60,6 +60,9 @@ const CATCH_UPS: u32 = 2;
 pub struct LiveSettings {
     /// Batches a ledger's feed keeps for its slowest subscriber.
     pub buffer: usize,
+    /// Events a subscription may have waiting for its client; a client further behind (one
+    /// that stopped reading) is cut off with SLOW_CONSUMER and the cursor to resume from.
+    pub queue: usize,
     /// Open subscriptions allowed per API key.
     pub max_per_key: usize,
     /// Open subscriptions allowed on this server.
@@ -72,6 +75,7 @@ impl Default for LiveSettings {
     fn default() -> Self {
         LiveSettings {
             buffer: 256,
+            queue: 64,
             max_per_key: 100,
             max_total: 10_000,
             record_interval: Duration::from_secs(10),
