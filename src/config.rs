@@ -402,8 +402,8 @@ pub struct LiveArgs {
     #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_BUFFER", default_value_t = 256,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub subscription_buffer: u64,
-    /// Events a subscription may have waiting for a client that does not read them; one
-    /// further behind is cut off with SLOW_CONSUMER (and the cursor to resume from).
+    /// Events a subscription may have waiting for its client; a client that leaves the queue
+    /// full for 5 seconds is cut off with SLOW_CONSUMER (and the cursor to resume from).
     #[arg(long, env = "RUNLEDGER_SUBSCRIPTION_QUEUE", default_value_t = 64,
           value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub subscription_queue: u64,
@@ -418,6 +418,7 @@ impl LiveArgs {
         crate::facade::live::LiveSettings {
             buffer: self.subscription_buffer as usize,
             queue: self.subscription_queue as usize,
+            stall: Duration::from_secs(5),
             max_per_key: self.max_subscriptions_per_key as usize,
             max_total: self.max_subscriptions as usize,
             record_interval: Duration::from_secs(self.subscription_record_interval_secs),

@@ -134,9 +134,16 @@ impl Db {
             Some(g) => Some(g.clone().lock_owned().await),
             None => None,
         };
+        // IMMEDIATE takes SQLite's write lock at BEGIN, so a transaction that reads before it
+        // writes waits (busy_timeout) for another process's writer instead of failing.
+        let options = sea_orm::TransactionOptions {
+            sqlite_transaction_mode: (self.backend() == DbBackend::Sqlite)
+                .then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
         let txn = self
             .conn
-            .begin()
+            .begin_with_options(options)
             .await
             .context("begin a write transaction")?;
         Ok(WriteTx {

@@ -76,11 +76,7 @@ pub const INTEGRITY_COST: usize = 500;
 /// Builds the schema with its limits. It has no extensions: list items answered in one pass
 /// (`plain::Plain`) skip per-field extension hooks, so one added here must not rely on them.
 pub fn build_schema(limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(
-        Query::default(),
-        Mutation::default(),
-        live::Subscription,
-    )
+    let mut builder = Schema::build(Query::default(), Mutation::default(), live::Subscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(64);

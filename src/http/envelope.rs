@@ -99,4 +99,3 @@ pub fn add_missing_code(error: &mut ServerError) {
         .get_or_insert_with(Default::default)
         .set("code", code);
 }
-

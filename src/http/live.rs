@@ -46,8 +46,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Messages of a connection's subscriptions waiting for its socket.
 const FRAME_QUEUE: usize = 16;
-/// Frames kept free in a subscription's queue for a slow client's last words: the event that
-/// found the queue full, the error that cuts it off, `complete`.
+/// Frames a subscription's queue keeps free for its last words whatever its client does: an
+/// event that found no room, the error that ends it, `complete`. An event waits for room for
+/// itself besides.
 const RESERVED: usize = 3;
 
 /// What a subscription sends its transport.
@@ -87,12 +88,14 @@ struct Prepared {
     interval: Duration,
     /// Events the subscription may have waiting for its client.
     queue: usize,
+    /// How long it waits for room in that queue before the client counts as stopped.
+    stall: Duration,
 }
 
 impl Prepared {
     /// The queue of frames from [`drive`] to the transport.
     fn frames(&self) -> (mpsc::Sender<Frame>, mpsc::Receiver<Frame>) {
-        mpsc::channel(self.queue + RESERVED)
+        mpsc::channel(self.queue + RESERVED + 1)
     }
 }
 
@@ -114,12 +117,9 @@ fn prepare(
     let operation_name = request.operation_name.clone();
     let variables = std::mem::take(&mut request.variables);
     let checked = match request.parsed_query() {
-        Ok(doc) => bounds::check_document(
-            doc,
-            operation_name.as_deref(),
-            &variables,
-            &document_bounds,
-        ),
+        Ok(doc) => {
+            bounds::check_document(doc, operation_name.as_deref(), &variables, &document_bounds)
+        }
         Err(_) => Ok(()),
     };
     request.variables = variables;
@@ -134,12 +134,15 @@ fn prepare(
         hub: state.live.clone(),
         interval: state.live.settings().record_interval,
         queue: state.live.settings().queue,
+        stall: state.live.settings().stall,
     })
 }
 
 /// An error result of a subscription, with the cursor to resume from when known.
 fn error_result(e: AppError, resume_after: Option<&str>) -> String {
     let mut error = e.into_graphql().into_server_error(Default::default());
+    // Raised by the transport, not at a place in the document.
+    error.locations.clear();
     if let Some(cursor) = resume_after {
         error
             .extensions
@@ -185,6 +188,7 @@ async fn drive(p: Prepared, frames: mpsc::Sender<Frame>, mut cancel: oneshot::Re
         hub,
         interval,
         queue: _,
+        stall,
     } = p;
     let mut shutdown = hub.watch_shutdown();
     let mut delivered = 0u64;
@@ -230,24 +234,30 @@ async fn drive(p: Prepared, frames: mpsc::Sender<Frame>, mut cancel: oneshot::Re
                     last_cursor = Some(c);
                 }
                 let text = serde_json::to_string(&result).unwrap_or_else(|_| "{}".into());
-                // The queue was full but for the reserved frames: the client stopped reading.
-                let slow = frames.capacity() <= RESERVED;
-                if frames.send(Frame::Next(text)).await.is_err() {
-                    break "client";
-                }
-                if slow {
-                    // Cut it off: what is queued (this event included, as recorded) still
-                    // reaches it, then this error with the cursor of the last event queued.
-                    let e = AppError::Interrupted {
-                        reason: Interruption::SlowConsumer,
-                        message: "this subscription's client fell further behind than the \
-                                  server queues for it; subscribe again with `after` set to \
-                                  extensions.resumeAfter to go on without a gap"
-                            .into(),
-                        resume_after: None,
-                    };
-                    let _ = frames.send(Frame::Next(error_result(e, last_cursor.as_deref()))).await;
-                    break "slow";
+                // Room for this event and for a slow client's last words.
+                match tokio::time::timeout(stall, frames.reserve_many(RESERVED + 1)).await {
+                    Ok(Ok(mut room)) => {
+                        if let Some(permit) = room.next() {
+                            permit.send(Frame::Next(text));
+                        }
+                    }
+                    Ok(Err(_)) => break "client",
+                    Err(_) => {
+                        // The client stopped reading: cut it off. What is queued (this event
+                        // too, as recorded) still reaches it, then this error with the cursor
+                        // of the last event queued.
+                        let _ = frames.try_send(Frame::Next(text));
+                        let e = AppError::Interrupted {
+                            reason: Interruption::SlowConsumer,
+                            message: "this subscription's client stopped reading with its queue \
+                                      full; subscribe again with `after` set to \
+                                      extensions.resumeAfter to go on without a gap"
+                                .into(),
+                            resume_after: None,
+                        };
+                        let _ = frames.try_send(Frame::Next(error_result(e, last_cursor.as_deref())));
+                        break "slow";
+                    }
                 }
             }
             _ = &mut cancel => break "client",
@@ -314,19 +324,16 @@ pub async fn serve_sse(
     let events = futures_util::stream::unfold((rx, Some(false)), |(mut rx, state)| async move {
         let text = match state? {
             true => (sse_event("complete", ""), None),
-            false => loop {
-                let keep_alive = tokio::time::sleep(SSE_KEEP_ALIVE);
-                tokio::select! {
-                    frame = rx.recv() => break match frame? {
-                        Frame::Next(text) => (sse_event("next", &text), Some(false)),
-                        Frame::Error(errors) => {
-                            (sse_event("next", &format!("{{\"errors\":{errors}}}")), Some(true))
-                        }
-                        Frame::Complete => (sse_event("complete", ""), None),
-                    },
-                    // A comment line keeps proxies from closing a quiet stream.
-                    _ = keep_alive => break (":\n\n".to_string(), Some(false)),
-                }
+            false => tokio::select! {
+                frame = rx.recv() => match frame? {
+                    Frame::Next(text) => (sse_event("next", &text), Some(false)),
+                    Frame::Error(errors) => {
+                        (sse_event("next", &format!("{{\"errors\":{errors}}}")), Some(true))
+                    }
+                    Frame::Complete => (sse_event("complete", ""), None),
+                },
+                // A comment line keeps proxies from closing a quiet stream.
+                _ = tokio::time::sleep(SSE_KEEP_ALIVE) => (":\n\n".to_string(), Some(false)),
             },
         };
         Some((Ok::<_, Infallible>(text.0), (rx, text.1)))
@@ -463,17 +470,20 @@ impl Connection {
                     break Some(Close(4408, "Connection initialisation timeout".into()));
                 }
                 _ = stopping(&mut shutdown) => {
-                    // Let the subscriptions say SHUTTING_DOWN with their cursors first.
+                    // Let every subscription say SHUTTING_DOWN with its cursor, and complete.
                     let flush = async {
-                        while let Some(out) = out_rx.recv().await {
-                            if let Outgoing::Text(text) = out {
-                                if !send(&mut socket, text).await { break; }
+                        while !self.subscriptions.is_empty() {
+                            match out_rx.recv().await {
+                                Some(Outgoing::Text(text)) => {
+                                    if !send(&mut socket, text).await { break; }
+                                }
+                                Some(Outgoing::Done(id)) => { self.subscriptions.remove(&id); }
+                                None => break,
                             }
                         }
                     };
-                    self.subscriptions.clear();
-                    drop(out_tx);
                     let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+                    self.subscriptions.clear();
                     close(socket, 1001, "the server is shutting down; resume with the last cursor").await;
                     return;
                 }
@@ -525,18 +535,21 @@ impl Connection {
                 }
                 // The key as it is now: revoked since `connection_init`, it starts nothing.
                 let credentials = self.credentials.clone().unwrap_or_default();
-                let caller = match super::caller::authenticate_header(&self.state, &credentials).await {
-                    Ok(c) => RequestCaller::new(Some(c), self.peer),
-                    Err(Refusal(e)) => {
-                        let mut error = e.into_graphql().into_server_error(Default::default());
-                        envelope::add_missing_code(&mut error);
-                        return Ok(Some(error_message(&id, &[error])));
-                    }
-                };
+                let caller =
+                    match super::caller::authenticate_header(&self.state, &credentials).await {
+                        Ok(c) => RequestCaller::new(Some(c), self.peer),
+                        Err(Refusal(e)) => {
+                            let mut error = e.into_graphql().into_server_error(Default::default());
+                            envelope::add_missing_code(&mut error);
+                            return Ok(Some(error_message(&id, &[error])));
+                        }
+                    };
                 let request: Request = serde_json::from_value(message["payload"].clone())
                     .map_err(|e| invalid(&format!("Invalid message received: {e}")))?;
                 if request.query.trim().is_empty() {
-                    return Err(invalid("Invalid message received: the payload has no `query`"));
+                    return Err(invalid(
+                        "Invalid message received: the payload has no `query`",
+                    ));
                 }
                 match prepare(&self.state, &caller, request) {
                     Ok(prepared) => {
@@ -622,10 +635,16 @@ async fn run_on_socket(
             while let Some(frame) = rx.recv().await {
                 let text = match frame {
                     Frame::Next(payload) => {
-                        format!("{{\"id\":{},\"type\":\"next\",\"payload\":{payload}}}", json!(id))
+                        format!(
+                            "{{\"id\":{},\"type\":\"next\",\"payload\":{payload}}}",
+                            json!(id)
+                        )
                     }
                     Frame::Error(errors) => {
-                        format!("{{\"id\":{},\"type\":\"error\",\"payload\":{errors}}}", json!(id))
+                        format!(
+                            "{{\"id\":{},\"type\":\"error\",\"payload\":{errors}}}",
+                            json!(id)
+                        )
                     }
                     Frame::Complete => json!({"id": id, "type": "complete"}).to_string(),
                 };

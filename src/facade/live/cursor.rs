@@ -123,7 +123,10 @@ mod tests {
         assert!(!Mark::through(7).precedes(7, "zzz"));
         assert_eq!(Mark::through(7).done(), 7);
         for bad in ["", "abc", &URL_SAFE_NO_PAD.encode("[\"live1\",[-1,null]]")] {
-            assert_eq!(LiveCursor::decode(bad).unwrap_err().code(), "BAD_USER_INPUT");
+            assert_eq!(
+                LiveCursor::decode(bad).unwrap_err().code(),
+                "BAD_USER_INPUT"
+            );
         }
     }
 }

@@ -94,7 +94,10 @@ pub async fn read_batch(
                 .and_then(|c| c["counts"][table].as_u64())
                 .is_none_or(|n| n > 0)
         };
-        for (i, table) in ["llm_runs", "trace_steps", "system_records"].iter().enumerate() {
+        for (i, table) in ["llm_runs", "trace_steps", "system_records"]
+            .iter()
+            .enumerate()
+        {
             if has(table) {
                 anchors[i].insert(e.entity_id.clone(), e.seq);
             }
@@ -105,11 +108,7 @@ pub async fn read_batch(
     let mut batch = Batch {
         after,
         last,
-        entries: if wants.entries {
-            entries
-        } else {
-            Vec::new()
-        },
+        entries: if wants.entries { entries } else { Vec::new() },
         ..Batch::default()
     };
     if wants.runs && !platform && !run_anchors.is_empty() {
@@ -121,7 +120,9 @@ pub async fn read_batch(
             .await
             .context("read the runs of new anchors")?;
         batch.runs = tag(rows, &run_anchors, |r| r.anchor_id.as_deref());
-        batch.runs.sort_by(|a, b| (a.0, &a.1.run_id).cmp(&(b.0, &b.1.run_id)));
+        batch
+            .runs
+            .sort_by(|a, b| (a.0, &a.1.run_id).cmp(&(b.0, &b.1.run_id)));
     }
     if wants.steps && !platform && !step_anchors.is_empty() {
         use trace_steps::Column as C;
@@ -150,7 +151,9 @@ pub async fn read_batch(
             .await
             .context("read the system records of new anchors")?;
         batch.system = tag(rows, &system_anchors, |s| s.anchor_id.as_deref());
-        batch.system.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        batch
+            .system
+            .sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
     }
     Ok(batch)
 }

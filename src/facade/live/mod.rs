@@ -60,9 +60,11 @@ const CATCH_UPS: u32 = 2;
 pub struct LiveSettings {
     /// Batches a ledger's feed keeps for its slowest subscriber.
     pub buffer: usize,
-    /// Events a subscription may have waiting for its client; a client further behind (one
-    /// that stopped reading) is cut off with SLOW_CONSUMER and the cursor to resume from.
+    /// Events a subscription may have waiting for its client.
     pub queue: usize,
+    /// How long a subscription waits for room in its queue before its client counts as
+    /// stopped and is cut off with SLOW_CONSUMER and the cursor to resume from.
+    pub stall: Duration,
     /// Open subscriptions allowed per API key.
     pub max_per_key: usize,
     /// Open subscriptions allowed on this server.
@@ -76,6 +78,7 @@ impl Default for LiveSettings {
         LiveSettings {
             buffer: 256,
             queue: 64,
+            stall: Duration::from_secs(5),
             max_per_key: 100,
             max_total: 10_000,
             record_interval: Duration::from_secs(10),
@@ -243,7 +246,10 @@ impl Hub {
         if feed.receivers() > 0 {
             return false;
         }
-        if feeds.get(&feed.ledger).is_some_and(|f| Arc::ptr_eq(f, feed)) {
+        if feeds
+            .get(&feed.ledger)
+            .is_some_and(|f| Arc::ptr_eq(f, feed))
+        {
             feeds.remove(&feed.ledger);
         }
         true

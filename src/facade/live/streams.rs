@@ -402,9 +402,11 @@ impl Facade {
         let tenant = scope.tenant_id.to_string();
         let db = self.db.clone();
         let shutdown = self.hub()?.watch_shutdown();
-        let first = read_export(&db, &tenant, &export_id).await?.ok_or_else(|| {
-            AppError::not_found(format!("no export `{export_id}` in this tenant"))
-        })?;
+        let first = read_export(&db, &tenant, &export_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(format!("no export `{export_id}` in this tenant"))
+            })?;
         self.start_subscription("exportProgress", json!({"exportId": export_id}));
         let facade = self.clone();
         let state = (Some(first), None::<(String, String, i64)>, false);
@@ -424,7 +426,11 @@ impl Facade {
                     if let Some(current) = next.take() {
                         let key = (
                             current.export.status.clone(),
-                            current.job.as_ref().map(|j| j.state.clone()).unwrap_or_default(),
+                            current
+                                .job
+                                .as_ref()
+                                .map(|j| j.state.clone())
+                                .unwrap_or_default(),
                             current.job.as_ref().map_or(0, |j| j.records_written),
                         );
                         if last.as_ref() != Some(&key) {
