@@ -313,6 +313,96 @@
     }
   }
 
+  // ---- live updates ----------------------------------------------------------------------
+  // New runs arrive over graphql-transport-ws on /graphql (the key in connection_init's
+  // payload, since a browser cannot set headers on a websocket). Each one schedules a refresh
+  // of the figures; a dropped connection comes back with the last cursor, so no run is missed.
+  var LIVE_RUNS = "subscription($after: String) { llmRunAdded(after: $after) { cursor run { runId } } }";
+  var live = { socket: null, cursor: null, retry: 0, timer: null, pending: false, running: false, arrived: 0 };
+
+  function setLive(state, text) {
+    var el = $("live");
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  /** Runs refresh() now, or once more after the one in flight; at most once a second. */
+  function refreshSoon() {
+    if (live.running) { live.pending = true; return; }
+    if (live.timer) return;
+    live.timer = setTimeout(function () {
+      live.timer = null;
+      live.running = true;
+      var done = function () {
+        live.running = false;
+        if (live.pending) { live.pending = false; refreshSoon(); }
+      };
+      refresh().then(done, done);
+    }, 1000);
+  }
+
+  function stopLive() {
+    if (live.socket) { live.socket.onclose = null; live.socket.close(1000); live.socket = null; }
+    clearTimeout(live.reconnect);
+    setLive("off", "");
+  }
+
+  function reconnectLive(reason) {
+    live.socket = null;
+    var wait = Math.min(30000, 1000 * Math.pow(2, live.retry++));
+    setLive("reconnecting", "Live: reconnecting (" + reason + ")");
+    live.reconnect = setTimeout(startLive, wait);
+  }
+
+  function startLive() {
+    if (!key() || live.socket) return;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + "/graphql", "graphql-transport-ws");
+    live.socket = socket;
+    setLive("connecting", "Live: connecting…");
+    socket.onopen = function () {
+      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: "Bearer " + key() } }));
+    };
+    socket.onmessage = function (ev) {
+      var m = JSON.parse(ev.data);
+      if (m.type === "connection_ack") {
+        live.retry = 0;
+        socket.send(JSON.stringify({ id: "runs", type: "subscribe", payload: { query: LIVE_RUNS, variables: { after: live.cursor } } }));
+        setLive("live", "Live");
+      } else if (m.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (m.type === "next" && m.id === "runs") {
+        var errors = m.payload.errors || [];
+        if (errors.length) {
+          var e = errors[0], code = e.extensions && e.extensions.code;
+          if (e.extensions && e.extensions.resumeAfter) live.cursor = e.extensions.resumeAfter;
+          if (code === "UNAUTHENTICATED") { stopLive(); isUnauthenticated({ errors: errors }); }
+          return;
+        }
+        live.cursor = m.payload.data.llmRunAdded.cursor;
+        live.arrived += 1;
+        $("live").dataset.arrived = String(live.arrived);
+        refreshSoon();
+      } else if (m.type === "error" || m.type === "complete") {
+        // Refused or ended by the server: start again after a pause (with the cursor kept).
+        socket.close(1000);
+      }
+    };
+    socket.onclose = function (ev) {
+      if (live.socket !== socket) return;
+      if (ev.code === 4403) { live.socket = null; setLive("off", "Live: the key was refused"); return; }
+      reconnectLive(ev.reason || "connection closed");
+    };
+  }
+
+  /** Starts following new runs from the ledger's position now (before the first load). */
+  function followLive() {
+    return gql("{ liveCursor }").then(function (r) {
+      if (r.data && r.data.liveCursor) live.cursor = r.data.liveCursor;
+      startLive();
+    });
+  }
+
   function refresh() {
     $("status").textContent = "Loading…";
     $("status").className = "muted";
@@ -345,6 +435,7 @@
   }
 
   function showLogin(message) {
+    stopLive();
     $("board").hidden = true;
     $("range").hidden = true;
     $("login").hidden = false;
@@ -356,7 +447,7 @@
     $("login").hidden = true;
     $("board").hidden = false;
     $("range").hidden = false;
-    refresh();
+    followLive().then(refresh);
   }
 
   function init() {
@@ -375,7 +466,7 @@
     });
     $("range").addEventListener("submit", function (ev) { ev.preventDefault(); refresh(); });
     $("preset").addEventListener("change", function () { if ($("preset").value !== "custom") refresh(); });
-    $("forget").addEventListener("click", function () { sessionStorage.removeItem(KEY); showLogin(""); });
+    $("forget").addEventListener("click", function () { stopLive(); sessionStorage.removeItem(KEY); showLogin(""); });
     window.addEventListener("resize", function () {
       Object.keys(charts).forEach(function (id) { charts[id].setSize({ width: Math.max(320, $(id).clientWidth), height: 220 }); });
     });

@@ -89,8 +89,14 @@ const BOOTSTRAP_JS: &str = r#"
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("graphiql-config").textContent);
+  var scheme = location.protocol === "https:" ? "wss://" : "ws://";
   var props = {
-    fetcher: GraphiQL.createFetcher({ url: config.endpoint }),
+    // Subscriptions go over graphql-transport-ws on the same endpoint; the headers editor's
+    // `Authorization` travels in connection_init's payload.
+    fetcher: GraphiQL.createFetcher({
+      url: config.endpoint,
+      subscriptionUrl: scheme + location.host + config.endpoint
+    }),
     defaultEditorToolsVisibility: true,
     shouldPersistHeaders: true,
     defaultQuery: config.defaultQuery
@@ -104,7 +110,7 @@ const BOOTSTRAP_JS: &str = r#"
 "#;
 
 /// Base64 of the SHA-256 of [`BOOTSTRAP_JS`] (checked by a unit test).
-const BOOTSTRAP_JS_SHA256: &str = "KgkZ3c26kez0JVcQWiL/2sSXsA7aDM89+/yPxlRGJ7I=";
+const BOOTSTRAP_JS_SHA256: &str = "krfRYW5jjvZ2837iFiD7s7hJAQvcrzCAjQQ1s4g3Zgk=";
 
 /// GraphiQL 3 sets inline styles and uses `data:` images and fonts.
 fn content_security_policy() -> String {

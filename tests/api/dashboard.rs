@@ -1,8 +1,9 @@
-//! The dashboard page in a real browser: Debian's chromium, headless, driven by Playwright
-//! (`tests/browser/dashboard.mjs`, whose packages `.ci/run` installs). The page must load with
-//! no request leaving the server and no console error, show the figures a GraphQL answer gives
-//! for the same window, open a failed run's replay, and keep the key in session storage only.
-//! A screenshot is kept in `artifacts/` (ignored by git) for CI to publish.
+//! The pages in a real browser: Debian's chromium, headless, driven by Playwright
+//! (`tests/browser/*.mjs`, whose packages `.ci/run` installs). The dashboard must load with no
+//! request leaving the server and no console error, show the figures a GraphQL answer gives for
+//! the same window, follow a new run live, open a failed run's replay, and keep the key in
+//! session storage only; GraphiQL must run a subscription. A screenshot is kept in `artifacts/`
+//! (ignored by git) for CI to publish.
 
 use std::path::Path;
 use std::process::Command;
@@ -47,11 +48,23 @@ async fn dashboard_in_a_real_browser(backend: Backend) {
     let screenshot = artifacts.join(format!("dashboard-{backend:?}.png").to_lowercase());
     let url = format!("{}/dashboard?from={FROM}&to={TO}&tz={ZONE}", app.address);
     let browser_key = key.clone();
+    let ingest = runledger::auth::create_key(app.db(), "dash", runledger::domain::Role::Ingest, None, None)
+        .await
+        .unwrap()
+        .0;
+    // Written while the page is open: the newest failed run of the window.
+    let live_run = json!({
+        "runId": "live-dash-1", "provider": "openai", "model": "gpt-4o", "inputTokens": 10,
+        "outputTokens": 5, "costCents": 3, "executionStatus": "FAILED",
+        "startedAt": "2026-11-02T22:59:00Z", "completedAt": "2026-11-02T22:59:30Z"
+    });
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(root.join("tests/browser/dashboard.mjs"))
             .env("DASHBOARD_URL", url)
             .env("RUNLEDGER_KEY", browser_key)
+            .env("INGEST_KEY", ingest)
+            .env("LIVE_RUN", live_run.to_string())
             .env("SCREENSHOT", &screenshot)
             .output()
             .expect("run node")
@@ -71,6 +84,16 @@ async fn dashboard_in_a_real_browser(backend: Backend) {
     );
     assert_eq!(report["consoleErrors"], json!([]), "console errors");
     let shown = &report["shown"];
+    // The page followed the write live: one more run, delivered over the websocket.
+    let live = &report["live"];
+    assert_eq!(live["state"], json!("live"), "{live}");
+    assert_eq!(
+        live["runsAfter"].as_i64().unwrap(),
+        live["runsBefore"].as_i64().unwrap() + 1,
+        "{live}"
+    );
+    assert!(live["arrived"].as_i64().unwrap() >= 1, "{live}");
+    assert_eq!(shown["failedRuns"][0], json!("live-dash-1"), "{shown}");
 
     // What GraphQL says of the same window (the page asks for day buckets over 14 days).
     let data = app
@@ -156,3 +179,57 @@ async fn dashboard_in_a_real_browser(backend: Backend) {
     assert_eq!(shown["keyInLocal"], json!(0));
 }
 both!(dashboard_in_a_real_browser);
+
+async fn graphiql_runs_a_subscription_in_a_real_browser(backend: Backend) {
+    if !browser_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let keys = crate::fixture::load(&app).await;
+    let cursor = app.query(&keys.alpha_viewer, "{ liveCursor }", json!({})).await["liveCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let query = format!(
+        "subscription {{ llmRunAdded(after: \"{cursor}\") {{ cursor run {{ runId executionStatus }} }} }}"
+    );
+    let live_run = json!({
+        "runId": "live-gq-1", "provider": "openai", "model": "gpt-4o", "inputTokens": 1,
+        "outputTokens": 1, "costCents": 1, "executionStatus": "SUCCEEDED",
+        "startedAt": "2026-11-02T22:59:00Z"
+    });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (url, viewer, ingest) = (
+        format!("{}/graphiql", app.address),
+        keys.alpha_viewer.clone(),
+        keys.alpha_ingest.clone(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root.join("tests/browser/graphiql.mjs"))
+            .env("GRAPHIQL_URL", url)
+            .env("RUNLEDGER_KEY", viewer)
+            .env("INGEST_KEY", ingest)
+            .env("QUERY", query)
+            .env("LIVE_RUN", live_run.to_string())
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("the driver's JSON report");
+    assert_eq!(report["consoleErrors"], json!([]), "console errors");
+    let event = &report["result"]["data"]["llmRunAdded"];
+    assert_eq!(
+        event["run"],
+        json!({"runId": "live-gq-1", "executionStatus": "SUCCEEDED"})
+    );
+    assert!(event["cursor"].as_str().is_some_and(|c| !c.is_empty()));
+}
+both!(graphiql_runs_a_subscription_in_a_real_browser);

@@ -1,10 +1,12 @@
 // Opens the dashboard in Debian's chromium (headless) through Playwright, as a user would: enters
-// the key, waits for every panel, opens the replay of the first failed run, and prints what the
-// page shows as JSON on stdout, with every console error and every request that did not go to
-// the server. tests/api/dashboard.rs runs it and compares the figures with GraphQL answers.
+// the key, waits for every panel, writes a new failed run through the API (as an agent runtime
+// would, with Node's fetch) and waits for the page to show it live, opens the replay of the first
+// failed run, and prints what the page shows as JSON on stdout, with every console error and
+// every request that did not go to the server. tests/api/dashboard.rs runs it and compares the
+// figures with GraphQL answers.
 //
-// Environment: DASHBOARD_URL (the page, with ?from=&to=&tz=), RUNLEDGER_KEY, SCREENSHOT (a PNG
-// path), CHROMIUM (default /usr/bin/chromium).
+// Environment: DASHBOARD_URL (the page, with ?from=&to=&tz=), RUNLEDGER_KEY, INGEST_KEY and
+// LIVE_RUN (a RunInput as JSON), SCREENSHOT (a PNG path), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 
 const url = new URL(process.env.DASHBOARD_URL);
@@ -41,6 +43,30 @@ try {
   for (const p of panels) {
     await page.waitForSelector(`${p}:not([data-state=loading])`, { timeout: 30000 });
   }
+  // Live: a run written now reaches the open page without a reload.
+  await page.waitForSelector("#live[data-state=live]", { timeout: 30000 });
+  const runsBefore = await page.evaluate(() => Number(document.getElementById("kpi-runs").dataset.value));
+  const run = JSON.parse(process.env.LIVE_RUN);
+  const written = await fetch(new URL("/graphql", url), {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${process.env.INGEST_KEY}` },
+    body: JSON.stringify({
+      query: "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }",
+      variables: { runs: [run] },
+    }),
+  }).then((r) => r.json());
+  if (written.errors) throw new Error(`ingest failed: ${JSON.stringify(written.errors)}`);
+  await page.waitForSelector(`#failed-rows tr[data-run-id="${run.runId}"]`, { timeout: 30000 });
+  await page.waitForFunction((n) => Number(document.getElementById("kpi-runs").dataset.value) === n, runsBefore + 1, { timeout: 30000 });
+  for (const p of panels) {
+    await page.waitForSelector(`${p}:not([data-state=loading])`, { timeout: 30000 });
+  }
+  const live = await page.evaluate((before) => ({
+    runsBefore: before,
+    runsAfter: Number(document.getElementById("kpi-runs").dataset.value),
+    arrived: Number(document.getElementById("live").dataset.arrived),
+    state: document.getElementById("live").dataset.state,
+  }), runsBefore);
   const shown = await page.evaluate(() => {
     const el = (id) => document.getElementById(id);
     const tile = (id) => ({ value: el(id).dataset.value, text: el(id).textContent });
@@ -74,7 +100,7 @@ try {
     replayEvents = await page.evaluate(() => document.querySelectorAll("#replay-events li").length);
   }
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ shown, replayEvents, consoleErrors, foreignRequests }));
+  console.log(JSON.stringify({ shown, live, replayEvents, consoleErrors, foreignRequests }));
 } catch (err) {
   console.log(JSON.stringify({ failure: String(err), consoleErrors, foreignRequests }));
   process.exitCode = 1;
