@@ -21,6 +21,11 @@
 //! BENCHMARKS.md: `cargo run --release -p runledger-bench -- stats [--postgres URL]
 //! [--clients 16] [--seconds 10] [--no-peer] [--no-write] [--seed-only]`
 //!
+//! `live` measures live subscriptions: 1,000 websocket subscribers following traces while steps
+//! are written at 1,000/s and the query mix runs (see `live.rs`); it writes its report into
+//! BENCHMARKS.md: `cargo run --release -p runledger-bench -- live [--postgres URL]
+//! [--subscribers 1000] [--rate 1000] [--clients 16] [--seconds 10] [--no-write]`
+//!
 //! `ledger` measures the audit ledger instead (see `ledger.rs`):
 //! `cargo run --release -p runledger-bench -- ledger [--postgres URL] [--appends 20000]
 //! [--entries 1000000]`
@@ -29,6 +34,7 @@ mod compare;
 mod dataset;
 mod floor;
 mod ledger;
+mod live;
 mod load;
 mod peer;
 mod procs;
@@ -49,7 +55,7 @@ use serde_json::{Value, json};
 #[command(about = "runledger ingest benchmark")]
 struct Args {
     /// What to measure: `ingest` (GraphQL mutations) or `otlp` (OTLP/HTTP protobuf).
-    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "compare", "drive", "stats"])]
+    #[arg(value_parser = ["ingest", "otlp", "ledger", "reads", "queries", "compare", "drive", "stats", "live"])]
     what: String,
     /// PostgreSQL server URL; a fresh database is created on it (SQLite runs too).
     #[arg(long, env = "RUNLEDGER_BENCH_POSTGRES_URL")]
@@ -100,6 +106,12 @@ struct Args {
     /// `queries`: only make sure the datasets are seeded.
     #[arg(long)]
     seed_only: bool,
+    /// `live`: websocket subscribers, each following a trace of its own.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// `live`: steps written per second over the subscribers' traces.
+    #[arg(long, default_value_t = 1000)]
+    rate: usize,
     /// `drive`: the GraphQL endpoint to load (for profiling a running server).
     #[arg(long)]
     url: Option<String>,
@@ -444,6 +456,25 @@ async fn main() -> Result<(), String> {
             l.p50.as_secs_f64() * 1000.0,
             l.p99.as_secs_f64() * 1000.0
         );
+        return Ok(());
+    }
+    if args.what == "live" {
+        let opts = live::Options {
+            subscribers: args.subscribers.max(1),
+            rate: args.rate.max(1),
+            clients: args.clients.unwrap_or(16),
+            duration: Duration::from_secs(args.seconds),
+        };
+        let outcomes = on_each_backend(&sqlite, postgres, |backend, db| {
+            let opts = &opts;
+            async move { live::measure(backend, db, opts).await }
+        })
+        .await?;
+        let report = live::report(&opts, &outcomes);
+        println!("{report}");
+        if !args.no_write {
+            queries::write_section("live", &report)?;
+        }
         return Ok(());
     }
     if args.what == "stats" {

@@ -27,6 +27,18 @@ impl Server {
             .ok_or_else(|| format!("no VmHWM for {}", self.name))
     }
 
+    /// Resident set size now, in bytes (VmRSS).
+    pub fn resident_memory(&self) -> Result<u64, String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .map_err(|e| format!("read memory of {}: {e}", self.name))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| format!("no VmRSS for {}", self.name))
+    }
+
     /// SIGTERM, then wait (a graceful shutdown writes the final checkpoint).
     pub fn stop(mut self) -> Result<(), String> {
         let pid = self.child.id().to_string();

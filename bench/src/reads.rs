@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::load;
 
 /// The dashboard's queries, sent in turn by every client.
-const QUERIES: [&str; 4] = [
+pub(crate) const QUERIES: [&str; 4] = [
     "{ llmRuns(first: 50, filter: {executionStatus: [FAILED]}) { totalCount nodes { runId model costCents } } }",
     "{ llmRuns(first: 20) { nodes { runId trace { steps { stepIndex status } } governance { events { decision } } } } }",
     "query($id: String!) { llmRun(runId: $id) { runId envelope { checksum } trace { steps { stepIndex } } governance { events { eventId } } replay { inflection { reason } } export { bundleChecksum } system { events { events { recordId } } } } }",
@@ -33,7 +33,7 @@ const LOG_NAME: &str = "runledger-bench";
 /// The checkpoint signing key of this bench process: the seeder (whose exports are pinned to
 /// signed checkpoints) and every server it starts sign with it, as one deployment would. It is
 /// a throwaway key in the temporary directory, left there for a look after the run.
-fn key_file() -> std::path::PathBuf {
+pub(crate) fn key_file() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("runledger-bench-{}.key", std::process::id()))
 }
 

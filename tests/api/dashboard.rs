@@ -48,10 +48,16 @@ async fn dashboard_in_a_real_browser(backend: Backend) {
     let screenshot = artifacts.join(format!("dashboard-{backend:?}.png").to_lowercase());
     let url = format!("{}/dashboard?from={FROM}&to={TO}&tz={ZONE}", app.address);
     let browser_key = key.clone();
-    let ingest = runledger::auth::create_key(app.db(), "dash", runledger::domain::Role::Ingest, None, None)
-        .await
-        .unwrap()
-        .0;
+    let ingest = runledger::auth::create_key(
+        app.db(),
+        "dash",
+        runledger::domain::Role::Ingest,
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .0;
     // Written while the page is open: the newest failed run of the window.
     let live_run = json!({
         "runId": "live-dash-1", "provider": "openai", "model": "gpt-4o", "inputTokens": 10,
@@ -186,7 +192,9 @@ async fn graphiql_runs_a_subscription_in_a_real_browser(backend: Backend) {
     }
     let app = TestApp::spawn(backend).await;
     let keys = crate::fixture::load(&app).await;
-    let cursor = app.query(&keys.alpha_viewer, "{ liveCursor }", json!({})).await["liveCursor"]
+    let cursor = app
+        .query(&keys.alpha_viewer, "{ liveCursor }", json!({}))
+        .await["liveCursor"]
         .as_str()
         .unwrap()
         .to_string();
