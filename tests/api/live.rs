@@ -304,6 +304,11 @@ async fn ingest_runs(app: &TestApp, address: &str, key: &str, runs: Vec<Value>) 
     entry_ids(&body["data"]["ingestRuns"])
 }
 
+/// Ingests one run of provider `openai`; returns its anchor's entry id.
+async fn ingest_run(app: &TestApp, key: &str, run_id: &str, status: &str) -> Vec<Value> {
+    ingest_runs(app, &app.address, key, vec![run(run_id, "openai", status)]).await
+}
+
 fn entry_ids(result: &Value) -> Vec<Value> {
     result["ledgerEntries"]
         .as_array()
@@ -511,20 +516,8 @@ async fn server_sent_events_deliver_then_complete(backend: Backend) {
         json!({"after": after}),
     )
     .await;
-    ingest_runs(
-        &app,
-        &app.address,
-        &keys.alpha_ingest,
-        vec![run("sse-1", "openai", "SUCCEEDED")],
-    )
-    .await;
-    ingest_runs(
-        &app,
-        &app.address,
-        &keys.alpha_ingest,
-        vec![run("sse-2", "openai", "FAILED")],
-    )
-    .await;
+    ingest_run(&app, &keys.alpha_ingest, "sse-1", "SUCCEEDED").await;
+    ingest_run(&app, &keys.alpha_ingest, "sse-2", "FAILED").await;
     for id in ["sse-1", "sse-2"] {
         let v = runs.next().await;
         assert_eq!(v["data"]["llmRunAdded"]["run"]["runId"], json!(id), "{v}");
@@ -603,26 +596,14 @@ async fn tenants_see_only_their_own(backend: Backend) {
         ws.subscribe("audit", audit, json!({"after": after})).await;
     }
     // Alpha writes first: a leak would reach beta before beta's own.
-    let alpha_anchor = ingest_runs(
-        &app,
-        &app.address,
-        &keys.alpha_ingest,
-        vec![run("iso-a", "openai", "SUCCEEDED")],
-    )
-    .await;
+    let alpha_anchor = ingest_run(&app, &keys.alpha_ingest, "iso-a", "SUCCEEDED").await;
     ingest_system(
         &app,
         &keys.alpha_ingest,
         vec![system_record("iso-sa", "INFO", json!({}))],
     )
     .await;
-    let beta_anchor = ingest_runs(
-        &app,
-        &app.address,
-        &beta_ingest,
-        vec![run("iso-b", "openai", "SUCCEEDED")],
-    )
-    .await;
+    let beta_anchor = ingest_run(&app, &beta_ingest, "iso-b", "SUCCEEDED").await;
     ingest_system(
         &app,
         &beta_ingest,
@@ -724,13 +705,7 @@ async fn roles_keys_and_limits_are_enforced(backend: Backend) {
         let id = format!("h{attempt}");
         other.subscribe(&id, RUNS, json!({"after": cursor})).await;
         let run_id = format!("lim-{attempt}");
-        ingest_runs(
-            &app,
-            &app.address,
-            &keys.alpha_ingest,
-            vec![run(&run_id, "openai", "SUCCEEDED")],
-        )
-        .await;
+        ingest_run(&app, &keys.alpha_ingest, &run_id, "SUCCEEDED").await;
         let m = loop {
             let m = other.recv().await.unwrap();
             if m["id"] == json!(id) {
@@ -827,13 +802,7 @@ async fn a_revoked_key_loses_its_subscriptions(backend: Backend) {
     let mut ws = Ws::connect(&app.address, &keys.alpha_viewer).await;
     let after = live_cursor(&app, &keys.alpha_viewer).await;
     ws.subscribe("runs", RUNS, json!({"after": after})).await;
-    ingest_runs(
-        &app,
-        &app.address,
-        &keys.alpha_ingest,
-        vec![run("rv-1", "openai", "SUCCEEDED")],
-    )
-    .await;
+    ingest_run(&app, &keys.alpha_ingest, "rv-1", "SUCCEEDED").await;
     let first = ws.event("runs").await;
     let cursor = first["llmRunAdded"]["cursor"].clone();
     let mut sse = EventStream::open(
@@ -1230,13 +1199,7 @@ async fn a_stopping_server_closes_with_going_away(backend: Backend) {
     let after = live_cursor(&app, &keys.alpha_viewer).await;
     let mut ws = Ws::connect(&address, &keys.alpha_viewer).await;
     ws.subscribe("runs", RUNS, json!({"after": after})).await;
-    ingest_runs(
-        &app,
-        &app.address,
-        &keys.alpha_ingest,
-        vec![run("bye-1", "openai", "SUCCEEDED")],
-    )
-    .await;
+    ingest_run(&app, &keys.alpha_ingest, "bye-1", "SUCCEEDED").await;
     let cursor = ws.event("runs").await["llmRunAdded"]["cursor"].clone();
     let (_, _, mut sse) = EventStream::request(
         &app,

@@ -7,16 +7,10 @@
 //
 // Environment: DASHBOARD_URL (the page, with ?from=&to=&tz=), RUNLEDGER_KEY, INGEST_KEY and
 // LIVE_RUN (a RunInput as JSON), SCREENSHOT (a PNG path), CHROMIUM (default /usr/bin/chromium).
-import { chromium } from "playwright-core";
+import { ingestRun, launch } from "./browser.mjs";
 
 const url = new URL(process.env.DASHBOARD_URL);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 const consoleErrors = [];
 const foreignRequests = [];
 try {
@@ -47,15 +41,7 @@ try {
   await page.waitForSelector("#live[data-state=live]", { timeout: 30000 });
   const runsBefore = await page.evaluate(() => Number(document.getElementById("kpi-runs").dataset.value));
   const run = JSON.parse(process.env.LIVE_RUN);
-  const written = await fetch(new URL("/graphql", url), {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${process.env.INGEST_KEY}` },
-    body: JSON.stringify({
-      query: "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }",
-      variables: { runs: [run] },
-    }),
-  }).then((r) => r.json());
-  if (written.errors) throw new Error(`ingest failed: ${JSON.stringify(written.errors)}`);
+  await ingestRun(url, process.env.INGEST_KEY, run);
   await page.waitForSelector(`#failed-rows tr[data-run-id="${run.runId}"]`, { timeout: 30000 });
   await page.waitForFunction((n) => Number(document.getElementById("kpi-runs").dataset.value) === n, runsBefore + 1, { timeout: 30000 });
   for (const p of panels) {

@@ -5,16 +5,10 @@
 //
 // Environment: GRAPHIQL_URL, RUNLEDGER_KEY, INGEST_KEY, QUERY (the subscription), LIVE_RUN (a
 // RunInput as JSON), CHROMIUM (default /usr/bin/chromium).
-import { chromium } from "playwright-core";
+import { ingestRun, launch } from "./browser.mjs";
 
 const url = new URL(process.env.GRAPHIQL_URL);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 const consoleErrors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -36,15 +30,7 @@ try {
     JSON.stringify({ Authorization: `Bearer ${process.env.RUNLEDGER_KEY}` }));
   await page.click(".graphiql-execute-button");
   const run = JSON.parse(process.env.LIVE_RUN);
-  const written = await fetch(new URL("/graphql", url), {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${process.env.INGEST_KEY}` },
-    body: JSON.stringify({
-      query: "mutation($runs: [RunInput!]!) { ingestRuns(runs: $runs) { storedCount } }",
-      variables: { runs: [run] },
-    }),
-  }).then((r) => r.json());
-  if (written.errors) throw new Error(`ingest failed: ${JSON.stringify(written.errors)}`);
+  await ingestRun(url, process.env.INGEST_KEY, run);
   const pane = ".graphiql-response .CodeMirror-code";
   await page.waitForFunction(([sel, id]) => {
     const el = document.querySelector(sel);

@@ -64,6 +64,27 @@ impl Facade {
         })
     }
 
+    /// What every subscription that takes `after` starts with: the decoded cursor, the hub,
+    /// and its noted start (`name: value` and the cursor are its recorded arguments).
+    fn begin_live(
+        &self,
+        field: &'static str,
+        name: &str,
+        value: Value,
+        after: Option<String>,
+    ) -> AppResult<(Option<LiveCursor>, Arc<Hub>, SubscriptionInfo)> {
+        let after = after.as_deref().map(LiveCursor::decode).transpose()?;
+        let hub = self.hub()?.clone();
+        let mut arguments = serde_json::Map::new();
+        arguments.insert(name.to_string(), value);
+        arguments.insert(
+            "after".into(),
+            json!(after.as_ref().map(LiveCursor::encode)),
+        );
+        let info = self.start_subscription(field, Value::Object(arguments));
+        Ok((after, hub, info))
+    }
+
     /// Notes the subscription's start: its record is committed before its first event.
     fn start_subscription(&self, field: &'static str, arguments: Value) -> SubscriptionInfo {
         let info = SubscriptionInfo {
@@ -145,13 +166,9 @@ impl Facade {
     ) -> AppResult<Events<llm_runs::Model>> {
         let scope = self.scope(Permission::ReadEvidence)?;
         filter.validate()?;
-        let after = after.as_deref().map(LiveCursor::decode).transpose()?;
         let tenant = scope.tenant_id.to_string();
-        let hub = self.hub()?.clone();
-        let info = self.start_subscription(
-            "llmRunAdded",
-            json!({"filter": filter.applied(), "after": after.as_ref().map(LiveCursor::encode)}),
-        );
+        let (after, hub, info) =
+            self.begin_live("llmRunAdded", "filter", json!(filter.applied()), after)?;
         let wants = Wants {
             runs: true,
             ..Wants::default()
@@ -206,12 +223,8 @@ impl Facade {
                 ));
             }
         };
-        let after = after.as_deref().map(LiveCursor::decode).transpose()?;
-        let hub = self.hub()?.clone();
-        let info = self.start_subscription(
-            "traceStepAdded",
-            json!({"traceId": trace_id, "after": after.as_ref().map(LiveCursor::encode)}),
-        );
+        let (after, hub, info) =
+            self.begin_live("traceStepAdded", "traceId", json!(trace_id), after)?;
         let wants = Wants {
             steps: true,
             ..Wants::default()
@@ -253,13 +266,13 @@ impl Facade {
     ) -> AppResult<Events<system_records::Model>> {
         let scope = self.scope(Permission::ReadEvidence)?;
         filter.validate()?;
-        let after = after.as_deref().map(LiveCursor::decode).transpose()?;
         let tenant = scope.tenant_id.to_string();
-        let hub = self.hub()?.clone();
-        let info = self.start_subscription(
+        let (after, hub, info) = self.begin_live(
             "systemRecordAdded",
-            json!({"filter": filter.applied(), "after": after.as_ref().map(LiveCursor::encode)}),
-        );
+            "filter",
+            json!(filter.applied()),
+            after,
+        )?;
         let (own, global) = filter.owners();
         let filter = Arc::new(filter);
         let wants = Wants {
@@ -357,13 +370,13 @@ impl Facade {
     ) -> AppResult<Events<Projected<audit_ledger::Model, AuditColumns>>> {
         let scope = self.scope(Permission::ReadAudit)?;
         filter.validate()?;
-        let after = after.as_deref().map(LiveCursor::decode).transpose()?;
         let tenant = scope.tenant_id.to_string();
-        let hub = self.hub()?.clone();
-        let info = self.start_subscription(
+        let (after, hub, info) = self.begin_live(
             "auditEntryAppended",
-            json!({"filter": filter.applied(), "after": after.as_ref().map(LiveCursor::encode)}),
-        );
+            "filter",
+            json!(filter.applied()),
+            after,
+        )?;
         let wants = Wants {
             entries: true,
             ..Wants::default()
