@@ -48,6 +48,7 @@ pub struct Outcome {
     pub latency_max: Duration,
     pub write_p50: Duration,
     pub idle_bytes_per_subscriber: f64,
+    pub marginal_bytes_per_subscriber: f64,
     pub peak_memory: u64,
 }
 
@@ -178,6 +179,88 @@ async fn subscribe(
     Ok(arrivals)
 }
 
+/// What opening a wave of subscribers needs.
+struct Wave<'a> {
+    ws_url: &'a str,
+    reader: &'a Target,
+    writer: &'a Target,
+    viewers: &'a [String],
+    next_index: &'a Arc<Vec<AtomicUsize>>,
+}
+
+/// A subscriber's task: the (batch, arrival) of every event it received.
+type Subscriber = tokio::task::JoinHandle<Result<Vec<(usize, Instant)>, String>>;
+
+/// A wave of subscribers, each recording its arrivals until `stop`.
+struct Opened {
+    tasks: Vec<Subscriber>,
+    stop: watch::Sender<bool>,
+    delivered: Arc<AtomicUsize>,
+}
+
+impl Wave<'_> {
+    /// Connects one subscriber per trace of `traces`, from the position now; returns once each
+    /// received one event (a step written to its trace) and the server went quiet again.
+    async fn open(&self, traces: std::ops::Range<usize>) -> Result<Opened, String> {
+        let cursor =
+            load::ask(self.reader, &json!({"query": "{ liveCursor }"})).await?["liveCursor"]
+                .as_str()
+                .ok_or("no liveCursor")?
+                .to_string();
+        let count = traces.len();
+        let received_one = Arc::new(AtomicUsize::new(0));
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for trace in traces.clone() {
+            tasks.push(tokio::spawn(subscribe(
+                self.ws_url.to_string(),
+                self.viewers[trace / PER_KEY].clone(),
+                trace,
+                cursor.clone(),
+                received_one.clone(),
+                delivered.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let client = reqwest::Client::new();
+        let probe: Vec<Value> = traces
+            .map(|trace| {
+                let index = self.next_index[trace].fetch_add(1, Ordering::SeqCst);
+                json!({"traceId": format!("live-{trace}"), "stepIndex": index,
+                       "timestamp": "2026-06-01T00:00:00Z", "skillName": "probe",
+                       "status": "SUCCEEDED", "outcomeCategory": "SUCCESS"})
+            })
+            .collect();
+        for chunk in probe.chunks(500) {
+            load::post(
+                &client,
+                self.writer,
+                &json!({"query": "mutation($s: [TraceStepInput!]!) { ingestTraceSteps(steps: $s) { storedCount } }",
+                        "variables": {"s": chunk}}),
+            )
+            .await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while received_one.load(Ordering::SeqCst) < count {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "only {} of {count} subscribers received their first event within 2 minutes",
+                    received_one.load(Ordering::SeqCst),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Idle: nothing written for a moment (the subscriptions' first records are committed).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Ok(Opened {
+            tasks,
+            stop,
+            delivered,
+        })
+    }
+}
+
 fn mix(run_ids: &[String]) -> Vec<Value> {
     run_ids
         .iter()
@@ -205,7 +288,7 @@ pub async fn measure(backend: &str, db: Db, opts: &Options) -> Result<Outcome, S
         .map_err(|e| e.describe())?
         .0;
     let mut viewers = Vec::new();
-    for _ in 0..opts.subscribers.div_ceil(PER_KEY) {
+    for _ in 0..(2 * opts.subscribers).div_ceil(PER_KEY) {
         viewers.push(
             runledger::auth::create_key(&db, "live", Role::Viewer, None, None)
                 .await
@@ -214,7 +297,14 @@ pub async fn measure(backend: &str, db: Db, opts: &Options) -> Result<Outcome, S
         );
     }
     let log = std::env::temp_dir().join(format!("runledger-bench-live-{backend}.log"));
-    let server = procs::start_runledger(db.url(), &reads::key_file(), &log).await?;
+    let server = procs::start_runledger_with(
+        &procs::runledger_binary()?,
+        db.url(),
+        &reads::key_file(),
+        &log,
+        &["--log-name", reads::LOG_NAME],
+    )
+    .await?;
     let graphql = format!("{}/graphql", server.base);
     let reader = Target {
         url: graphql.clone(),
@@ -231,8 +321,11 @@ pub async fn measure(backend: &str, db: Db, opts: &Options) -> Result<Outcome, S
     load::drive(&reader, &bodies, opts.clients, warmup).await?;
     let mix_alone = load::drive(&reader, &bodies, opts.clients, opts.duration).await?;
 
-    let next_index: Arc<Vec<AtomicUsize>> =
-        Arc::new((0..opts.subscribers).map(|_| AtomicUsize::new(0)).collect());
+    let next_index: Arc<Vec<AtomicUsize>> = Arc::new(
+        (0..2 * opts.subscribers)
+            .map(|_| AtomicUsize::new(0))
+            .collect(),
+    );
     eprintln!(
         "live {backend}: the query mix with {} steps/s written",
         opts.rate
@@ -251,62 +344,40 @@ pub async fn measure(backend: &str, db: Db, opts: &Options) -> Result<Outcome, S
     let _ = stop_tx.send(true);
     let (first_acks, _, _) = writing.await.map_err(|e| e.to_string())??;
 
-    // The subscribers connect, all from one cursor, and each receives one event.
-    let rss_before = server.resident_memory()?;
-    let cursor = load::ask(&reader, &json!({"query": "{ liveCursor }"})).await?["liveCursor"]
-        .as_str()
-        .ok_or("no liveCursor")?
-        .to_string();
+    // The subscribers connect, all from one cursor, and each receives one event; then a
+    // second wave as large, measured the same way and closed again: the first wave's
+    // figure includes what the server keeps once warmed up (allocator arenas, caches), the
+    // second's is what one more idle subscriber costs.
     let ws_url = graphql.replacen("http://", "ws://", 1);
-    let received_one = Arc::new(AtomicUsize::new(0));
-    let delivered_total = Arc::new(AtomicUsize::new(0));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let wave = Wave {
+        ws_url: &ws_url,
+        reader: &reader,
+        writer: &writer,
+        viewers: &viewers,
+        next_index: &next_index,
+    };
+    let rss_before = server.resident_memory()?;
     eprintln!("live {backend}: {} subscribers connect", opts.subscribers);
-    let mut subscribers = Vec::new();
-    for trace in 0..opts.subscribers {
-        subscribers.push(tokio::spawn(subscribe(
-            ws_url.clone(),
-            viewers[trace / PER_KEY].clone(),
-            trace,
-            cursor.clone(),
-            received_one.clone(),
-            delivered_total.clone(),
-            stop_rx.clone(),
-        )));
+    let first = wave.open(0..opts.subscribers).await?;
+    let rss_first = server.resident_memory()?;
+    eprintln!(
+        "live {backend}: {} more subscribers connect",
+        opts.subscribers
+    );
+    let second = wave.open(opts.subscribers..2 * opts.subscribers).await?;
+    let rss_second = server.resident_memory()?;
+    let _ = second.stop.send(true);
+    for s in second.tasks {
+        s.await.map_err(|e| e.to_string())??;
     }
-    let client = reqwest::Client::new();
-    let probe: Vec<Value> = (0..opts.subscribers)
-        .map(|trace| {
-            let index = next_index[trace].fetch_add(1, Ordering::SeqCst);
-            json!({"traceId": format!("live-{trace}"), "stepIndex": index,
-                   "timestamp": "2026-06-01T00:00:00Z", "skillName": "probe",
-                   "status": "SUCCEEDED", "outcomeCategory": "SUCCESS"})
-        })
-        .collect();
-    for chunk in probe.chunks(500) {
-        load::post(
-            &client,
-            &writer,
-            &json!({"query": "mutation($s: [TraceStepInput!]!) { ingestTraceSteps(steps: $s) { storedCount } }",
-                    "variables": {"s": chunk}}),
-        )
-        .await?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while received_one.load(Ordering::SeqCst) < opts.subscribers {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "only {} of {} subscribers received their first event within 2 minutes",
-                received_one.load(Ordering::SeqCst),
-                opts.subscribers
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Idle: nothing written for a moment (the subscriptions' first records are committed).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_idle = server.resident_memory()?;
-    let idle_bytes_per_subscriber = (rss_idle as f64 - rss_before as f64) / opts.subscribers as f64;
+    let per = |after: u64, before: u64| (after as f64 - before as f64) / opts.subscribers as f64;
+    let idle_bytes_per_subscriber = per(rss_first, rss_before);
+    let marginal_bytes_per_subscriber = per(rss_second, rss_first);
+    let Opened {
+        tasks: subscribers,
+        stop: stop_tx,
+        delivered: delivered_total,
+    } = first;
 
     eprintln!("live {backend}: the query mix with writes and subscribers");
     let (stop_writes_tx, stop_writes_rx) = watch::channel(false);
@@ -359,6 +430,7 @@ pub async fn measure(backend: &str, db: Db, opts: &Options) -> Result<Outcome, S
         latency_max: latencies.iter().max().copied().unwrap_or_default(),
         write_p50: write.p50,
         idle_bytes_per_subscriber,
+        marginal_bytes_per_subscriber,
         peak_memory,
     })
 }
@@ -374,12 +446,15 @@ pub fn report(opts: &Options, outcomes: &[(&str, Outcome)]) -> String {
          --clients {} --seconds {}` on {} (one run; do not edit by hand).\n\nMachine: {}.\n\n\
          `runledger serve` as shipped (a child process, recording on) over a tenant seeded with \
          2,000 runs of 20 steps. {} websocket clients (graphql-transport-ws, tokio-tungstenite), \
-         each following its own trace with `traceStepAdded`, from 10 API keys; a writer commits \
+         each following its own trace with `traceStepAdded`, 100 per API key; a writer commits \
          {} steps a second over those traces in {} `ingestTraceSteps` mutations a second; {} \
          clients run the dashboard mix (`reads` Q1–Q4) meanwhile. Latency: from the write's \
          acknowledgement (its commit precedes it) to the event's arrival at its subscriber, over \
          every delivery. Memory: the server's VmRSS once every subscriber received one event and \
-         went quiet, minus VmRSS before they connected, per subscriber. The load generator, the \
+         went quiet, minus VmRSS before they connected, per subscriber; then the same for a second \
+         wave as large (closed again before the latency phase): the first wave's figure includes \
+         what a server keeps once it has served subscribers at all (allocator arenas, buffers), \
+         the second's is what one more idle subscriber costs. The load generator, the \
          subscribers and the server share the machine's two cores.\n\n",
         opts.subscribers,
         opts.rate,
@@ -393,11 +468,11 @@ pub fn report(opts: &Options, outcomes: &[(&str, Outcome)]) -> String {
         opts.clients
     );
     out.push_str(
-        "| backend | steps written/s | delivered / written | delivery p50 ms | p99 ms | max ms | write p50 ms | KB per idle subscriber | mix req/s alone | with writes | with writes + subscribers | ratio to writes alone | ratio to alone | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| backend | steps written/s | delivered / written | delivery p50 ms | p99 ms | max ms | write p50 ms | KB per idle subscriber, first / second wave | mix req/s alone | with writes | with writes + subscribers | ratio to writes alone | ratio to alone | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (backend, o) in outcomes {
         out.push_str(&format!(
-            "| {backend} | {:.0} | {} / {} | {} | {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} |\n",
+            "| {backend} | {:.0} | {} / {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} |\n",
             o.written_per_second,
             o.delivered,
             o.expected,
@@ -406,6 +481,7 @@ pub fn report(opts: &Options, outcomes: &[(&str, Outcome)]) -> String {
             ms(o.latency_max),
             ms(o.write_p50),
             o.idle_bytes_per_subscriber / 1024.0,
+            o.marginal_bytes_per_subscriber / 1024.0,
             o.mix_alone.per_second(),
             o.mix_with_writes.per_second(),
             o.mix_with_subscribers.per_second(),

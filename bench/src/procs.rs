@@ -147,6 +147,17 @@ pub async fn start_runledger_binary(
     key_file: &Path,
     log: &Path,
 ) -> Result<Server, String> {
+    start_runledger_with(binary, database_url, key_file, log, &[]).await
+}
+
+/// Like [`start_runledger_binary`], with more `serve` flags.
+pub async fn start_runledger_with(
+    binary: &Path,
+    database_url: &str,
+    key_file: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Result<Server, String> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
@@ -155,6 +166,7 @@ pub async fn start_runledger_binary(
         .args(["--metrics", "--rate-limit-per-second", "0"])
         .arg("--signing-key-file")
         .arg(key_file)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -28,7 +28,7 @@ pub struct Reads {
     pub elapsed: Duration,
 }
 
-const LOG_NAME: &str = "runledger-bench";
+pub(crate) const LOG_NAME: &str = "runledger-bench";
 
 /// The checkpoint signing key of this bench process: the seeder (whose exports are pinned to
 /// signed checkpoints) and every server it starts sign with it, as one deployment would. It is

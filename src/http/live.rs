@@ -169,7 +169,9 @@ fn cursor_of(response: &GqlResponse) -> Option<String> {
 
 /// Commits what the facade owes the ledger; false (logged) when it could not.
 async fn commit(facade: &Facade) -> bool {
-    match facade.take_pending_records().commit().await {
+    // Boxed: the ledger append is a large future, and an idle subscription should not carry
+    // its size between commits.
+    match Box::pin(facade.take_pending_records().commit()).await {
         Ok(()) => true,
         Err(e) => {
             e.log();
@@ -448,7 +450,9 @@ impl Connection {
             tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => {
-                        match self.handle(text.as_str(), &out_tx).await {
+                        // Boxed: an idle connection should not carry the size of the key
+                        // check's database future.
+                        match Box::pin(self.handle(text.as_str(), &out_tx)).await {
                             Ok(Some(reply)) => {
                                 if !send(&mut socket, reply).await { break None; }
                             }

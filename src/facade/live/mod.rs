@@ -516,18 +516,19 @@ impl<T> Tail<T> {
 
     async fn fill(&mut self) -> AppResult<()> {
         if self.rx.is_none() {
-            let (rx, position) = self.hub.subscribe(&self.ledger).await?;
+            // Database futures are boxed: a tail waiting for its next batch holds only this.
+            let (rx, position) = Box::pin(self.hub.subscribe(&self.ledger)).await?;
             self.rx = Some(rx);
             self.target = position;
         }
         if self.mark.done() < self.target {
-            let batch = feed::read_batch(
+            let batch = Box::pin(feed::read_batch(
                 &self.hub.db,
                 &self.ledger,
                 self.mark.done(),
                 self.target,
                 self.wants,
-            )
+            ))
             .await?;
             self.absorb(&batch);
             return Ok(());
