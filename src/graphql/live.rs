@@ -25,6 +25,10 @@ fn subscription_facade(ctx: &Context<'_>) -> Result<std::sync::Arc<Facade>> {
 }
 
 /// Maps a facade stream of events into GraphQL results.
+///
+/// Resolvers box the facade's start (`Box::pin(facade.live_…)`): async-graphql keeps a
+/// subscription's resolver future inside its stream for as long as the subscription lives, so
+/// the database futures of the start must not be part of it.
 fn events<T: Send + 'static, O>(
     stream: crate::facade::live::streams::Events<T>,
     wrap: impl Fn(LiveEvent<T>) -> O + Send + 'static,
@@ -97,7 +101,7 @@ impl Subscription {
         >,
     ) -> Result<impl Stream<Item = Result<LlmRunEvent>>> {
         let facade = subscription_facade(ctx)?;
-        let stream = facade.live_runs(filter.unwrap_or_default(), after).await?;
+        let stream = Box::pin(facade.live_runs(filter.unwrap_or_default(), after)).await?;
         Ok(events(stream, |e| LlmRunEvent {
             cursor: e.cursor,
             run: LlmRun(e.item),
@@ -115,7 +119,7 @@ impl Subscription {
         >,
     ) -> Result<impl Stream<Item = Result<TraceStepEvent>>> {
         let facade = subscription_facade(ctx)?;
-        let stream = facade.live_steps(run_id, trace_id, after).await?;
+        let stream = Box::pin(facade.live_steps(run_id, trace_id, after)).await?;
         Ok(events(stream, |e| TraceStepEvent {
             cursor: e.cursor,
             step: TraceStep(e.item),
@@ -133,9 +137,8 @@ impl Subscription {
         >,
     ) -> Result<impl Stream<Item = Result<SystemRecordEvent>>> {
         let facade = subscription_facade(ctx)?;
-        let stream = facade
-            .live_system_records(filter.unwrap_or_default(), after)
-            .await?;
+        let stream =
+            Box::pin(facade.live_system_records(filter.unwrap_or_default(), after)).await?;
         Ok(events(stream, |e| SystemRecordEvent {
             cursor: e.cursor,
             record: SystemRecord(e.item),
@@ -153,9 +156,7 @@ impl Subscription {
         >,
     ) -> Result<impl Stream<Item = Result<AuditEntryEvent>>> {
         let facade = subscription_facade(ctx)?;
-        let stream = facade
-            .live_audit_entries(filter.unwrap_or_default(), after)
-            .await?;
+        let stream = Box::pin(facade.live_audit_entries(filter.unwrap_or_default(), after)).await?;
         Ok(events(stream, |e| AuditEntryEvent {
             cursor: e.cursor,
             entry: AuditEntry(e.item),
@@ -170,7 +171,7 @@ impl Subscription {
         export_id: ID,
     ) -> Result<impl Stream<Item = Result<LogExport>>> {
         let facade = subscription_facade(ctx)?;
-        let stream = facade.live_export(export_id.to_string()).await?;
+        let stream = Box::pin(facade.live_export(export_id.to_string())).await?;
         Ok(events(stream, |e| LogExport(e.item.export)))
     }
 }

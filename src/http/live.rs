@@ -386,7 +386,7 @@ pub fn upgrade(
     // Small buffers: an idle subscriber should cost kilobytes, not the default 128 KiB.
     let ws = ws
         .protocols([PROTOCOL])
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(state.settings.max_body_bytes);
     ws.on_upgrade(move |socket| async move {

@@ -4,6 +4,7 @@
 //! tagged with its anchor's seq, in commit order.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -37,6 +38,18 @@ impl Wants {
         steps: true,
         system: true,
     };
+
+    fn kinds(self) -> [bool; 4] {
+        [self.entries, self.runs, self.steps, self.system]
+    }
+
+    /// Whether a batch read for `self` holds everything `other` wants.
+    fn covers(self, other: Wants) -> bool {
+        self.kinds()
+            .iter()
+            .zip(other.kinds())
+            .all(|(have, want)| *have || !want)
+    }
 }
 
 /// The seqs `after + 1 ..= last` of one ledger: its entries (every one, or the anchors only)
@@ -177,6 +190,25 @@ pub struct Feed {
     pub ledger: String,
     head: watch::Sender<i64>,
     state: Mutex<FeedState>,
+    /// Subscriptions wanting each kind (entries, runs, steps, system): the feed reads only
+    /// those, and broadcasts only batches that hold some.
+    interest: [AtomicUsize; 4],
+}
+
+/// A subscription's interest in a feed's kinds of records, counted until dropped.
+pub struct Interest {
+    feed: Arc<Feed>,
+    wants: Wants,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        for (count, wanted) in self.feed.interest.iter().zip(self.wants.kinds()) {
+            if wanted {
+                count.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 struct FeedState {
@@ -195,6 +227,21 @@ impl Feed {
                 position,
                 tx: broadcast::channel(capacity.max(1)).0,
             }),
+            interest: Default::default(),
+        }
+    }
+
+    /// What this feed's subscriptions want now.
+    pub fn wanted(&self) -> Wants {
+        let [entries, runs, steps, system] = self
+            .interest
+            .each_ref()
+            .map(|c| c.load(Ordering::SeqCst) > 0);
+        Wants {
+            entries,
+            runs,
+            steps,
+            system,
         }
     }
 
@@ -217,24 +264,50 @@ impl Feed {
         locked(&self.state).position
     }
 
-    /// A receiver of the batches after the position returned with it: replaying up to that
-    /// position from the database, then the receiver, misses nothing and repeats nothing.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Batch>>, i64) {
+    /// A receiver of the batches after the position returned with it, for a subscription
+    /// that wants `wants`: replaying up to that position from the database, then the
+    /// receiver, misses nothing and repeats nothing. The interest is counted before the
+    /// position is taken, so a batch read without it is never published to this receiver
+    /// (see [`Feed::publish`]).
+    pub fn subscribe(
+        self: &Arc<Self>,
+        wants: Wants,
+    ) -> (broadcast::Receiver<Arc<Batch>>, i64, Interest) {
+        for (count, wanted) in self.interest.iter().zip(wants.kinds()) {
+            if wanted {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let interest = Interest {
+            feed: self.clone(),
+            wants,
+        };
         let state = locked(&self.state);
-        (state.tx.subscribe(), state.position)
+        (state.tx.subscribe(), state.position, interest)
     }
 
     pub fn receivers(&self) -> usize {
         locked(&self.state).tx.receiver_count()
     }
 
-    /// Broadcasts a batch read from the position on.
-    pub fn publish(&self, batch: Batch) {
+    /// Broadcasts a batch read from the position on for `read_for`, unless a subscription
+    /// came that wants more than it holds (the range is read again); a batch that holds
+    /// nothing anyone wants only moves the position.
+    pub fn publish(&self, batch: Batch, read_for: Wants) {
         let mut state = locked(&self.state);
         if batch.after != state.position || batch.last <= state.position {
             return;
         }
+        if !read_for.covers(self.wanted()) {
+            return;
+        }
         state.position = batch.last;
-        let _ = state.tx.send(Arc::new(batch));
+        let empty = batch.entries.is_empty()
+            && batch.runs.is_empty()
+            && batch.steps.is_empty()
+            && batch.system.is_empty();
+        if !empty {
+            let _ = state.tx.send(Arc::new(batch));
+        }
     }
 }

@@ -219,22 +219,19 @@ impl Hub {
             .unwrap_or(0))
     }
 
-    /// A receiver of `ledger`'s batches after the position returned with it (the feed is made
-    /// on first use).
-    async fn subscribe(
-        self: &Arc<Self>,
-        ledger: &str,
-    ) -> AppResult<(broadcast::Receiver<Arc<Batch>>, i64)> {
+    /// A receiver of `ledger`'s batches after the position returned with it, for a
+    /// subscription wanting `wants` (the feed is made on first use).
+    async fn subscribe(self: &Arc<Self>, ledger: &str, wants: Wants) -> AppResult<Subscribed> {
         if let Some(feed) = locked(&self.feeds).get(ledger) {
-            return Ok(feed.subscribe());
+            return Ok(feed.subscribe(wants));
         }
         let head = self.head(ledger).await?;
         let mut feeds = locked(&self.feeds);
         if let Some(feed) = feeds.get(ledger) {
-            return Ok(feed.subscribe());
+            return Ok(feed.subscribe(wants));
         }
         let feed = Arc::new(Feed::new(ledger, head, self.settings.buffer));
-        let subscribed = feed.subscribe();
+        let subscribed = feed.subscribe(wants);
         feeds.insert(ledger.to_string(), feed.clone());
         tokio::spawn(run_feed(self.clone(), feed));
         Ok(subscribed)
@@ -285,6 +282,10 @@ impl Hub {
     }
 }
 
+/// A feed's receiver, the position it starts after, and the interest that keeps the feed
+/// reading what the subscription wants.
+type Subscribed = (broadcast::Receiver<Arc<Batch>>, i64, feed::Interest);
+
 /// Reads a ledger's new ranges as its head grows and broadcasts them, until nobody listens.
 async fn run_feed(hub: Arc<Hub>, feed: Arc<Feed>) {
     let mut head = feed.watch_head();
@@ -298,10 +299,11 @@ async fn run_feed(hub: Arc<Hub>, feed: Arc<Feed>) {
         let target = *head.borrow_and_update();
         let position = feed.position();
         if target > position {
-            match feed::read_batch(&hub.db, &feed.ledger, position, target, Wants::ALL).await {
+            let wants = feed.wanted();
+            match feed::read_batch(&hub.db, &feed.ledger, position, target, wants).await {
                 Ok(batch) => {
                     failures = 0;
-                    feed.publish(batch);
+                    feed.publish(batch, wants);
                 }
                 Err(e) => {
                     e.log();
@@ -445,7 +447,7 @@ pub(crate) async fn tail<T: Send + 'static>(
     after: Option<Mark>,
     extract: Extract<T>,
 ) -> AppResult<(Mark, BoxStream<'static, TailItem<T>>)> {
-    let (rx, position) = hub.subscribe(ledger).await?;
+    let (rx, position, interest) = hub.subscribe(ledger, wants).await?;
     let mark = after.unwrap_or(Mark::through(position));
     let start = mark.clone();
     let state = Tail {
@@ -456,6 +458,7 @@ pub(crate) async fn tail<T: Send + 'static>(
         mark,
         target: position,
         rx: Some(rx),
+        interest: Some(interest),
         catch_ups: 0,
         pending: VecDeque::new(),
         ended: false,
@@ -475,6 +478,8 @@ struct Tail<T> {
     /// Replay from the database up to here before taking the receiver's batches.
     target: i64,
     rx: Option<broadcast::Receiver<Arc<Batch>>>,
+    /// Keeps the feed reading what this tail wants.
+    interest: Option<feed::Interest>,
     catch_ups: u32,
     pending: VecDeque<(Mark, T)>,
     ended: bool,
@@ -517,8 +522,10 @@ impl<T> Tail<T> {
     async fn fill(&mut self) -> AppResult<()> {
         if self.rx.is_none() {
             // Database futures are boxed: a tail waiting for its next batch holds only this.
-            let (rx, position) = Box::pin(self.hub.subscribe(&self.ledger)).await?;
+            let (rx, position, interest) =
+                Box::pin(self.hub.subscribe(&self.ledger, self.wants)).await?;
             self.rx = Some(rx);
+            self.interest = Some(interest);
             self.target = position;
         }
         if self.mark.done() < self.target {
