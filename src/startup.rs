@@ -74,9 +74,8 @@ impl Server {
         if let Some(cache) = &key_cache {
             cache::watch(cache.clone()).await;
         }
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listen on {}", config.listen))?;
+        let listener =
+            listen(config.listen).with_context(|| format!("listen on {}", config.listen))?;
         let address = listener
             .local_addr()
             .context("read the listening address")?;
@@ -180,4 +179,18 @@ impl Server {
         tracing::info!(checkpoints = signed, "shut down");
         Ok(())
     }
+}
+
+/// Binds the listening socket with a backlog deep enough for a burst of reconnecting clients
+/// (every dashboard's websocket after a restart), where tokio's default of 1,024 overflows.
+fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    const BACKLOG: u32 = 4096;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }

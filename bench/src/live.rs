@@ -117,8 +117,14 @@ async fn subscribe(
     after: String,
     received_one: Arc<AtomicUsize>,
     delivered_total: Arc<AtomicUsize>,
+    handshakes: Arc<tokio::sync::Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<(usize, Instant)>, String> {
+    // A few handshakes at a time, as clients arriving over a moment would.
+    let permit = handshakes
+        .acquire_owned()
+        .await
+        .map_err(|e| e.to_string())?;
     let mut request = ws_url.into_client_request().map_err(|e| e.to_string())?;
     request.headers_mut().insert(
         "sec-websocket-protocol",
@@ -137,6 +143,7 @@ async fn subscribe(
             "query": SUBSCRIPTION, "variables": {"trace": format!("live-{trace}"), "after": after}}})))
         .await
         .map_err(|e| e.to_string())?;
+    drop(permit);
     let mut arrivals = Vec::new();
     loop {
         let message = tokio::select! {
@@ -211,6 +218,7 @@ impl Wave<'_> {
         let received_one = Arc::new(AtomicUsize::new(0));
         let delivered = Arc::new(AtomicUsize::new(0));
         let (stop, stop_rx) = watch::channel(false);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(64));
         let mut tasks = Vec::new();
         for trace in traces.clone() {
             tasks.push(tokio::spawn(subscribe(
@@ -220,6 +228,7 @@ impl Wave<'_> {
                 cursor.clone(),
                 received_one.clone(),
                 delivered.clone(),
+                handshakes.clone(),
                 stop_rx.clone(),
             )));
         }

@@ -461,7 +461,8 @@ impl Facade {
                         _ = tokio::time::sleep(EXPORT_POLL) => {}
                         _ = shutdown.changed() => return None,
                     }
-                    match read_export(&db, &tenant, &export_id).await {
+                    // Boxed: the stream waits in the sleep above with only this pointer.
+                    match Box::pin(read_export(&db, &tenant, &export_id)).await {
                         Ok(found) => next = found,
                         Err(e) => return Some((Err(e), (None, last, true))),
                     }
