@@ -109,17 +109,30 @@ async fn write_steps(
     Ok((acks, writes, started.elapsed()))
 }
 
+/// What a wave's subscribers share: counters of those that received an event and of the
+/// events, the handshake limit, and the stop signal.
+#[derive(Clone)]
+struct Shared {
+    received_one: Arc<AtomicUsize>,
+    delivered: Arc<AtomicUsize>,
+    handshakes: Arc<tokio::sync::Semaphore>,
+    stop: watch::Receiver<bool>,
+}
+
 /// One subscriber: follows `trace`, records (batch, arrival) of every event until `stop`.
 async fn subscribe(
     ws_url: String,
     key: String,
     trace: usize,
     after: String,
-    received_one: Arc<AtomicUsize>,
-    delivered_total: Arc<AtomicUsize>,
-    handshakes: Arc<tokio::sync::Semaphore>,
-    mut stop: watch::Receiver<bool>,
+    shared: Shared,
 ) -> Result<Vec<(usize, Instant)>, String> {
+    let Shared {
+        received_one,
+        delivered: delivered_total,
+        handshakes,
+        mut stop,
+    } = shared;
     // A few handshakes at a time, as clients arriving over a moment would.
     let permit = handshakes
         .acquire_owned()
@@ -218,7 +231,12 @@ impl Wave<'_> {
         let received_one = Arc::new(AtomicUsize::new(0));
         let delivered = Arc::new(AtomicUsize::new(0));
         let (stop, stop_rx) = watch::channel(false);
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(64));
+        let shared = Shared {
+            received_one: received_one.clone(),
+            delivered: delivered.clone(),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(64)),
+            stop: stop_rx,
+        };
         let mut tasks = Vec::new();
         for trace in traces.clone() {
             tasks.push(tokio::spawn(subscribe(
@@ -226,10 +244,7 @@ impl Wave<'_> {
                 self.viewers[trace / PER_KEY].clone(),
                 trace,
                 cursor.clone(),
-                received_one.clone(),
-                delivered.clone(),
-                handshakes.clone(),
-                stop_rx.clone(),
+                shared.clone(),
             )));
         }
         let client = reqwest::Client::new();
