@@ -15,28 +15,26 @@ pub struct Server {
 }
 
 impl Server {
-    /// Peak resident set size so far, in bytes.
+    /// Peak resident set size so far, in bytes (VmHWM).
     pub fn peak_memory(&self) -> Result<u64, String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("read memory of {}: {e}", self.name))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-            .ok_or_else(|| format!("no VmHWM for {}", self.name))
+        self.memory("VmHWM")
     }
 
     /// Resident set size now, in bytes (VmRSS).
     pub fn resident_memory(&self) -> Result<u64, String> {
+        self.memory("VmRSS")
+    }
+
+    /// A memory field of /proc/<pid>/status, in bytes.
+    fn memory(&self, field: &str) -> Result<u64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .map_err(|e| format!("read memory of {}: {e}", self.name))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
-            .ok_or_else(|| format!("no VmRSS for {}", self.name))
+            .ok_or_else(|| format!("no {field} for {}", self.name))
     }
 
     /// SIGTERM, then wait (a graceful shutdown writes the final checkpoint).
